@@ -1,0 +1,155 @@
+import CDNNL
+import Foundation
+
+// Every oneDNN call in the project goes through this file and the kernels next to it
+// (Convolution.swift, Matmul.swift), so that an API migration touches only them.
+
+@inline(__always) func dnnlCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
+    if status != dnnl_success { fatalError("oneDNN: \(what()) failed with status \(status.rawValue)") }
+}
+
+/// The process-wide oneDNN CPU engine and stream.
+final class DNNLContext: @unchecked Sendable {
+    static let shared = DNNLContext()
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    let lock = NSLock()
+
+    private init() {
+        _ = Threading.threadCount
+        var e: dnnl_engine_t?
+        dnnlCheck(dnnl_engine_create(&e, dnnl_cpu, 0), "engine creation")
+        var s: dnnl_stream_t?
+        dnnlCheck(dnnl_stream_create(&s, e, dnnl_stream_default_flags.rawValue), "stream creation")
+        engine = e!
+        stream = s!
+    }
+}
+
+/// A memory descriptor for a dense f32 tensor described by dims and strides.
+func memoryDesc(dims: [Int], strides: [Int]) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    let d = dims.map(Int64.init), s = strides.map(Int64.init)
+    dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, dnnl_f32, s), "memory desc \(dims) \(strides)")
+    return md
+}
+
+func memoryDesc(dims: [Int], tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    dnnlCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "memory desc \(dims)")
+    return md
+}
+
+/// A created primitive with its descriptor; released with the cache entry.
+final class DNNLPrimitive: @unchecked Sendable {
+    let pd: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+
+    init(pd: dnnl_primitive_desc_t) {
+        self.pd = pd
+        var p: dnnl_primitive_t?
+        dnnlCheck(dnnl_primitive_create(&p, pd), "primitive creation")
+        primitive = p!
+    }
+
+    convenience init(opDesc: UnsafeRawPointer, attr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil) {
+        var pd: dnnl_primitive_desc_t?
+        dnnlCheck(dnnl_primitive_desc_create(&pd, opaque(opDesc), attr, DNNLContext.shared.engine, hint),
+                  "primitive descriptor creation")
+        self.init(pd: pd!)
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(pd)
+    }
+
+    func queryMD(_ what: dnnl_query_t, _ index: Int32 = 0) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(pd, what, index)!.pointee
+    }
+
+    /// Runs the primitive on raw buffers, each described by its memory descriptor.
+    func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
+        let ctx = DNNLContext.shared
+        var mems: [dnnl_memory_t?] = []
+        var execArgs: [dnnl_exec_arg_t] = []
+        for (arg, md, ptr) in args {
+            var m: dnnl_memory_t?
+            var mdv = md
+            dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, ptr), "memory creation")
+            mems.append(m)
+            execArgs.append(dnnl_exec_arg_t(arg: arg, memory: m))
+        }
+        ctx.lock.lock()
+        dnnlCheck(dnnl_primitive_execute(primitive, ctx.stream, Int32(execArgs.count), &execArgs), "execution")
+        dnnlCheck(dnnl_stream_wait(ctx.stream), "stream wait")
+        ctx.lock.unlock()
+        for m in mems { dnnl_memory_destroy(m) }
+    }
+}
+
+@inline(__always) private func opaque(_ p: UnsafeRawPointer) -> const_dnnl_op_desc_t { const_dnnl_op_desc_t(p) }
+
+func mdSize(_ md: dnnl_memory_desc_t) -> Int {
+    var m = md
+    return dnnl_memory_desc_get_size(&m)
+}
+
+func mdEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
+    var x = a, y = b
+    return dnnl_memory_desc_equal(&x, &y) != 0
+}
+
+/// Copies `src` (described by `srcMD`) into `dst` (described by `dstMD`) with a oneDNN reorder.
+func reorder(_ src: UnsafeMutableRawPointer, _ srcMD: dnnl_memory_desc_t,
+             _ dst: UnsafeMutableRawPointer, _ dstMD: dnnl_memory_desc_t) {
+    var s = srcMD, d = dstMD
+    var pd: dnnl_primitive_desc_t?
+    let e = DNNLContext.shared.engine
+    dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, nil), "reorder descriptor")
+    DNNLPrimitive(pd: pd!).execute([(DNNL_ARG_FROM, srcMD, src), (DNNL_ARG_TO, dstMD, dst)])
+}
+
+/// A thread-safe cache of primitives keyed by shape and layout.
+final class PrimitiveCache<Value>: @unchecked Sendable {
+    private var entries: [String: Value] = [:]
+    private let lock = NSLock()
+
+    func value(for key: String, make: () -> Value) -> Value {
+        lock.lock()
+        if let v = entries[key] { lock.unlock(); return v }
+        lock.unlock()
+        let v = make()
+        lock.lock()
+        entries[key] = v
+        lock.unlock()
+        return v
+    }
+}
+
+/// Weights reordered into a primitive's preferred layout, cached per (weight storage, layout).
+/// The cache keeps the source storage alive so that its address cannot be reused by another tensor.
+final class PackedWeightCache: @unchecked Sendable {
+    static let shared = PackedWeightCache()
+    private struct Entry { let source: TensorStorage; let packed: TensorStorage }
+    private var entries: [String: Entry] = [:]
+    private var order: [String] = []
+    private let lock = NSLock()
+    /// Most recently packed weights kept; a ViT-L holds about 200 linear and attention weights.
+    let capacity = 1024
+
+    func packed(_ weights: Tensor, as md: dnnl_memory_desc_t, sourceMD: dnnl_memory_desc_t, key: String) -> TensorStorage {
+        let fullKey = "\(ObjectIdentifier(weights.storage).hashValue):\(weights.offset):\(key)"
+        lock.lock()
+        if let e = entries[fullKey], e.source === weights.storage { lock.unlock(); return e.packed }
+        lock.unlock()
+        let packed = TensorStorage(uninitializedCount: (mdSize(md) + 3) / 4)
+        reorder(UnsafeMutableRawPointer(weights.basePointer), sourceMD, UnsafeMutableRawPointer(packed.pointer), md)
+        lock.lock()
+        entries[fullKey] = Entry(source: weights.storage, packed: packed)
+        order.append(fullKey)
+        if order.count > capacity { entries.removeValue(forKey: order.removeFirst()) }
+        lock.unlock()
+        return packed
+    }
+}

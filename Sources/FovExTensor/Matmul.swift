@@ -1,0 +1,93 @@
+import CDNNL
+import Foundation
+
+private let matmulCache = PrimitiveCache<DNNLPrimitive>()
+
+/// Whether a rank-≥2 tensor can be handed to oneDNN as is: the matrix part is row- or
+/// column-major and the batch part has non-zero strides.
+private func matmulReady(_ t: Tensor) -> Bool {
+    let r = t.rank
+    guard t.strides.allSatisfy({ $0 > 0 }) || t.count == 0 else { return false }
+    return t.strides[r - 1] == 1 || t.strides[r - 2] == 1
+}
+
+/// Runs C = A·B on oneDNN for 2-D or batched operands given by dims and strides.
+private func runMatmul(_ a: Tensor, _ b: Tensor, outShape: [Int], bias: Tensor? = nil,
+                       packWeights: Bool = false) -> Tensor {
+    let aMD = memoryDesc(dims: a.shape, strides: a.strides)
+    let bUserMD = memoryDesc(dims: b.shape, strides: b.strides)
+    let cMD = memoryDesc(dims: outShape, strides: Tensor.contiguousStrides(for: outShape))
+    let biasShape = bias.map { _ in Array(repeating: 1, count: outShape.count - 1) + [outShape.last!] }
+    let biasMD = biasShape.map { memoryDesc(dims: $0, strides: Tensor.contiguousStrides(for: $0)) }
+    let key = "\(a.shape)\(a.strides)\(b.shape)\(packWeights ? "packed" : "\(b.strides)")\(bias != nil)"
+    let prim = matmulCache.value(for: key) {
+        var md = dnnl_matmul_desc_t()
+        var am = aMD, bm = packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any) : bUserMD, cm = cMD
+        var biasM = biasMD ?? dnnl_memory_desc_t()
+        let hasBias = bias != nil
+        dnnlCheck(withUnsafePointer(to: &biasM) { bp in dnnl_matmul_desc_init(&md, &am, &bm, hasBias ? bp : nil, &cm) },
+                  "matmul desc \(key)")
+        return withUnsafePointer(to: &md) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+    }
+    let out = Tensor.uninitialized(outShape)
+    var weightsMD = bUserMD
+    var weightsPtr = UnsafeMutableRawPointer(b.basePointer)
+    if packWeights {
+        weightsMD = prim.queryMD(dnnl_query_weights_md)
+        weightsPtr = UnsafeMutableRawPointer(PackedWeightCache.shared.packed(b, as: weightsMD, sourceMD: bUserMD, key: "mm:" + key).pointer)
+    }
+    var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+        (DNNL_ARG_SRC, aMD, UnsafeMutableRawPointer(a.basePointer)),
+        (DNNL_ARG_WEIGHTS, weightsMD, weightsPtr),
+        (DNNL_ARG_DST, cMD, UnsafeMutableRawPointer(out.storage.pointer)),
+    ]
+    if let bias, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
+    prim.execute(args)
+    return out
+}
+
+extension Tensor {
+    /// Matrix product over the last two axes, batched over the leading ones (which must match,
+    /// or `other` is a plain matrix). Transposed and permuted views are read without copies.
+    /// Differentiable in both operands.
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(rank >= 2 && other.rank >= 2, "matmul needs rank ≥ 2 operands, got \(shape) and \(other.shape)")
+        let (m, k) = (shape[rank - 2], shape[rank - 1])
+        let (k2, n) = (other.shape[other.rank - 2], other.shape[other.rank - 1])
+        precondition(k == k2, "matmul: inner dimensions differ: \(shape) · \(other.shape)")
+        let batch = Array(shape.dropLast(2))
+        let otherBatch = Array(other.shape.dropLast(2))
+        var b = other
+        if otherBatch != batch {
+            precondition(other.rank == 2, "matmul batch dimensions \(batch) and \(otherBatch) differ")
+            // [.., M, K] · [K, N]: fold the batch into M when A's rows are contiguous.
+            let a2 = reshaped([-1, k])
+            return a2.matmul(other).reshaped(batch + [m, n])
+        }
+        let a = matmulReady(self) ? self : contiguous()
+        b = matmulReady(other) ? other : other.contiguous()
+        let out = withoutGradients { runMatmul(a, b, outShape: batch + [m, n]) }
+        let aTracked = node != nil, bTracked = other.node != nil
+        return out.recorded(from: [self, other]) { g in
+            [aTracked ? g.matmul(b.transposed()) : nil, bTracked ? a.transposed().matmul(g) : nil]
+        }
+    }
+
+    /// A fully connected layer: `self · weightᵀ + bias` with PyTorch's `[out, in]` weight layout.
+    /// The weight is a constant; oneDNN gets it pre-packed once (and a second packing for the
+    /// backward pass). Differentiable with respect to `self`.
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank == 2 && shape.last == weight.shape[1],
+                     "linear: input \(shape) does not match weight \(weight.shape)")
+        precondition(weight.node == nil && bias?.node == nil, "linear weights are constants")
+        let (outF, inF) = (weight.shape[0], weight.shape[1])
+        let lead = Array(shape.dropLast())
+        let x = reshaped([-1, inF])
+        let w = weight.contiguous()
+        let wT = w.transposed()  // [in, out] view
+        let y = withoutGradients { runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: true) }
+        return y.recorded(from: [x]) { g in
+            [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: true)]
+        }.reshaped(lead + [outF])
+    }
+}

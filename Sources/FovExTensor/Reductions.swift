@@ -1,0 +1,179 @@
+import Foundation
+
+extension Tensor {
+    /// Moves `axes` to the end and returns (contiguous tensor, outer count, reduced count, kept shape).
+    fileprivate func reductionLayout(_ axes: [Int]) -> (Tensor, Int, Int, [Int]) {
+        let red = Set(axes.map(normalizedAxis))
+        let kept = (0..<rank).filter { !red.contains($0) }
+        let order = kept + red.sorted()
+        let c = withoutGradients { permuted(order).contiguous() }
+        let inner = red.reduce(1) { $0 * shape[$1] }
+        return (c, count / Swift.max(inner, 1), inner, kept.map { shape[$0] })
+    }
+
+    fileprivate func reducedShape(_ axes: [Int], keep: Bool) -> [Int] {
+        let red = Set(axes.map(normalizedAxis))
+        return keep ? shape.enumerated().map { red.contains($0.offset) ? 1 : $0.element }
+                    : shape.enumerated().filter { !red.contains($0.offset) }.map(\.element)
+    }
+
+    /// Sum over `axes` (all axes when empty). Differentiable.
+    public func sum(alongAxes axes: [Int] = [], keepingDimensions keep: Bool = false) -> Tensor {
+        let ax = axes.isEmpty ? Array(0..<rank) : axes
+        let (c, outer, inner, _) = reductionLayout(ax)
+        let out = Tensor.uninitialized(reducedShape(ax, keep: keep))
+        let src = c.basePointer, dst = out.storage.pointer
+        for o in 0..<outer {
+            let p = src + o * inner
+            var acc = Vec(repeating: 0)
+            var i = 0
+            while i + 16 <= inner { acc += loadVec(p + i); i += 16 }
+            var s = acc.sum()
+            while i < inner { s += p[i]; i += 1 }
+            dst[o] = s
+        }
+        let inShape = shape, keptShape = reducedShape(ax, keep: true)
+        return out.recorded(from: [self]) { g in [g.reshaped(keptShape).broadcast(to: inShape)] }
+    }
+
+    /// Mean over `axes` (all axes when empty). Differentiable.
+    public func mean(alongAxes axes: [Int] = [], keepingDimensions keep: Bool = false) -> Tensor {
+        let ax = axes.isEmpty ? Array(0..<rank) : axes
+        let n = ax.reduce(1) { $0 * shape[normalizedAxis($1)] }
+        return sum(alongAxes: ax, keepingDimensions: keep) * (1 / Float(n))
+    }
+
+    /// Population variance (ddof 0) over `axes`. Differentiable.
+    public func variance(alongAxes axes: [Int] = [], keepingDimensions keep: Bool = false) -> Tensor {
+        let ax = axes.isEmpty ? Array(0..<rank) : axes
+        let m = mean(alongAxes: ax, keepingDimensions: true)
+        return (self - m).pow(2).mean(alongAxes: ax, keepingDimensions: keep)
+    }
+
+    private func extreme(_ axes: [Int], keep: Bool, isMax: Bool) -> (Tensor, [Int]) {
+        let ax = axes.isEmpty ? Array(0..<rank) : axes
+        let (c, outer, inner, _) = reductionLayout(ax)
+        let out = Tensor.uninitialized(reducedShape(ax, keep: keep))
+        var where_ = [Int](repeating: 0, count: outer)
+        let src = c.basePointer
+        for o in 0..<outer {
+            let p = src + o * inner
+            var best = p[0], at = 0
+            for i in 1..<inner where isMax ? p[i] > best : p[i] < best { best = p[i]; at = i }
+            out.storage.pointer[o] = best
+            where_[o] = at
+        }
+        return (out, where_)
+    }
+
+    /// Maximum over `axes`; the gradient goes to the first maximal element. Differentiable.
+    public func max(alongAxes axes: [Int] = [], keepingDimensions keep: Bool = false) -> Tensor {
+        extremeRecorded(axes, keep: keep, isMax: true)
+    }
+
+    /// Minimum over `axes`; the gradient goes to the first minimal element. Differentiable.
+    public func min(alongAxes axes: [Int] = [], keepingDimensions keep: Bool = false) -> Tensor {
+        extremeRecorded(axes, keep: keep, isMax: false)
+    }
+
+    private func extremeRecorded(_ axes: [Int], keep: Bool, isMax: Bool) -> Tensor {
+        let ax = axes.isEmpty ? Array(0..<rank) : axes
+        let (out, at) = extreme(ax, keep: keep, isMax: isMax)
+        let red = Set(ax.map(normalizedAxis))
+        let kept = (0..<rank).filter { !red.contains($0) }
+        let order = kept + red.sorted()
+        let permShape = order.map { shape[$0] }
+        var inverse = [Int](repeating: 0, count: rank)
+        for (i, o) in order.enumerated() { inverse[o] = i }
+        return out.recorded(from: [self]) { g in
+            let gc = g.contiguous()
+            let inner = permShape.reduce(1, *) / Swift.max(at.count, 1)
+            let r = Tensor(zeros: permShape)
+            for (o, i) in at.enumerated() { r.storage.pointer[o * inner + i] = gc.basePointer[o] }
+            return [r.permuted(inverse)]
+        }
+    }
+
+    /// Index of the largest element along `axis` (first on ties).
+    public func argmax(alongAxis axis: Int) -> [Int] { extreme([axis], keep: false, isMax: true).1 }
+
+    /// Index of the smallest element along `axis` (first on ties).
+    public func argmin(alongAxis axis: Int) -> [Int] { extreme([axis], keep: false, isMax: false).1 }
+
+    /// log Σ exp over `axes`, computed stably. Differentiable.
+    public func logSumExp(alongAxes axes: [Int], keepingDimensions keep: Bool = false) -> Tensor {
+        let m = withoutGradients { max(alongAxes: axes, keepingDimensions: true) }
+        let s = (self - m).exp().sum(alongAxes: axes, keepingDimensions: true).log() + m
+        return keep ? s : s.reshaped(reducedShape(axes, keep: false))
+    }
+}
+
+// MARK: - Softmax family (fused kernels over the last axis)
+
+extension Tensor {
+    /// Rows of the last axis as (contiguous tensor, rows, row length).
+    fileprivate var lastAxisRows: (Tensor, Int, Int) {
+        let c = contiguous()
+        let n = shape.last ?? 1
+        return (c, count / Swift.max(n, 1), n)
+    }
+
+    /// Softmax over the last axis. Differentiable.
+    public func softmax() -> Tensor {
+        let (c, rows, n) = lastAxisRows
+        let out = Tensor.uninitialized(shape)
+        parallelChunks(rows, minimumChunk: Swift.max(1, 65536 / Swift.max(n, 1))) { range in
+            for r in range { softmaxRow(c.basePointer + r * n, out.storage.pointer + r * n, n, log: false) }
+        }
+        return out.recorded(from: [self]) { g in
+            // dx = y ⊙ (g − Σ g⊙y)
+            let gy = g * out
+            return [gy - out * gy.sum(alongAxes: [-1], keepingDimensions: true)]
+        }
+    }
+
+    /// Log-softmax over the last axis. Differentiable.
+    public func logSoftmax() -> Tensor {
+        let (c, rows, n) = lastAxisRows
+        let out = Tensor.uninitialized(shape)
+        for r in 0..<rows { softmaxRow(c.basePointer + r * n, out.storage.pointer + r * n, n, log: true) }
+        return out.recorded(from: [self]) { g in
+            [g - out.exp() * g.sum(alongAxes: [-1], keepingDimensions: true)]
+        }
+    }
+
+    /// Cross-entropy of logits `self` ([N, K]) against integer labels, per row:
+    /// −log softmax(self)[i, labels[i]]. Returns shape [N]. Differentiable.
+    public func crossEntropy(labels: [Int]) -> Tensor {
+        precondition(rank == 2 && labels.count == shape[0], "crossEntropy needs [N, K] logits and N labels, got \(shape), \(labels.count)")
+        let k = shape[1]
+        let one = Tensor(shape: shape, scalars: labels.enumerated().flatMap { (i, l) -> [Float] in
+            precondition(l >= 0 && l < k, "label \(l) out of range 0..<\(k) in row \(i)")
+            var row = [Float](repeating: 0, count: k); row[l] = 1; return row
+        })
+        return -(logSoftmax() * one).sum(alongAxes: [1])
+    }
+}
+
+@inline(__always) private func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+    var m = -Float.infinity
+    for i in 0..<n where src[i] > m { m = src[i] }
+    let mv = Vec(repeating: m)
+    var acc = Vec(repeating: 0)
+    var i = 0
+    while i + 16 <= n { let e = vexp(loadVec(src + i) - mv); storeVec(e, dst + i); acc += e; i += 16 }
+    var s = acc.sum()
+    if i < n {
+        let e = vexp(loadPartial(src + i, n - i) - mv)
+        for j in 0..<(n - i) { dst[i + j] = e[j]; s += e[j] }
+    }
+    if log {
+        let ls = Foundation.log(s) + m
+        for j in 0..<n { dst[j] = src[j] - ls }
+    } else {
+        let inv = Vec(repeating: 1 / s)
+        i = 0
+        while i + 16 <= n { storeVec(loadVec(dst + i) * inv, dst + i); i += 16 }
+        while i < n { dst[i] *= inv[0]; i += 1 }
+    }
+}

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderFovExCheckpointsTests: XCTestCase { func testNothing() {} }

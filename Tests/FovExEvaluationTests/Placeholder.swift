@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderFovExEvaluationTests: XCTestCase { func testNothing() {} }

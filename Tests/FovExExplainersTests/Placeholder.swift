@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderFovExExplainersTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderFovExImagingTests: XCTestCase { func testNothing() {} }

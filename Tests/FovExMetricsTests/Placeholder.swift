@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderFovExMetricsTests: XCTestCase { func testNothing() {} }

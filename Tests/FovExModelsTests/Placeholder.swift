@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderFovExModelsTests: XCTestCase { func testNothing() {} }
