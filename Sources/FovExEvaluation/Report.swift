@@ -1,0 +1,155 @@
+import Foundation
+import FovExTensor
+
+/// Summary of one metric for one method over the images of a run.
+public struct MetricSummary: Sendable, Codable, Equatable {
+    public var mean: Double
+    /// Bootstrap 95 % confidence interval of the mean (percentile method).
+    public var low: Double
+    public var high: Double
+    public var count: Int
+}
+
+/// The paper's tables from one or more run directories (shards of one run, or resumed runs).
+public struct EvaluationReport {
+    public var configuration: RunConfiguration
+    public var rows: [ResultRow]
+    public var methods: [String]
+    public var metrics: [String]
+    /// Metric name → whether higher is better.
+    public var higherIsBetter: [String: Bool]
+    /// Metric name → method → summary.
+    public var summaries: [String: [String: MetricSummary]]
+    /// Images that have a row for every method (the n of the table).
+    public var imageCount: Int
+    public var runDirectories: [URL]
+
+    /// Merges run directories, refusing ones with different configurations, and summarises.
+    public init(runs: [URL], higherIsBetter: [String: Bool], bootstrapSamples: Int = 1000, seed: UInt64 = 0) throws {
+        precondition(!runs.isEmpty, "no run directories")
+        var config: RunConfiguration?
+        var merged: [String: ResultRow] = [:]
+        for run in runs {
+            let c = try RunStore.readConfiguration(run.appendingPathComponent("config.json"))
+            if let config, !config.mergeable(with: c) {
+                throw RunStoreError.configurationMismatch(run, "it differs from \(runs[0].path): \(RunStore.difference(config, c))")
+            }
+            config = config ?? c
+            for r in try RunStore.readRows(run.appendingPathComponent("results.jsonl")) where merged[r.key] == nil {
+                merged[r.key] = r
+            }
+        }
+        configuration = config!
+        runDirectories = runs
+        let allRows = merged.values.sorted { ($0.image, $0.method) < ($1.image, $1.method) }
+        let methodList = configuration.methods
+        rows = allRows
+        methods = methodList
+        metrics = configuration.metrics.filter { m in allRows.contains { $0.metrics[m] != nil } }
+        self.higherIsBetter = higherIsBetter
+        let byImage = Dictionary(grouping: allRows, by: \.image)
+        imageCount = byImage.values.filter { Set($0.map(\.method)).isSuperset(of: methodList) }.count
+        var s: [String: [String: MetricSummary]] = [:]
+        var g = SeededGenerator(seed: seed)
+        for m in metrics {
+            for method in methodList {
+                let values = allRows.filter { $0.method == method }.compactMap { $0.metrics[m] }.filter { $0.isFinite }
+                guard !values.isEmpty else { continue }
+                s[m, default: [:]][method] = EvaluationReport.summarize(values, samples: bootstrapSamples, generator: &g)
+            }
+        }
+        summaries = s
+    }
+
+    static func summarize(_ v: [Double], samples: Int, generator g: inout SeededGenerator) -> MetricSummary {
+        let mean = v.reduce(0, +) / Double(v.count)
+        var means: [Double] = []
+        means.reserveCapacity(samples)
+        for _ in 0..<samples {
+            var s = 0.0
+            for _ in 0..<v.count { s += v[Int(g.next() % UInt64(v.count))] }
+            means.append(s / Double(v.count))
+        }
+        means.sort()
+        let lo = means.isEmpty ? mean : means[Int(0.025 * Double(means.count - 1))]
+        let hi = means.isEmpty ? mean : means[Int((0.975 * Double(means.count - 1)).rounded(.up))]
+        return MetricSummary(mean: mean, low: lo, high: hi, count: v.count)
+    }
+
+    /// The methods ranked best-first for a metric.
+    func ranking(_ metric: String) -> [String] {
+        let up = higherIsBetter[metric] ?? true
+        return methods.filter { summaries[metric]?[$0] != nil }
+            .sorted { a, b in
+                let (x, y) = (summaries[metric]![a]!.mean, summaries[metric]![b]!.mean)
+                return up ? x > y : x < y
+            }
+    }
+
+    func arrow(_ metric: String) -> String { (higherIsBetter[metric] ?? true) ? "↑" : "↓" }
+
+    static func format(_ x: Double) -> String { String(format: abs(x) >= 100 ? "%.1f" : "%.3f", x) }
+
+    /// The paper's table layout in Markdown: rows = metrics, columns = methods; best in bold,
+    /// second underlined; then the confidence intervals.
+    public func markdown() -> String {
+        var out = "# Evaluation: \(configuration.model) on \(configuration.dataKind)\n\n"
+        out += "n = \(imageCount) images with every method (\(rows.count) rows). Weights: \(configuration.weights)"
+        if let sha = configuration.weightsSHA256 { out += " (SHA-256 \(sha.prefix(16))…)" }
+        out += ". Seed \(configuration.seed)"
+        if let l = configuration.limit { out += ", limit \(l)" }
+        out += configuration.correctOnly ? ", correctly classified images only" : ""
+        out += ". Code \(configuration.codeVersion).\n\n"
+        out += "| metric | " + methods.joined(separator: " | ") + " |\n"
+        out += "|---|" + methods.map { _ in "---:" }.joined(separator: "|") + "|\n"
+        for m in metrics {
+            let rank = ranking(m)
+            out += "| \(m) \(arrow(m)) | "
+            out += methods.map { method -> String in
+                guard let s = summaries[m]?[method] else { return "–" }
+                let v = EvaluationReport.format(s.mean)
+                if rank.first == method && rank.count > 1 { return "**\(v)**" }
+                if rank.count > 2 && rank[1] == method { return "<u>\(v)</u>" }
+                return v
+            }.joined(separator: " | ") + " |\n"
+        }
+        out += "\n## 95 % bootstrap confidence intervals of the means\n\n"
+        out += "| metric | " + methods.joined(separator: " | ") + " |\n"
+        out += "|---|" + methods.map { _ in "---:" }.joined(separator: "|") + "|\n"
+        for m in metrics {
+            out += "| \(m) \(arrow(m)) | " + methods.map { method in
+                guard let s = summaries[m]?[method] else { return "–" }
+                return "[\(EvaluationReport.format(s.low)), \(EvaluationReport.format(s.high))] (n \(s.count))"
+            }.joined(separator: " | ") + " |\n"
+        }
+        if !configuration.options.isEmpty {
+            out += "\n## Options\n\n"
+            for (k, v) in configuration.options.sorted(by: { $0.key < $1.key }) { out += "- `\(k)` = \(v)\n" }
+        }
+        return out
+    }
+
+    /// One line per (metric, method): metric, direction, method, mean, ci_low, ci_high, n.
+    public func csv() -> String {
+        var out = "metric,direction,method,mean,ci_low,ci_high,n\n"
+        for m in metrics {
+            for method in methods {
+                guard let s = summaries[m]?[method] else { continue }
+                out += "\(m),\(arrow(m) == "↑" ? "higher" : "lower"),\(method),\(s.mean),\(s.low),\(s.high),\(s.count)\n"
+            }
+        }
+        return out
+    }
+
+    /// Mean curve per method for a curve-valued metric (deletion, insertion).
+    public func meanCurves(_ metric: String) -> [String: [Double]] {
+        var out: [String: [Double]] = [:]
+        for method in methods {
+            let curves = rows.filter { $0.method == method }.compactMap { $0.curves[metric] }
+            guard let n = curves.first?.count, n > 0 else { continue }
+            let same = curves.filter { $0.count == n }
+            out[method] = (0..<n).map { i in same.reduce(0) { $0 + $1[i] } / Double(same.count) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+
+/// One result row: one image explained by one method, with every metric value and curve.
+public struct ResultRow: Sendable, Codable, Equatable {
+    public var image: String
+    public var method: String
+    public var classIndex: Int
+    public var probability: Float
+    /// Metric name → value.
+    public var metrics: [String: Double]
+    /// Metric name → per-step curve (deletion, insertion).
+    public var curves: [String: [Double]]
+    /// Seconds the explanation took.
+    public var seconds: Double
+
+    public init(image: String, method: String, classIndex: Int, probability: Float, metrics: [String: Double],
+                curves: [String: [Double]] = [:], seconds: Double) {
+        self.image = image
+        self.method = method
+        self.classIndex = classIndex
+        self.probability = probability
+        self.metrics = metrics
+        self.curves = curves
+        self.seconds = seconds
+    }
+
+    var key: String { image + "\u{1F}" + method }
+}
+
+/// What a run is: everything that must match for two runs' rows to be merged.
+public struct RunConfiguration: Sendable, Codable, Equatable {
+    public var model: String
+    public var weights: String
+    public var weightsSHA256: String?
+    public var dataKind: String
+    public var methods: [String]
+    public var metrics: [String]
+    public var limit: Int?
+    public var seed: UInt64
+    public var correctOnly: Bool
+    /// Method and metric options as name → value.
+    public var options: [String: String]
+    public var codeVersion: String
+
+    public init(model: String, weights: String, weightsSHA256: String?, dataKind: String, methods: [String],
+                metrics: [String], limit: Int?, seed: UInt64, correctOnly: Bool, options: [String: String], codeVersion: String) {
+        self.model = model
+        self.weights = weights
+        self.weightsSHA256 = weightsSHA256
+        self.dataKind = dataKind
+        self.methods = methods
+        self.metrics = metrics
+        self.limit = limit
+        self.seed = seed
+        self.correctOnly = correctOnly
+        self.options = options
+        self.codeVersion = codeVersion
+    }
+
+    /// The fields two runs must share to be merged (the code version and shard may differ).
+    func mergeable(with other: RunConfiguration) -> Bool {
+        var a = self, b = other
+        a.codeVersion = ""; b.codeVersion = ""
+        return a == b
+    }
+}
+
+public enum RunStoreError: Error, CustomStringConvertible {
+    case configurationMismatch(URL, String)
+    case corrupt(URL, String)
+    case io(URL, String)
+
+    public var description: String {
+        switch self {
+        case let .configurationMismatch(u, why): return "\(u.path): this run directory holds a different configuration (\(why)); use a new --out directory"
+        case let .corrupt(u, why): return "\(u.path): \(why)"
+        case let .io(u, why): return "\(u.path): \(why)"
+        }
+    }
+}
+
+/// A run directory: `config.json`, `shard.json`, `results.jsonl` (one JSON object per line) and
+/// `skipped.jsonl` (images left out, with the reason).
+///
+/// Rows of one image are appended with a single `write` on a file opened with `O_APPEND`, then
+/// synced, so a killed run leaves at most one partial line at the end; opening the store drops
+/// that line, and rows already present are never written again.
+public final class RunStore {
+    public let directory: URL
+    public let configuration: RunConfiguration
+    public private(set) var rows: [ResultRow] = []
+    public private(set) var skipped: [String: String] = [:]
+    private var done = Set<String>()
+
+    var resultsURL: URL { directory.appendingPathComponent("results.jsonl") }
+    var skippedURL: URL { directory.appendingPathComponent("skipped.jsonl") }
+    var configURL: URL { directory.appendingPathComponent("config.json") }
+
+    /// Opens (creating if needed) a run directory for `configuration`; refuses a directory that
+    /// holds a different configuration.
+    public init(directory: URL, configuration: RunConfiguration, shard: (index: Int, count: Int) = (0, 1)) throws {
+        self.directory = directory
+        self.configuration = configuration
+        let fm = FileManager.default
+        do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw RunStoreError.io(directory, "cannot create the run directory: \(error.localizedDescription)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if fm.fileExists(atPath: configURL.path) {
+            let existing = try RunStore.readConfiguration(configURL)
+            guard existing.mergeable(with: configuration) else {
+                throw RunStoreError.configurationMismatch(directory, RunStore.difference(existing, configuration))
+            }
+        } else {
+            try RunStore.atomicWrite(try encoder.encode(configuration), to: configURL)
+        }
+        let shardURL = directory.appendingPathComponent("shard.json")
+        let shardData = try encoder.encode(["index": shard.index, "count": shard.count])
+        if let existing = try? Data(contentsOf: shardURL), existing != shardData {
+            throw RunStoreError.configurationMismatch(directory, "it was written by a different --shard")
+        }
+        try RunStore.atomicWrite(shardData, to: shardURL)
+        rows = try RunStore.readRows(resultsURL, repair: true)
+        for r in rows { done.insert(r.key) }
+        for line in try RunStore.readLines(skippedURL, repair: true) {
+            if let obj = try? JSONDecoder().decode([String: String].self, from: line), let img = obj["image"] {
+                skipped[img] = obj["reason"] ?? ""
+            }
+        }
+    }
+
+    /// Whether `image` was already handled by every method (or skipped).
+    public func isFinished(image: String, methods: [String]) -> Bool {
+        skipped[image] != nil || methods.allSatisfy { done.contains(image + "\u{1F}" + $0) }
+    }
+
+    public func hasRow(image: String, method: String) -> Bool { done.contains(image + "\u{1F}" + method) }
+
+    /// Appends the rows of one image in one write; rows already stored are left out.
+    public func append(_ newRows: [ResultRow]) throws {
+        let fresh = newRows.filter { !done.contains($0.key) }
+        guard !fresh.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var blob = Data()
+        for r in fresh {
+            blob.append(try encoder.encode(r))
+            blob.append(0x0A)
+        }
+        try RunStore.appendAtomically(blob, to: resultsURL)
+        for r in fresh { done.insert(r.key); rows.append(r) }
+    }
+
+    /// Records that an image was left out (e.g. misclassified under --correct-only), so a resumed
+    /// run does not look at it again.
+    public func skip(image: String, reason: String) throws {
+        guard skipped[image] == nil else { return }
+        var blob = try JSONEncoder().encode(["image": image, "reason": reason])
+        blob.append(0x0A)
+        try RunStore.appendAtomically(blob, to: skippedURL)
+        skipped[image] = reason
+    }
+
+    // MARK: - Files
+
+    public static func readConfiguration(_ url: URL) throws -> RunConfiguration {
+        guard let data = try? Data(contentsOf: url) else { throw RunStoreError.io(url, "cannot read the run configuration") }
+        do { return try JSONDecoder().decode(RunConfiguration.self, from: data) } catch {
+            throw RunStoreError.corrupt(url, "not a run configuration: \(error)")
+        }
+    }
+
+    /// Rows of a results file; with `repair`, a partial last line (a killed write) is cut off.
+    public static func readRows(_ url: URL, repair: Bool = false) throws -> [ResultRow] {
+        let decoder = JSONDecoder()
+        var seen = Set<String>()
+        var out: [ResultRow] = []
+        for (i, line) in try readLines(url, repair: repair).enumerated() {
+            let row: ResultRow
+            do { row = try decoder.decode(ResultRow.self, from: line) } catch {
+                throw RunStoreError.corrupt(url, "line \(i + 1) is not a result row: \(error)")
+            }
+            if seen.insert(row.key).inserted { out.append(row) }
+        }
+        return out
+    }
+
+    static func readLines(_ url: URL, repair: Bool) throws -> [Data] {
+        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
+        guard var data = try? Data(contentsOf: url) else { throw RunStoreError.io(url, "cannot read") }
+        if let last = data.last, last != 0x0A {
+            // A write interrupted by a kill: drop the partial line.
+            let cut = data.lastIndex(of: 0x0A).map { $0 + 1 } ?? data.startIndex
+            data = data[data.startIndex..<cut]
+            if repair {
+                guard let h = FileHandle(forWritingAtPath: url.path) else { throw RunStoreError.io(url, "cannot repair") }
+                try h.truncate(atOffset: UInt64(data.count))
+                try h.close()
+            }
+        }
+        return data.split(separator: 0x0A).map { Data($0) }
+    }
+
+    static func appendAtomically(_ blob: Data, to url: URL) throws {
+        let fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard fd >= 0 else { throw RunStoreError.io(url, "cannot open for appending: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = blob.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == blob.count else { throw RunStoreError.io(url, "short write (\(written) of \(blob.count) bytes)") }
+        fsync(fd)
+    }
+
+    /// Writes `data` to a temporary file beside `url` and renames it into place.
+    public static func atomicWrite(_ data: Data, to url: URL) throws {
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        do {
+            try data.write(to: tmp)
+            guard rename(tmp.path, url.path) == 0 else { throw RunStoreError.io(url, String(cString: strerror(errno))) }
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw RunStoreError.io(url, "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    static func difference(_ a: RunConfiguration, _ b: RunConfiguration) -> String {
+        var diffs: [String] = []
+        if a.model != b.model { diffs.append("model \(a.model) vs \(b.model)") }
+        if a.weights != b.weights || a.weightsSHA256 != b.weightsSHA256 { diffs.append("weights \(a.weights) vs \(b.weights)") }
+        if a.dataKind != b.dataKind { diffs.append("data \(a.dataKind) vs \(b.dataKind)") }
+        if a.methods != b.methods { diffs.append("methods \(a.methods) vs \(b.methods)") }
+        if a.metrics != b.metrics { diffs.append("metrics \(a.metrics) vs \(b.metrics)") }
+        if a.limit != b.limit || a.seed != b.seed { diffs.append("subset limit/seed") }
+        if a.correctOnly != b.correctOnly { diffs.append("--correct-only") }
+        if a.options != b.options { diffs.append("options") }
+        return diffs.isEmpty ? "settings differ" : diffs.joined(separator: "; ")
+    }
+}

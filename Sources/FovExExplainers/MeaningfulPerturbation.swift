@@ -1,0 +1,207 @@
+import Foundation
+import FovExModels
+import FovExTensor
+
+/// Meaningful Perturbation (Fong & Vedaldi, 2017), as its common PyTorch implementation runs it: a
+/// low-resolution mask m (1 keeps a pixel, 0 replaces it by its blurred value) is optimised with
+/// Adam to minimise 0.01·mean|1−m| + 0.2·TV_β(m) + softmax_c(model(x·M + blur(x)·(1−M) + noise)),
+/// M the upsampled mask and the noise Gaussian, fresh every iteration; m is clamped to [0, 1] after
+/// each step and the saliency is 1 − M, min-max normalised.
+///
+/// Blending and noise act on [0, 1] pixels, before the model's normalisation. Images in a batch
+/// are optimised together, each with its own mask and its own seeded noise generator, so a batch
+/// gives exactly what batch size 1 gives.
+public struct MeaningfulPerturbation: Explainer {
+    public struct Options: Sendable, Codable, Equatable {
+        /// Side of the square mask that is optimised.
+        public var maskSize = 28
+        /// Adam steps (the reference script used 500; 300 is the project's default).
+        public var iterations = 300
+        public var learningRate: Float = 0.1
+        /// Weight of mean|1 − m|, which asks for as little deletion as possible.
+        public var l1Coefficient: Float = 0.01
+        /// Weight of the total variation Σ over both axes of mean|Δm|^β, which asks for smooth masks.
+        public var tvCoefficient: Float = 0.2
+        public var tvBeta: Float = 3
+        /// The Gaussian blur that supplies the deleted pixels: kernel size and σ in pixels (reflect padding).
+        public var blurKernelSize = 11
+        public var blurSigma: Float = 5
+        /// σ of the Gaussian noise added to the perturbed image at every iteration (pixel units).
+        public var noiseStandardDeviation: Float = 0.2
+        /// Upsample the mask with align_corners = true, as the reference's `UpsamplingBilinear2d`
+        /// does (otherwise align_corners = false).
+        public var alignCorners = true
+        /// Adam's β1, β2 and ε (PyTorch's defaults).
+        public var adamBeta1: Float = 0.9
+        public var adamBeta2: Float = 0.999
+        public var adamEpsilon: Float = 1e-8
+        /// Seed of each image's noise generator.
+        public var seed: UInt64 = 42
+
+        public init() {}
+    }
+
+    public var options: Options
+    /// Noise to add instead of seeded noise, one tensor per iteration, each [N, 3, S, S] or
+    /// [1, 3, S, S] (the same for every image).
+    public var noise: [Tensor]?
+    /// Called after each iteration with (iterations done, iterations in all).
+    public var progress: ((_ done: Int, _ total: Int) -> Void)?
+    public var name: String { "mp" }
+
+    public init(options: Options = Options(), noise: [Tensor]? = nil,
+                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) {
+        self.options = options
+        self.noise = noise
+        self.progress = progress
+    }
+
+    public var settings: [String: String] {
+        let o = options
+        var s = ["mask_size": "\(o.maskSize)", "iterations": "\(o.iterations)", "learning_rate": "\(o.learningRate)",
+                 "l1_coefficient": "\(o.l1Coefficient)", "tv_coefficient": "\(o.tvCoefficient)", "tv_beta": "\(o.tvBeta)",
+                 "blur_kernel_size": "\(o.blurKernelSize)", "blur_sigma": "\(o.blurSigma)",
+                 "align_corners": "\(o.alignCorners)"]
+        if noise == nil {
+            s["noise_std"] = "\(o.noiseStandardDeviation)"
+            s["seed"] = "\(o.seed)"
+        } else {
+            s["noise"] = "given"
+        }
+        return s
+    }
+
+    public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {
+        try TargetedForward.validate(pixels, model: model, method: name)
+        let o = options
+        let (n, size) = (pixels.shape[0], pixels.shape[2])
+        try check(size: size, images: n)
+        let (targets, probabilities) = try ExplainerSupport.targets(pixels, model: model, classes: classes)
+        let x = pixels.detached().contiguous()
+        let blurred = withoutGradients { x.gaussianBlurred(kernelSize: o.blurKernelSize, sigma: o.blurSigma) }
+        let upsample = MaskUpsampler(from: o.maskSize, to: size, alignCorners: o.alignCorners)
+        let m = o.maskSize
+        var mask = [Float](repeating: 1, count: n * m * m)
+        var adam = AdamState(count: mask.count)
+        var generators = (0..<n).map { _ in SeededGenerator(seed: o.seed) }
+
+        for t in 0..<o.iterations {
+            let perturbation = noise.map { $0[t].broadcast(to: [n, 3, size, size]) }
+                ?? MeaningfulPerturbation.gaussianNoise(images: n, size: size, standardDeviation: o.noiseStandardDeviation,
+                                                        generators: &generators)
+            let mt = Tensor(shape: [n, 1, m, m], scalars: mask).requiringGradient()
+            let up = upsample(mt)
+            let input = x * up + blurred * (1 - up) + perturbation
+            let probs = model.logits(input).softmax()
+            let k = probs.shape[1]
+            let oneHot = Tensor(shape: [n, k], scalars: targets.flatMap { c in (0..<k).map { $0 == c ? 1 : 0 } })
+            let score = (probs * oneHot).sum(alongAxes: [1])
+            let l1 = (1 - mt).abs().mean(alongAxes: [1, 2, 3])
+            let loss = l1 * o.l1Coefficient + MeaningfulPerturbation.totalVariation(mt, beta: o.tvBeta) * o.tvCoefficient + score
+            let g = try gradients(of: loss.sum(), withRespectTo: [mt])[0].scalars
+            adam.step(&mask, gradient: g, options: o)
+            for j in mask.indices { mask[j] = Swift.min(Swift.max(mask[j], 0), 1) }
+            progress?(t + 1, o.iterations)
+        }
+        let maps = withoutGradients {
+            ExplainerSupport.minMaxNormalized((1 - upsample(Tensor(shape: [n, 1, m, m], scalars: mask))).reshaped([n, size, size]))
+        }
+        let settings = self.settings
+        return (0..<n).map { i in
+            Explanation(method: name, map: maps.selecting(axis: 0, index: i).contiguous(), classIndex: targets[i],
+                        probability: probabilities[i], settings: settings)
+        }
+    }
+
+    /// Throws unless the options and the given noise fit `images` images of `size`×`size`.
+    private func check(size: Int, images n: Int) throws {
+        let o = options
+        guard o.maskSize > 1, o.iterations >= 0, o.blurKernelSize > 0, o.blurKernelSize % 2 == 1, o.blurSigma > 0,
+              o.blurKernelSize / 2 < size else {
+            throw ExplainerError.badInput("mp needs a mask of at least 2×2, an odd blur kernel smaller than twice the "
+                + "image side (\(size)) and a positive σ; got mask \(o.maskSize), kernel \(o.blurKernelSize), σ \(o.blurSigma)")
+        }
+        if let noise {
+            guard noise.count >= o.iterations else {
+                throw ExplainerError.badInput("mp: \(noise.count) noise tensors given for \(o.iterations) iterations")
+            }
+            for t in noise.prefix(o.iterations) where t.shape != [n, 3, size, size] && t.shape != [1, 3, size, size] {
+                throw ExplainerError.badInput("mp: noise of shape \(t.shape) does not fit \(n) images of \(size)×\(size)")
+            }
+        }
+    }
+
+    /// mean|m[i+1, j] − m[i, j]|^β + mean|m[i, j+1] − m[i, j]|^β per image of masks [N, 1, h, w] → [N].
+    static func totalVariation(_ m: Tensor, beta: Float) -> Tensor {
+        let (h, w) = (m.shape[2], m.shape[3])
+        let rows = (m.sliced(axis: 2, 0..<(h - 1)) - m.sliced(axis: 2, 1..<h)).abs().pow(beta)
+        let cols = (m.sliced(axis: 3, 0..<(w - 1)) - m.sliced(axis: 3, 1..<w)).abs().pow(beta)
+        return rows.mean(alongAxes: [1, 2, 3]) + cols.mean(alongAxes: [1, 2, 3])
+    }
+
+    /// Noise [N, 3, S, S] with image i's values drawn from `generators[i]`.
+    static func gaussianNoise(images n: Int, size: Int, standardDeviation: Float,
+                              generators: inout [SeededGenerator]) -> Tensor {
+        let parts = (0..<n).map { i in
+            Tensor(randomNormal: [1, 3, size, size], standardDeviation: standardDeviation, generator: &generators[i])
+        }
+        return n == 1 ? parts[0] : Tensor.concatenate(parts, axis: 0)
+    }
+}
+
+/// Adam's moment estimates for a flat parameter vector, updated as PyTorch's `Adam` does
+/// (no weight decay, no AMSGrad).
+private struct AdamState {
+    var first: [Float]
+    var second: [Float]
+    var steps = 0
+
+    init(count: Int) {
+        first = [Float](repeating: 0, count: count)
+        second = [Float](repeating: 0, count: count)
+    }
+
+    mutating func step(_ parameters: inout [Float], gradient g: [Float], options o: MeaningfulPerturbation.Options) {
+        steps += 1
+        let correction1 = 1 - Foundation.pow(o.adamBeta1, Float(steps))
+        let correction2 = (1 - Foundation.pow(o.adamBeta2, Float(steps))).squareRoot()
+        let stepSize = o.learningRate / correction1
+        for j in parameters.indices {
+            first[j] = o.adamBeta1 * first[j] + (1 - o.adamBeta1) * g[j]
+            second[j] = o.adamBeta2 * second[j] + (1 - o.adamBeta2) * g[j] * g[j]
+            parameters[j] -= stepSize * first[j] / (second[j].squareRoot() / correction2 + o.adamEpsilon)
+        }
+    }
+}
+
+/// Bilinear upsampling of square masks [N, 1, m, m] to S×S, differentiable.
+private struct MaskUpsampler {
+    let size: Int
+    let alignCorners: Bool
+    /// The interpolation matrix transposed, [m, S] (align_corners = true only).
+    let columnWeights: Tensor?
+
+    init(from m: Int, to size: Int, alignCorners: Bool) {
+        self.size = size
+        self.alignCorners = alignCorners
+        guard alignCorners else { columnWeights = nil; return }
+        // Output i samples input position i·(m−1)/(S−1), PyTorch's align_corners = true rule.
+        var w = [Float](repeating: 0, count: m * size)
+        let scale = size > 1 ? Float(m - 1) / Float(size - 1) : 0
+        for i in 0..<size {
+            let source = scale * Float(i)
+            let i0 = Swift.min(Int(source), m - 1)
+            let i1 = Swift.min(i0 + 1, m - 1)
+            let l1 = source - Float(i0)
+            w[i0 * size + i] += 1 - l1
+            w[i1 * size + i] += l1
+        }
+        columnWeights = Tensor(shape: [m, size], scalars: w)
+    }
+
+    func callAsFunction(_ mask: Tensor) -> Tensor {
+        guard let rt = columnWeights else { return mask.resized(height: size, width: size) }
+        // R·M·Rᵀ as two products with Rᵀ: (M·Rᵀ)ᵀ·Rᵀ = R·Mᵀ·Rᵀ, transposed back.
+        return mask.matmul(rt).transposed().matmul(rt).transposed()
+    }
+}

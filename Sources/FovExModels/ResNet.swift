@@ -1,0 +1,145 @@
+import FovExTensor
+
+/// torchvision's ResNet (v1.5: the stride sits on the 3×3 convolution of a bottleneck) with its
+/// checkpoint key names, which timm's `resnet*` checkpoints share.
+///
+/// Batch norms (ε = 1e−5) are folded into the convolutions when the model is built, so inference runs
+/// one oneDNN convolution with a bias per conv–BN pair; activations stay channels-last throughout.
+///
+/// Inner points: `conv1` (the stem after conv → BN → ReLU, before max-pooling), every block
+/// `layerK.i`, and `layer1`…`layer4` (each stage's output, the same tensor as its last block's).
+public final class ResNet: ImageClassifier {
+    /// The depths torchvision defines.
+    public struct Configuration: Sendable, Equatable {
+        /// Blocks per stage.
+        public var blocks: [Int]
+        /// Bottleneck blocks (1×1 → 3×3 → 1×1, expansion 4) rather than basic blocks (3×3 → 3×3).
+        public var bottleneck: Bool
+
+        public static let resnet18 = Configuration(blocks: [2, 2, 2, 2], bottleneck: false)
+        public static let resnet34 = Configuration(blocks: [3, 4, 6, 3], bottleneck: false)
+        public static let resnet50 = Configuration(blocks: [3, 4, 6, 3], bottleneck: true)
+        public static let resnet101 = Configuration(blocks: [3, 4, 23, 3], bottleneck: true)
+        public static let resnet152 = Configuration(blocks: [3, 8, 36, 3], bottleneck: true)
+
+        var expansion: Int { bottleneck ? 4 : 1 }
+        var width: [Int] { [64, 128, 256, 512] }
+        /// (stage, block) index pairs in network order.
+        var blockIndices: [(stage: Int, block: Int)] {
+            blocks.enumerated().flatMap { s, n in (0..<n).map { (s, $0) } }
+        }
+    }
+
+    /// The ImageNet preprocessing the paper uses: a direct bilinear resize to 224 and ImageNet's mean and std.
+    public static let imageNetPreprocessing = Preprocessing(
+        geometry: .direct(size: 224), interpolation: .bilinear, antialias: true,
+        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+
+    /// The parameters a checkpoint for `configuration` holds, in torchvision's order.
+    public static func parameters(_ configuration: Configuration, classes: Int = 1000) -> [ParameterSpec] {
+        var specs: [ParameterSpec] = []
+        specs.appendConvolution("conv1", bn: "bn1", out: 64, in: 3, kernel: 7)
+        var inputs = 64
+        for (s, b) in configuration.blockIndices {
+            let p = "layer\(s + 1).\(b)"
+            let width = configuration.width[s], out = width * configuration.expansion
+            if configuration.bottleneck {
+                specs.appendConvolution(p + ".conv1", bn: p + ".bn1", out: width, in: inputs, kernel: 1)
+                specs.appendConvolution(p + ".conv2", bn: p + ".bn2", out: width, in: width, kernel: 3)
+                specs.appendConvolution(p + ".conv3", bn: p + ".bn3", out: out, in: width, kernel: 1)
+            } else {
+                specs.appendConvolution(p + ".conv1", bn: p + ".bn1", out: width, in: inputs, kernel: 3)
+                specs.appendConvolution(p + ".conv2", bn: p + ".bn2", out: width, in: width, kernel: 3)
+            }
+            if b == 0 && (s > 0 || inputs != out) {
+                specs.appendConvolution(p + ".downsample.0", bn: p + ".downsample.1", out: out, in: inputs, kernel: 1)
+            }
+            inputs = out
+        }
+        specs.append(ParameterSpec("fc.weight", [classes, inputs], .weight))
+        specs.append(ParameterSpec("fc.bias", [classes], .bias))
+        return specs
+    }
+
+    private struct Block {
+        let name: String
+        let convolutions: [FoldedConvolution]
+        let downsample: FoldedConvolution?
+    }
+
+    public let identity: ModelIdentity
+    public var preprocessing: Preprocessing
+    public let classNames: [String]
+    public let innerPoints: [String]
+    public var defaultCAMPoint: String { "layer4" }
+
+    private let stem: FoldedConvolution
+    private let blocks: [Block]
+    private let stageEnds: [String: String]
+    private let fcWeight: Tensor
+    private let fcBias: Tensor
+
+    /// Builds the network from weights that match ``parameters(_:classes:)``.
+    public init(_ configuration: Configuration, weights: ModelWeights, identity: ModelIdentity,
+                preprocessing: Preprocessing = ResNet.imageNetPreprocessing,
+                classNames: [String] = ImageNetClasses.names) {
+        let eps: Float = 1e-5
+        stem = FoldedConvolution(weights, conv: "conv1", bn: "bn1", epsilon: eps, stride: 2, padding: .symmetric(3))
+        var blocks: [Block] = []
+        var points = ["conv1"]
+        var stageEnds: [String: String] = [:]
+        for (s, b) in configuration.blockIndices {
+            let p = "layer\(s + 1).\(b)"
+            let stride = s > 0 && b == 0 ? 2 : 1
+            let convs: [FoldedConvolution]
+            if configuration.bottleneck {
+                convs = [FoldedConvolution(weights, conv: p + ".conv1", bn: p + ".bn1", epsilon: eps, padding: .symmetric(0)),
+                         FoldedConvolution(weights, conv: p + ".conv2", bn: p + ".bn2", epsilon: eps, stride: stride,
+                                           padding: .symmetric(1)),
+                         FoldedConvolution(weights, conv: p + ".conv3", bn: p + ".bn3", epsilon: eps, padding: .symmetric(0))]
+            } else {
+                convs = [FoldedConvolution(weights, conv: p + ".conv1", bn: p + ".bn1", epsilon: eps, stride: stride,
+                                           padding: .symmetric(1)),
+                         FoldedConvolution(weights, conv: p + ".conv2", bn: p + ".bn2", epsilon: eps, padding: .symmetric(1))]
+            }
+            let downsample = weights.tensors[p + ".downsample.0.weight"] == nil ? nil
+                : FoldedConvolution(weights, conv: p + ".downsample.0", bn: p + ".downsample.1", epsilon: eps,
+                                    stride: stride, padding: .symmetric(0))
+            blocks.append(Block(name: p, convolutions: convs, downsample: downsample))
+            points.append(p)
+            if b == configuration.blocks[s] - 1 {
+                points.append("layer\(s + 1)")
+                stageEnds[p] = "layer\(s + 1)"
+            }
+        }
+        self.blocks = blocks
+        self.stageEnds = stageEnds
+        innerPoints = points
+        fcWeight = weights["fc.weight"]
+        fcBias = weights["fc.bias"]
+        self.identity = identity
+        self.preprocessing = preprocessing
+        self.classNames = classNames
+    }
+
+    public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
+        var captured: [String: Tensor] = [:]
+        func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
+
+        var x = stem(preprocessing.normalized(pixels)).relu()
+        keep("conv1", x)
+        x = x.maxPool2d(kernel: 3, stride: 2, padding: 1)
+        for block in blocks {
+            var y = x
+            for (i, conv) in block.convolutions.enumerated() {
+                y = conv(y)
+                if i < block.convolutions.count - 1 { y = y.relu() }
+            }
+            x = (y + (block.downsample?(x) ?? x)).relu()
+            keep(block.name, x)
+            if let stage = stageEnds[block.name] { keep(stage, x) }
+        }
+        let logits = x.globalAvgPool2d().linear(weight: fcWeight, bias: fcBias)
+        return ClassifierOutput(logits: logits, captured: captured)
+    }
+}

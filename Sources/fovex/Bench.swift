@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `fovex bench …`: speed measurements, with PyTorch measured in the same run where it is installed.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed (kernels, models, explainers) against PyTorch on this machine.",
+        subcommands: [
+            BenchKernels.self,
+            BenchModels.self,
+        ]
+    )
+}

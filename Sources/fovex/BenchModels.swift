@@ -1,0 +1,272 @@
+import ArgumentParser
+import Foundation
+import FovExModels
+import FovExTensor
+
+/// `fovex bench models`: forward and forward + input-gradient time per image, against PyTorch in the same run.
+struct BenchModels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Time models' forward pass and forward + gradient of the top logit w.r.t. the input, against PyTorch.",
+        discussion: """
+        Random weights (timing does not depend on them), median of --repeats runs after one warm-up. PyTorch runs \
+        tools/bench_torch_models.py with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with \
+        OMP_WAIT_POLICY unset and once with PASSIVE, and each row keeps PyTorch's faster setting (including its \
+        batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better.
+        """)
+
+    @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
+    @Option(help: "Batch sizes, comma-separated.") var batches = "1,8"
+    @Option(help: "Timed runs per measurement (the median is reported).") var repeats = 5
+    @Option(help: "Threads for both sides.") var threads = Threading.threadCount
+    @Option(help: "The Python that has PyTorch and torchvision.") var python = "/usr/bin/python3"
+    @Option(help: "The PyTorch script (default: tools/bench_torch_models.py in the package).") var torchScript: String?
+    @Flag(help: "Skip PyTorch.") var noTorch = false
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    /// What forward+gradient should cost relative to PyTorch, per the project's targets.
+    static let targets: [String: Double] = ["resnet50": 0.65, "vit-b16": 0.85, "efficientnet-lite0": 0.8]
+
+    struct Row: Codable {
+        var model: String
+        var batch: Int
+        var mode: String
+        var swiftMsPerImage: Double
+        var swiftPeakRSSMB: Double?
+        var torchMsPerImage: Double?
+        var torchPeakRSSMB: Double?
+        var torchSetting: String?
+        var ratio: Double?
+        var target: Double?
+    }
+
+    func validate() throws {
+        guard repeats > 0, threads > 0 else { throw ValidationError("--repeats and --threads must be positive") }
+        guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--batches needs positive integers") }
+        for name in modelList { _ = try ModelRegistry.architecture(name) }
+    }
+
+    private var modelList: [String] { models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    private var batchList: [Int] { batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() throws {
+        Threading.setThreadCount(threads)
+        var rows = try measureSwift()
+        var torchNote = "PyTorch skipped (--no-torch)"
+        if !noTorch {
+            do {
+                let torch = try TorchBench(python: python, script: try scriptURL(), threads: threads, repeats: repeats,
+                                           models: modelList, batches: batchList).run()
+                torchNote = "PyTorch \(torch.version), best of OMP_WAIT_POLICY unset / PASSIVE"
+                for i in rows.indices {
+                    guard let best = torch.best(model: rows[i].model, batch: rows[i].batch, mode: rows[i].mode) else { continue }
+                    rows[i].torchMsPerImage = best.msPerImage
+                    rows[i].torchPeakRSSMB = best.peakRSSMB
+                    rows[i].torchSetting = best.setting
+                    rows[i].ratio = rows[i].swiftMsPerImage / best.msPerImage
+                }
+            } catch {
+                torchNote = "PyTorch not measured: \(error)"
+            }
+        }
+        if json {
+            struct Report: Encodable { var threads: Int; var repeats: Int; var torch: String; var rows: [Row] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(Report(threads: threads, repeats: repeats, torch: torchNote, rows: rows)),
+                         as: UTF8.self))
+        } else {
+            print("fovex bench models: \(threads) threads, random weights, median of \(repeats); \(torchNote)")
+            printTable(rows)
+        }
+    }
+
+    private func measureSwift() throws -> [Row] {
+        let progress = ProgressReporter(total: modelList.count * batchList.count * 2, label: "Swift", unit: .items("measurements"))
+        var rows: [Row] = []
+        for name in modelList {
+            let model = try ModelRegistry.randomModel(name, seed: 0)
+            let size = model.preprocessing.inputSize
+            for batch in batchList {
+                var generator = SeededGenerator(seed: UInt64(batch))
+                let input = Tensor(randomUniform: [batch, 3, size, size], in: 0...1, generator: &generator)
+                let forward = try Self.measure(repeats: repeats) { _ = withoutGradients { model.logits(input) } }
+                progress.advance()
+                let backward = try Self.measure(repeats: repeats) { _ = try Self.topLogitGradient(model, input) }
+                progress.advance()
+                for (mode, m) in [("forward", forward), ("forward+gradient", backward)] {
+                    rows.append(Row(model: name, batch: batch, mode: mode, swiftMsPerImage: m.seconds * 1000 / Double(batch),
+                                    swiftPeakRSSMB: m.peakMB, target: mode == "forward" ? nil : Self.targets[name]))
+                }
+            }
+        }
+        progress.finish()
+        return rows
+    }
+
+    /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.
+    static func topLogitGradient(_ model: any ImageClassifier, _ input: Tensor) throws -> Tensor {
+        let x = input.requiringGradient()
+        let logits = model.logits(x)
+        let classes = logits.shape[1]
+        var mask = [Float](repeating: 0, count: logits.count)
+        for (n, c) in logits.argmax(alongAxis: 1).enumerated() { mask[n * classes + c] = 1 }
+        let objective = (logits * Tensor(shape: logits.shape, scalars: mask)).sum()
+        return try gradients(of: objective, withRespectTo: [x])[0]
+    }
+
+    /// Median wall time of `repeats` runs after one warm-up, and the peak resident memory during them.
+    static func measure(repeats: Int, _ body: () throws -> Void) throws -> (seconds: Double, peakMB: Double?) {
+        try body()
+        PeakMemory.reset()
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        return (median, PeakMemory.residentMB())
+    }
+
+    private func scriptURL() throws -> URL {
+        if let torchScript { return URL(fileURLWithPath: torchScript) }
+        let candidates = [
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("tools/bench_torch_models.py"),
+            // The package this binary was built from, when run from elsewhere.
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("tools/bench_torch_models.py"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw ValidationError("tools/bench_torch_models.py not found; pass --torch-script PATH")
+        }
+        return found
+    }
+
+    private func printTable(_ rows: [Row]) {
+        func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
+        let header = ["model", "batch", "mode", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "Swift MB", "PyTorch MB", "PyTorch setting"]
+        let lines = [header] + rows.map { r in
+            [r.model, "\(r.batch)", r.mode, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"), f(r.ratio, "%.2f"),
+             r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.swiftPeakRSSMB, "%.0f"), f(r.torchPeakRSSMB, "%.0f"),
+             r.torchSetting ?? ""]
+        }
+        let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
+        for line in lines {
+            print(line.indices.map { c in
+                c == line.count - 1 ? line[c]
+                    : c == 0 || c == 2 ? line[c].padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[c] - line[c].count) + line[c]
+            }.joined(separator: "  "))
+        }
+    }
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), resettable through `/proc/self/clear_refs`.
+enum PeakMemory {
+    static func reset() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    static func residentMB() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+        return kB / 1024
+    }
+}
+
+/// Runs tools/bench_torch_models.py once per OpenMP wait policy and keeps the best time per row.
+struct TorchBench {
+    var python: String
+    var script: URL
+    var threads: Int
+    var repeats: Int
+    var models: [String]
+    var batches: [Int]
+
+    struct Result: Decodable {
+        struct Row: Decodable {
+            var model: String
+            var batch: Int
+            var mode: String
+            var setting: String
+            var msPerImage: Double
+            var peakRSSMB: Double?
+
+            enum CodingKeys: String, CodingKey {
+                case model, batch, mode, setting, msPerImage = "ms_per_image", peakRSSMB = "peak_rss_mb"
+            }
+        }
+
+        var torch: String
+        var rows: [Row]
+    }
+
+    struct Combined {
+        var version: String
+        var rows: [Result.Row]
+
+        func best(model: String, batch: Int, mode: String) -> Result.Row? {
+            rows.filter { $0.model == model && $0.batch == batch && $0.mode == mode }.min { $0.msPerImage < $1.msPerImage }
+        }
+    }
+
+    func run() throws -> Combined {
+        var version = ""
+        var rows: [Result.Row] = []
+        for policy in [nil, "PASSIVE"] as [String?] {
+            let result = try runOnce(waitPolicy: policy)
+            version = result.torch
+            rows += result.rows.map { row in
+                var r = row
+                r.setting = "OMP_WAIT_POLICY=\(policy ?? "unset"), \(row.setting)"
+                return r
+            }
+        }
+        return Combined(version: version, rows: rows)
+    }
+
+    private func runOnce(waitPolicy: String?) throws -> Result {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "\(threads)"
+        environment["OPENBLAS_NUM_THREADS"] = "\(threads)"
+        environment["OMP_WAIT_POLICY"] = waitPolicy
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script.path, "--models", models.joined(separator: ","),
+                             "--batches", batches.map(String.init).joined(separator: ","),
+                             "--repeats", "\(repeats)", "--threads", "\(threads)"]
+        process.environment = environment
+        let output = Pipe()
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-bench-torch-\(UUID().uuidString).log")
+        guard FileManager.default.createFile(atPath: errors.path, contents: nil) else {
+            throw ValidationError("cannot create a log file in \(FileManager.default.temporaryDirectory.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: errors) }
+        let errorLog = try FileHandle(forWritingTo: errors)
+        defer { try? errorLog.close() }
+        process.standardOutput = output
+        // The script's per-row lines are progress: shown on a terminal, kept out of pipes.
+        process.standardError = ProgressReporter.stderrIsTerminal ? FileHandle.standardError : errorLog
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw ValidationError("cannot run \(python): \(error.localizedDescription)")
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            let log = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            let tail = log.split(separator: "\n").suffix(3).joined(separator: " | ")
+            throw ValidationError("\(script.lastPathComponent) exited with status \(process.terminationStatus)\(tail.isEmpty ? "" : ": \(tail)")")
+        }
+        do {
+            return try JSONDecoder().decode(Result.self, from: data)
+        } catch {
+            throw ValidationError("\(script.lastPathComponent) printed no valid result: \(error)")
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+
+// Timing, machine-load and PyTorch-launching helpers shared by the `fovex bench` commands.
+
+/// The median wall time of repeated runs of one operation.
+struct Timing: Codable {
+    /// Median milliseconds per run.
+    var milliseconds: Double
+    /// Timed runs (after warm-up).
+    var runs: Int
+    /// CPU used by other processes while timing, in cores (0 on an idle machine; 1 means a whole
+    /// core was busy elsewhere). `nil` where /proc is not available.
+    var otherLoad: Double?
+}
+
+/// Warms `body` up, then runs it until at least `minimumSeconds` (and 5 runs) have passed, and
+/// reports the median: robust against the occasional run slowed by another process.
+func measure(minimumSeconds: Double, _ body: () throws -> Void) rethrows -> Timing {
+    let warmupEnd = DispatchTime.now().uptimeNanoseconds + UInt64(0.1 * 1e9)
+    var warm = 0
+    while warm < 2 || DispatchTime.now().uptimeNanoseconds < warmupEnd {
+        try body()
+        warm += 1
+    }
+    let probe = LoadProbe()
+    var samples: [Double] = []
+    let start = DispatchTime.now().uptimeNanoseconds
+    repeat {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try body()
+        samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    } while samples.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < minimumSeconds
+    samples.sort()
+    let mid = samples.count / 2
+    let median = samples.count % 2 == 1 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2
+    return Timing(milliseconds: median, runs: samples.count, otherLoad: probe?.otherLoad())
+}
+
+/// Measures how much CPU other processes use between its creation and `otherLoad()`: the
+/// machine's busy time from /proc/stat minus this process's own time from /proc/self/stat.
+/// Two-core machines are often shared, and one busy neighbour halves a two-thread kernel's speed,
+/// so every benchmark number carries this figure.
+struct LoadProbe {
+    private let machineBusy: Double, ownBusy: Double, start: UInt64
+    private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    init?() {
+        guard let m = LoadProbe.machineBusySeconds(), let o = LoadProbe.ownBusySeconds() else { return nil }
+        (machineBusy, ownBusy, start) = (m, o, DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// Cores' worth of CPU time other processes used since `init`.
+    func otherLoad() -> Double? {
+        guard let m = LoadProbe.machineBusySeconds(), let o = LoadProbe.ownBusySeconds() else { return nil }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        guard wall > 0 else { return nil }
+        return Swift.max(0, ((m - machineBusy) - (o - ownBusy)) / wall)
+    }
+
+    /// Non-idle CPU seconds of the whole machine (the `cpu` line of /proc/stat, without idle and iowait).
+    private static func machineBusySeconds() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 5 else { return nil }
+        return (fields.reduce(0, +) - fields[3] - fields[4]) / ticksPerSecond
+    }
+
+    /// User + system CPU seconds of this process, children included once they are reaped.
+    private static func ownBusySeconds() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after the command name; utime, stime, cutime, cstime are fields 14–17 of the file.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 15, let u = Double(fields[11]), let s = Double(fields[12]),
+              let cu = Double(fields[13]), let cs = Double(fields[14]) else { return nil }
+        return (u + s + cu + cs) / ticksPerSecond
+    }
+}
+
+/// Runs the PyTorch reference scripts under `tools/` with the system Python, where PyTorch is installed.
+enum PythonReference {
+    static let python = "/usr/bin/python3"
+
+    /// Whether `python3 -c 'import torch'` succeeds.
+    static var torchAvailable: Bool {
+        (try? run(arguments: ["-c", "import torch"], environment: [:], quiet: true))?.status == 0
+    }
+
+    /// The script `name` in the package's `tools/` folder, looked up from the working directory and
+    /// from the executable's location (`.build/<config>/fovex`).
+    static func script(_ name: String) -> URL? {
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir)
+            dir = dir.deletingLastPathComponent()
+        }
+        return candidates.map { $0.appendingPathComponent("tools").appendingPathComponent(name) }
+            .first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Runs Python with `arguments`, adding `environment` to (or, for empty values, removing it
+    /// from) this process's environment; returns the exit status and stdout. The script's stderr
+    /// goes straight to ours, so that its diagnostics reach the user, unless `quiet`.
+    static func run(arguments: [String], environment: [String: String], quiet: Bool = false) throws
+        -> (status: Int32, stdout: Data) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = quiet ? FileHandle.nullDevice : FileHandle.standardError
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, data)
+    }
+}
+
+/// Fixed-width text tables for terminal output.
+struct TextTable {
+    var header: [String]
+    var rows: [[String]] = []
+
+    func render() -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = Swift.max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return i == 0 ? c + pad : pad + c  // first column left-aligned, numbers right-aligned
+            }.joined(separator: "  ")
+        }
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
+        return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import FovExEvaluation
+import FovExExplainers
+import FovExImaging
+import FovExModels
+import FovExTensor
+
+/// `fovex explain`: attribution maps for images, written as overlays, maps, JSON and a gallery.
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Explain images with FovEx (and the baselines), writing overlays, maps, JSON records and a gallery.",
+        discussion: """
+        Each image is resized straight to the model's input size (the paper's protocol) so that maps and \
+        scanpaths line up with the photo; the overlay is drawn at the photo's own resolution.
+        """)
+
+    @Argument(help: "Images or directories of images (jpg, jpeg, png).") var images: [String]
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Methods, comma-separated: \(ExplainerRegistry.names.joined(separator: ", ")), or 'all' (every method valid for the model).")
+    var method: String = "fovex"
+    @Option(help: "CAM methods: the model's inner point to explain (default: the model's own, e.g. layer4).")
+    var camPoint: String?
+    @Option(name: .customLong("class"), help: "Explain this class index instead of the prediction.") var classIndex: Int?
+    @Option(help: "FovEx: fixations per image.") var fixations = FovEx.Options().fixations
+    @Option(help: "FovEx: optimisation steps per fixation.") var steps = FovEx.Options().stepsPerFixation
+    @Option(help: "FovEx: signed-gradient step λ.") var stepSize = FovEx.Options().stepSize
+    @Option(help: "FovEx: fovea width σ_f (normalised units).") var sigma = FovEx.Options().foveaSigma
+    @Option(help: "FovEx: memory forgetting β.") var forgetting = FovEx.Options().forgetting
+    @Option(help: "FovEx: variant (paper or refined).") var variant: String = FovEx.Variant.paper.rawValue
+    @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(help: "Images explained together.") var batch = 1
+    @Option(help: "Output directory.") var out: String
+
+    func fovexOptions() throws -> FovEx.Options {
+        var o = FovEx.Options()
+        o.fixations = fixations
+        o.stepsPerFixation = steps
+        o.stepSize = stepSize
+        o.foveaSigma = sigma
+        o.forgetting = forgetting
+        o.seed = seed
+        guard let v = FovEx.Variant(rawValue: variant) else {
+            throw ValidationError("unknown variant '\(variant)'; use paper or refined")
+        }
+        o.variant = v
+        return o
+    }
+
+    func run() throws {
+        guard batch > 0 else { throw ValidationError("--batch must be positive") }
+        let files = try ImageFiles.expand(images)
+        let model = try modelOptions.load()
+        var options = ExplainerRegistry.Options()
+        options.fovex = try fovexOptions()
+        options.setSeed(seed)
+        options.setCAMPoint(camPoint)
+        let explainers = try ExplainerRegistry.explainers(method, for: model, options: options)
+        let writer = try ExplanationWriter(directory: URL(fileURLWithPath: out))
+        let size = model.preprocessing.inputSize
+        var geometry = model.preprocessing
+        geometry.geometry = .direct(size: size)
+        var written: [WrittenExplanation] = []
+        var inputs: [String: String] = [:]
+        let progress = ProgressReporter(total: files.count * explainers.count, label: "explained")
+        for start in stride(from: 0, to: files.count, by: batch) {
+            let chunk = Array(files[start..<min(start + batch, files.count)])
+            let photos = try chunk.map { try RGBImage(contentsOf: $0) }
+            let pixels = Tensor.concatenate(photos.map { geometry.input(for: $0) }, axis: 0)
+            for explainer in explainers {
+                let classes = classIndex.map { c in Array(repeating: c, count: chunk.count) }
+                let results = try explainer.explain(pixels, model: model, classes: classes)
+                for (i, e) in results.enumerated() {
+                    written.append(try writer.write(e, photo: photos[i], imageName: chunk[i].lastPathComponent, model: model))
+                }
+                progress.advance(by: chunk.count)
+            }
+            for (i, file) in chunk.enumerated() {
+                let name = (file.lastPathComponent as NSString).deletingPathExtension + ".input.png"
+                try photos[i].writePNG(to: writer.directory.appendingPathComponent(name))
+                inputs[file.lastPathComponent] = name
+            }
+        }
+        progress.finish()
+        try writer.writeGallery(written, inputs: inputs, title: "\(model.identity.architecture): \(explainers.map(\.name).joined(separator: ", "))")
+        for w in written where w.method == explainers[0].name {
+            print("\(w.image): \(w.className) (\(String(format: "%.1f", w.probability * 100)) %) → \(w.overlay)")
+        }
+        print("Gallery: \(writer.directory.appendingPathComponent("index.html").path)")
+    }
+}
+
+/// Image arguments: files as given, directories expanded to their images in name order.
+enum ImageFiles {
+    static let extensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    static func expand(_ paths: [String]) throws -> [URL] {
+        var out: [URL] = []
+        let fm = FileManager.default
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: p, isDirectory: &isDir) else { throw ValidationError("\(p): no such file or directory") }
+            if isDir.boolValue {
+                let names = try fm.contentsOfDirectory(atPath: p).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+                out += names.map { URL(fileURLWithPath: p).appendingPathComponent($0) }
+            } else {
+                out.append(URL(fileURLWithPath: p))
+            }
+        }
+        guard !out.isEmpty else { throw ValidationError("no images found in \(paths.joined(separator: ", "))") }
+        return out
+    }
+}

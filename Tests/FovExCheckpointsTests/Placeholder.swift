@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderFovExCheckpointsTests: XCTestCase { func testNothing() {} }

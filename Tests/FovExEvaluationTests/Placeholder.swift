@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderFovExEvaluationTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,126 @@
+import XCTest
+@testable import FovExEvaluation
+import FovExTensor
+
+final class RunStoreTests: XCTestCase {
+    var tmp: URL!
+
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-runstore-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    func config(methods: [String] = ["fovex", "gradcam"], seed: UInt64 = 42) -> RunConfiguration {
+        RunConfiguration(model: "toy", weights: "random", weightsSHA256: nil, dataKind: "imagenet", methods: methods,
+                         metrics: ["drop", "deletion"], limit: nil, seed: seed, correctOnly: true, options: ["k": "v"],
+                         codeVersion: "test")
+    }
+
+    func row(_ image: String, _ method: String, _ v: Double) -> ResultRow {
+        ResultRow(image: image, method: method, classIndex: 1, probability: 0.5, metrics: ["drop": v, "deletion": v / 10],
+                  curves: ["deletion": [1, v, 0]], seconds: 0.1)
+    }
+
+    func testRowsSurviveReopeningAndAreNeverDuplicated() throws {
+        let dir = tmp.appendingPathComponent("run")
+        var store = try RunStore(directory: dir, configuration: config())
+        try store.append([row("a.jpg", "fovex", 1), row("a.jpg", "gradcam", 2)])
+        store = try RunStore(directory: dir, configuration: config())
+        XCTAssertTrue(store.isFinished(image: "a.jpg", methods: ["fovex", "gradcam"]))
+        XCTAssertFalse(store.isFinished(image: "b.jpg", methods: ["fovex", "gradcam"]))
+        try store.append([row("a.jpg", "fovex", 99), row("b.jpg", "fovex", 3)])
+        let rows = try RunStore.readRows(dir.appendingPathComponent("results.jsonl"))
+        XCTAssertEqual(rows.map { "\($0.image)/\($0.method)" }, ["a.jpg/fovex", "a.jpg/gradcam", "b.jpg/fovex"])
+        XCTAssertEqual(rows[0].metrics["drop"], 1, "the first row written stays")
+    }
+
+    func testAKilledWriteLosesOnlyThePartialLine() throws {
+        let dir = tmp.appendingPathComponent("run")
+        let store = try RunStore(directory: dir, configuration: config())
+        try store.append([row("a.jpg", "fovex", 1), row("a.jpg", "gradcam", 2)])
+        // Simulate a kill in the middle of the next image's write.
+        let h = try FileHandle(forWritingTo: dir.appendingPathComponent("results.jsonl"))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data("{\"image\":\"b.jpg\",\"meth".utf8))
+        try h.close()
+        let reopened = try RunStore(directory: dir, configuration: config())
+        XCTAssertEqual(reopened.rows.count, 2)
+        try reopened.append([row("b.jpg", "fovex", 3)])
+        let rows = try RunStore.readRows(dir.appendingPathComponent("results.jsonl"))
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(rows.last?.image, "b.jpg")
+    }
+
+    func testADifferentConfigurationIsRefused() throws {
+        let dir = tmp.appendingPathComponent("run")
+        _ = try RunStore(directory: dir, configuration: config())
+        XCTAssertThrowsError(try RunStore(directory: dir, configuration: config(seed: 7))) { error in
+            XCTAssertTrue("\(error)".contains("different configuration"), "\(error)")
+        }
+        XCTAssertThrowsError(try RunStore(directory: dir, configuration: config(), shard: (1, 2)))
+    }
+
+    func testShardsPartitionTheSelectionAndMergeIntoTheUnshardedRun() throws {
+        let ids = (0..<23).map { String(format: "img%02d.jpg", $0) }
+        let all = Selection(limit: 17, seed: 5).apply(to: ids)
+        XCTAssertEqual(all.count, 17)
+        let shards = (0..<3).map { Selection(limit: 17, seed: 5, shardIndex: $0, shardCount: 3).apply(to: ids) }
+        XCTAssertEqual(Set(shards.flatMap { $0 }), Set(all))
+        XCTAssertEqual(shards.map(\.count).reduce(0, +), all.count)
+        XCTAssertNotEqual(Selection(limit: 17, seed: 6).apply(to: ids), all)
+
+        // One unsharded run and the same work split into two shard directories give the same rows.
+        let whole = try RunStore(directory: tmp.appendingPathComponent("whole"), configuration: config())
+        for id in all { try whole.append([row(id, "fovex", Double(id.count)), row(id, "gradcam", 1)]) }
+        var shardDirs: [URL] = []
+        for i in 0..<2 {
+            let dir = tmp.appendingPathComponent("shard\(i)")
+            shardDirs.append(dir)
+            let s = try RunStore(directory: dir, configuration: config(), shard: (i, 2))
+            for id in Selection(limit: 17, seed: 5, shardIndex: i, shardCount: 2).apply(to: ids) {
+                try s.append([row(id, "fovex", Double(id.count)), row(id, "gradcam", 1)])
+            }
+        }
+        let directions = ["drop": false, "deletion": false]
+        let merged = try EvaluationReport(runs: shardDirs, higherIsBetter: directions)
+        let single = try EvaluationReport(runs: [tmp.appendingPathComponent("whole")], higherIsBetter: directions)
+        XCTAssertEqual(merged.rows, single.rows)
+        XCTAssertEqual(merged.imageCount, 17)
+        XCTAssertEqual(merged.markdown(), single.markdown())
+    }
+
+    func testReportRefusesMixedConfigurations() throws {
+        let a = tmp.appendingPathComponent("a"), b = tmp.appendingPathComponent("b")
+        _ = try RunStore(directory: a, configuration: config())
+        _ = try RunStore(directory: b, configuration: config(methods: ["fovex"]))
+        XCTAssertThrowsError(try EvaluationReport(runs: [a, b], higherIsBetter: [:]))
+    }
+
+    func testTableMarksBestAndSecondByDirection() throws {
+        let dir = tmp.appendingPathComponent("run")
+        let cfg = RunConfiguration(model: "toy", weights: "random", weightsSHA256: nil, dataKind: "imagenet",
+                                   methods: ["a", "b", "c"], metrics: ["drop"], limit: nil, seed: 1,
+                                   correctOnly: false, options: [:], codeVersion: "t")
+        let store = try RunStore(directory: dir, configuration: cfg)
+        for (m, v) in [("a", 30.0), ("b", 10.0), ("c", 20.0)] {
+            try store.append([ResultRow(image: "x", method: m, classIndex: 0, probability: 1, metrics: ["drop": v], seconds: 0)])
+        }
+        let report = try EvaluationReport(runs: [dir], higherIsBetter: ["drop": false])
+        let md = report.markdown()
+        XCTAssertTrue(md.contains("| drop ↓ | 30.000 | **10.000** | <u>20.000</u> |"), md)
+        XCTAssertEqual(report.summaries["drop"]?["b"]?.low, 10)
+        XCTAssertTrue(report.csv().contains("drop,lower,b,10.0,10.0,10.0,1"))
+    }
+
+    func testBootstrapIntervalBracketsTheMean() {
+        var g = FovExTensor.SeededGenerator(seed: 3)
+        let values = (0..<200).map { Double($0 % 17) }
+        let s = EvaluationReport.summarize(values, samples: 500, generator: &g)
+        XCTAssertEqual(s.mean, values.reduce(0, +) / 200, accuracy: 1e-12)
+        XCTAssertLessThan(s.low, s.mean)
+        XCTAssertGreaterThan(s.high, s.mean)
+        XCTAssertLessThan(s.high - s.low, 3)
+    }
+}

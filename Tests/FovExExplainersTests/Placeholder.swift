@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderFovExExplainersTests: XCTestCase { func testNothing() {} }

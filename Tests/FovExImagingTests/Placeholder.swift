@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderFovExImagingTests: XCTestCase { func testNothing() {} }

