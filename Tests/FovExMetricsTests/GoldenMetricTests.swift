@@ -70,7 +70,7 @@ final class GoldenMetricTests: XCTestCase {
         let map = Tensor(shape: [16, 20], scalars: density)
         XCTAssertEqual(CorrelationCoefficient(fixationSigma: 2).evaluate(map: map, fixations: fix, otherFixations: []).value, 1, accuracy: 1e-6)
         XCTAssertEqual(KLDivergence(fixationSigma: 2).evaluate(map: map, fixations: fix, otherFixations: []).value, 0, accuracy: 1e-6)
-        let flipped = Tensor(shape: [16, 20], scalars: density.reversed())
+        let flipped = Tensor(shape: [16, 20], scalars: fixationDensity([PixelPoint(x: 18, y: 1), PixelPoint(x: 1, y: 14)], height: 16, width: 20, sigma: 2))
         XCTAssertLessThan(CorrelationCoefficient(fixationSigma: 2).evaluate(map: flipped, fixations: fix, otherFixations: []).value, 0.2)
         XCTAssertGreaterThan(KLDivergence(fixationSigma: 2).evaluate(map: flipped, fixations: fix, otherFixations: []).value, 1)
     }
