@@ -6,6 +6,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure speed (kernels, models, explainers) against PyTorch on this machine.",
         subcommands: [
             BenchKernels.self,
+            BenchFovEx.self,
             BenchModels.self,
         ]
     )

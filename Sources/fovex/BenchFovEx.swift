@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import FovExExplainers
+import FovExModels
+import FovExTensor
+
+/// `fovex bench fovex`: seconds per image of the FovEx search, against the reference algorithm in PyTorch.
+struct BenchFovEx: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fovex",
+        abstract: "Time FovEx per image (random weights) against the reference algorithm re-stated in PyTorch.",
+        discussion: """
+        One run per model and batch size after a one-step warm-up. PyTorch runs tools/bench_torch_fovex.py with \
+        OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with OMP_WAIT_POLICY unset and once with \
+        PASSIVE, keeping the faster. Ratio = Swift time / PyTorch time; lower is better.
+        """)
+
+    @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
+    @Option(help: "Batch sizes, comma-separated.") var batches = "1,8"
+    @Option(help: "Fixations per image (the paper: 10).") var fixations = 10
+    @Option(help: "Steps per fixation (the paper: 20).") var steps = 20
+    @Option(help: "Threads for both sides.") var threads = Threading.threadCount
+    @Flag(help: "Skip PyTorch.") var noTorch = false
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    struct Row: Codable {
+        var model: String
+        var batch: Int
+        var swiftSecondsPerImage: Double
+        var torchSecondsPerImage: Double?
+        var ratio: Double?
+    }
+
+    func run() throws {
+        Threading.setThreadCount(threads)
+        let modelList = models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let batchList = batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }), fixations > 0, steps > 0 else {
+            throw ValidationError("--batches, --fixations and --steps need positive integers")
+        }
+        var rows: [Row] = []
+        var options = FovEx.Options()
+        options.fixations = fixations
+        options.stepsPerFixation = steps
+        var warmup = options
+        warmup.fixations = 1
+        warmup.stepsPerFixation = 1
+        for name in modelList {
+            let model = try ModelRegistry.randomModel(name, seed: 1)
+            let size = model.preprocessing.inputSize
+            for b in batchList {
+                var g = SeededGenerator(seed: 7)
+                let x = Tensor(randomUniform: [b, 3, size, size], generator: &g)
+                _ = try FovEx(options: warmup).explain(x, model: model, classes: nil)
+                let t0 = Date()
+                _ = try FovEx(options: options).explain(x, model: model, classes: nil)
+                rows.append(Row(model: name, batch: b, swiftSecondsPerImage: Date().timeIntervalSince(t0) / Double(b)))
+            }
+        }
+        var note = "PyTorch skipped"
+        if !noTorch, PythonReference.torchAvailable, let script = PythonReference.script("bench_torch_fovex.py") {
+            var best: [String: Double] = [:]
+            for policy in ["", "PASSIVE"] {
+                let env = ["OMP_NUM_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)", "OMP_WAIT_POLICY": policy]
+                let (status, out) = try PythonReference.run(
+                    arguments: [script.path, "--models", models, "--batches", batches, "--fixations", "\(fixations)",
+                                "--steps", "\(steps)", "--threads", "\(threads)"], environment: env)
+                guard status == 0, let doc = try? JSONSerialization.jsonObject(with: out) as? [String: Any],
+                      let list = doc["rows"] as? [[String: Any]] else { continue }
+                note = "PyTorch \(doc["torch"] ?? "?"), best of OMP_WAIT_POLICY unset / PASSIVE"
+                for r in list {
+                    guard let m = r["model"] as? String, let b = r["batch"] as? Int, let s = r["seconds_per_image"] as? Double else { continue }
+                    best["\(m)/\(b)"] = Swift.min(best["\(m)/\(b)"] ?? .infinity, s)
+                }
+            }
+            for i in rows.indices {
+                if let t = best["\(rows[i].model)/\(rows[i].batch)"] {
+                    rows[i].torchSecondsPerImage = t
+                    rows[i].ratio = rows[i].swiftSecondsPerImage / t
+                }
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return
+        }
+        var table = TextTable(header: ["model", "batch", "Swift s/image", "PyTorch s/image", "ratio"])
+        for r in rows {
+            table.rows.append([r.model, "\(r.batch)", String(format: "%.2f", r.swiftSecondsPerImage),
+                               r.torchSecondsPerImage.map { String(format: "%.2f", $0) } ?? "–",
+                               r.ratio.map { String(format: "%.2f", $0) } ?? "–"])
+        }
+        print("FovEx, \(fixations) fixations × \(steps) steps, \(threads) threads; \(note)")
+        print(table.render())
+    }
+}
