@@ -86,6 +86,19 @@ public struct EvaluationReport {
             }
     }
 
+    /// 1 for the best value of a metric, 2 for the second-best distinct value, 0 otherwise; methods
+    /// that tie share a place, and a metric where all methods tie marks none.
+    func place(_ metric: String, _ method: String) -> Int {
+        guard let mine = summaries[metric]?[method]?.mean else { return 0 }
+        var distinct: [Double] = []
+        for m in ranking(metric) {
+            let v = summaries[metric]![m]!.mean
+            if distinct.last != v { distinct.append(v) }
+        }
+        guard distinct.count > 1, let i = distinct.firstIndex(of: mine) else { return 0 }
+        return i == 0 ? 1 : (i == 1 && distinct.count > 2 ? 2 : 0)
+    }
+
     func arrow(_ metric: String) -> String { (higherIsBetter[metric] ?? true) ? "↑" : "↓" }
 
     static func format(_ x: Double) -> String { String(format: abs(x) >= 100 ? "%.1f" : "%.3f", x) }
@@ -103,14 +116,15 @@ public struct EvaluationReport {
         out += "| metric | " + methods.joined(separator: " | ") + " |\n"
         out += "|---|" + methods.map { _ in "---:" }.joined(separator: "|") + "|\n"
         for m in metrics {
-            let rank = ranking(m)
             out += "| \(m) \(arrow(m)) | "
             out += methods.map { method -> String in
                 guard let s = summaries[m]?[method] else { return "–" }
                 let v = EvaluationReport.format(s.mean)
-                if rank.first == method && rank.count > 1 { return "**\(v)**" }
-                if rank.count > 2 && rank[1] == method { return "<u>\(v)</u>" }
-                return v
+                switch place(m, method) {
+                case 1: return "**\(v)**"
+                case 2: return "<u>\(v)</u>"
+                default: return v
+                }
             }.joined(separator: " | ") + " |\n"
         }
         out += "\n## 95 % bootstrap confidence intervals of the means\n\n"

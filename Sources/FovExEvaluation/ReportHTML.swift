@@ -50,11 +50,10 @@ extension EvaluationReport {
         """
         page += methods.map { "<th>\(htmlEscaped($0))</th>" }.joined() + "</tr>"
         for m in metrics {
-            let rank = ranking(m)
             page += "<tr><td>\(htmlEscaped(m)) \(arrow(m))</td>"
             for method in methods {
                 guard let s = summaries[m]?[method] else { page += "<td>–</td>"; continue }
-                let cls = rank.first == method && rank.count > 1 ? "best" : (rank.count > 2 && rank[1] == method ? "second" : "")
+                let cls = ["", "best", "second"][place(m, method)]
                 page += "<td class=\"\(cls)\">\(EvaluationReport.format(s.mean))<br><span class=\"ci\">[\(EvaluationReport.format(s.low)), \(EvaluationReport.format(s.high))]</span></td>"
             }
             page += "</tr>"

@@ -16,7 +16,7 @@ struct TargetedForward {
     /// the captured tensors can be taken.
     init(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?, capturing points: Set<String>, recording: Bool,
          method: String) throws {
-        try TargetedForward.validate(pixels, model: model, method: method)
+        try TargetedForward.validate(pixels, method: method)
         let n = pixels.shape[0]
         if let classes, classes.count != n {
             throw ExplainerError.badInput("\(method): \(classes.count) classes given for \(n) images")
@@ -47,7 +47,7 @@ struct TargetedForward {
     }
 
     /// Checks that `pixels` is a batch of square RGB images the model can take.
-    static func validate(_ pixels: Tensor, model: ImageClassifier, method: String) throws {
+    static func validate(_ pixels: Tensor, method: String) throws {
         guard pixels.rank == 4, pixels.shape[0] > 0, pixels.shape[1] == 3, pixels.shape[2] == pixels.shape[3] else {
             throw ExplainerError.badInput("\(method) needs a batch of square RGB images [N, 3, S, S], got \(pixels.shape)")
         }

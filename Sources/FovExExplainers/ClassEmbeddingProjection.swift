@@ -20,7 +20,7 @@ public struct ClassEmbeddingProjection: Explainer {
         let outputPoints = (0..<blocks).map { vit.attentionOutputPoint(block: $0) }
         let forward = try TargetedForward(pixels, model: model, classes: classes,
                                           capturing: Set(attentionPoints + outputPoints), recording: true, method: name)
-        var scores = Tensor(zeros: [pixels.shape[0], 0])
+        var perBlock: [Tensor] = []
         for b in 0..<blocks {
             let probabilities = forward.captured[attentionPoints[b]]!
             // The projection acts on each token alone, so the class token's read-out needs only its own row.
@@ -31,9 +31,9 @@ public struct ClassEmbeddingProjection: Explainer {
             // recorded graph kept for the blocks after it.
             let g = try gradients(of: loss, withRespectTo: [probabilities], retainGraph: b < blocks - 1)[0]
             let t = g.shape[3]
-            let blockScores = withoutGradients { -g.sliced(axis: 2, 0..<1).sliced(axis: 3, 1..<t).sum(alongAxes: [1, 2]) }
-            scores = b == 0 ? blockScores : scores + blockScores
+            perBlock.append(withoutGradients { -g.sliced(axis: 2, 0..<1).sliced(axis: 3, 1..<t).sum(alongAxes: [1, 2]) })
         }
+        let scores = withoutGradients { perBlock.dropFirst().reduce(perBlock[0], +) }
         let maps = try CAMSupport.patchMaps(scores, size: pixels.shape[2], method: name)
         return CAMSupport.explanations(maps, method: name, forward: forward, settings: ["blocks": "\(blocks)"])
     }

@@ -72,7 +72,7 @@ public struct MeaningfulPerturbation: Explainer {
     }
 
     public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {
-        try TargetedForward.validate(pixels, model: model, method: name)
+        try TargetedForward.validate(pixels, method: name)
         let o = options
         let (n, size) = (pixels.shape[0], pixels.shape[2])
         try check(size: size, images: n)

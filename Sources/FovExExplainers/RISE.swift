@@ -51,7 +51,7 @@ public struct RISE: Explainer {
     }
 
     public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {
-        try TargetedForward.validate(pixels, model: model, method: name)
+        try TargetedForward.validate(pixels, method: name)
         let o = options
         let (n, size) = (pixels.shape[0], pixels.shape[2])
         guard o.batchSize > 0, o.keepProbability > 0, o.keepProbability <= 1 else {

@@ -1,38 +1,52 @@
 import FovExTensor
 
 /// AUC-Judd as the MIT saliency benchmark computes it: the map is min-max normalised; thresholds are
-/// the map's values at the fixated pixels, sorted descending; TPᵢ = i/N_f, FPᵢ = (#pixels ≥ thrᵢ − i) /
-/// (N_p − N_f); (0, 0) and (1, 1) are added and the curve integrated with the trapezoid rule.
-/// A constant map scores 0.5 (chance). Higher is better.
+/// the map's values at the fixated pixels (each distinct pixel once), sorted descending;
+/// TPᵢ = i/N_f, FPᵢ = (#pixels ≥ thrᵢ − i) / (N_p − N_f); (0, 0) and (1, 1) are added and the curve
+/// integrated with the trapezoid rule. The map must be at the image's size. A constant map scores
+/// 0.5 (chance), an image without fixations NaN; both warn. Higher is better.
 public struct AUCJudd: GazeMetric {
-    /// Uniform noise of this amplitude added to the map before scoring to break ties (the MIT code's
-    /// option; 0 = off, the default), drawn from a generator seeded with `seed`.
-    public var jitter: Float
+    /// Amplitude of uniform noise added to the map before scoring, to break ties as the MIT code
+    /// does (its value is 1e−7); 0, the default, adds none, so the metric is deterministic without
+    /// a seed.
+    public var jitter: Double
+    /// Seed of the noise when `jitter` is on.
     public var seed: UInt64
 
-    public init(jitter: Float = 0, seed: UInt64 = 0) {
+    /// The MIT benchmark's jitter amplitude.
+    public static let benchmarkJitter = 1e-7
+
+    public init(jitter: Double = 0, seed: UInt64 = 0) {
+        precondition(jitter >= 0, "auc_judd: jitter \(jitter) must not be negative")
         self.jitter = jitter
         self.seed = seed
     }
 
     public var name: String { "auc_judd" }
     public var direction: MetricDirection { .higherIsBetter }
-    public var options: [String: String] { ["auc_judd_jitter": "\(jitter)", "auc_judd_seed": "\(seed)"] }
+    public var options: [String: String] {
+        jitter > 0 ? ["auc_judd_jitter": "\(jitter)", "auc_judd_seed": "\(seed)"] : ["auc_judd_jitter": "0"]
+    }
 
     public func evaluate(map: Tensor, fixations: [PixelPoint], otherFixations: [PixelPoint]) -> MetricResult {
-        let w = map.shape[1]
-        var (v, warnings, constant) = MapCheck.cleaned(map, metric: name)
-        guard !fixations.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["auc_judd: no fixations"]) }
+        let (h, w) = (map.shape[0], map.shape[1])
+        let (values, mapWarnings, constant) = MapCheck.cleaned(map, metric: name)
+        let (points, pointWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
+        let warnings = mapWarnings + pointWarnings
+        guard !points.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["auc_judd: no fixations"]) }
+        // In Double: noise of 1e−7 is below a Float's resolution for values near 1.
+        var v = values.map(Double.init)
         if jitter > 0 {
             var g = SeededGenerator(seed: seed)
-            for i in v.indices { v[i] += jitter * g.nextUniform() }
-            constant = false
+            for i in v.indices { v[i] += jitter * Double(g.nextUniform()) }
+        } else if constant {
+            return MetricResult(value: 0.5, warnings: warnings)
         }
-        if constant { return MetricResult(value: 0.5, warnings: warnings) }
         let lo = v.min()!, hi = v.max()!
-        let s = v.map { Double(($0 - lo) / (hi - lo)) }
-        let thresholds = fixations.map { s[$0.y * w + $0.x] }.sorted(by: >)
+        let s = hi > lo ? v.map { ($0 - lo) / (hi - lo) } : v.map { _ in 0 }
+        let thresholds = points.map { s[$0.y * w + $0.x] }.sorted(by: >)
         let nf = Double(thresholds.count), np = Double(s.count)
+        guard np > nf else { return MetricResult(value: .nan, warnings: warnings + ["auc_judd: every pixel is fixated"]) }
         let sorted = s.sorted(by: >)
         var tp = [0.0], fp = [0.0]
         var above = 0

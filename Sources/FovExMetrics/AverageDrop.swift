@@ -1,28 +1,28 @@
 import FovExModels
 import FovExTensor
 
-/// Probabilities of the class on the clean image (Y) and on the image multiplied by its map (O).
-func cleanAndMaskedScores(model: ImageClassifier, pixels: Tensor, maps: Tensor, classes: [Int]) -> (y: [Float], o: [Float]) {
-    withoutGradients {
-        let n = pixels.shape[0]
-        let clean = model.probabilities(pixels)
-        let safeMaps = maps.contiguous().scalars.map { $0.isNaN ? 0 : $0 }
-        let m = Tensor(shape: [n, 1, maps.shape[1], maps.shape[2]], scalars: safeMaps)
-        let masked = model.probabilities(pixels * m)
-        return ((0..<n).map { clean[$0, classes[$0]] }, (0..<n).map { masked[$0, classes[$0]] })
-    }
-}
-
-/// Average % Drop (Chattopadhyay et al.): 100 · max(0, Y − O) / Y per image, averaged over images,
-/// with Y = p_c(x) and O = p_c(E ⊙ x), E the map broadcast over the channels. Lower is better.
+/// Average % Drop (Chattopadhyay et al.): per image 100 · max(0, Y − O) / Y, with Y = p_c(x) and
+/// O = p_c(E ⊙ x), E the map (clamped to [0, 1]) broadcast over the channels; the table value is the
+/// mean over images. An image with Y = 0 scores 0. Lower is better.
 public struct AverageDrop: ModelMetric {
-    public init() {}
+    /// Images per forward pass.
+    public var batchSize: Int
+
+    public init(batchSize: Int = 32) {
+        precondition(batchSize > 0, "average_drop needs a positive batch size")
+        self.batchSize = batchSize
+    }
+
     public var name: String { "average_drop" }
     public var direction: MetricDirection { .lowerIsBetter }
-    public var options: [String: String] { [:] }
+    public var options: [String: String] { ["average_drop_score": "softmax probability"] }
 
     public func evaluate(model: ImageClassifier, pixels: Tensor, maps: Tensor, classes: [Int]) -> [MetricResult] {
-        let (y, o) = cleanAndMaskedScores(model: model, pixels: pixels, maps: maps, classes: classes)
-        return zip(y, o).map { y, o in MetricResult(value: y > 0 ? 100 * Double(Swift.max(0, y - o) / y) : 0) }
+        let (y, o, warnings) = cleanAndMaskedScores(model: model, pixels: pixels, maps: maps, classes: classes,
+                                                    batchSize: batchSize, metric: name)
+        return y.indices.map { i in
+            let drop = y[i] > 0 ? 100 * Double(Swift.max(0, y[i] - o[i])) / Double(y[i]) : 0
+            return MetricResult(value: drop, warnings: warnings[i])
+        }
     }
 }

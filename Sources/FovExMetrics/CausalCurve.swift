@@ -3,12 +3,16 @@ import FovExTensor
 
 /// The machinery shared by deletion and insertion (RISE's causal metric): pixels are moved from
 /// a start image to a finish image in order of decreasing saliency, `step` at a time, and the
-/// class probability is scored after each move.
+/// class probability is scored after each move. The n + 1 images of a curve go through the model
+/// `batchSize` at a time.
 struct CausalCurve {
+    /// Pixels moved per iteration.
     var step: Int
+    /// Images per forward pass.
     var batchSize: Int
 
-    /// Pixel indices by decreasing saliency; ties keep index order (a stable sort).
+    /// Pixel indices by decreasing saliency; ties keep index order (a stable sort), so a constant map
+    /// moves pixels in row-major order.
     static func order(_ saliency: [Float]) -> [Int] {
         saliency.indices.sorted { a, b in saliency[a] != saliency[b] ? saliency[a] > saliency[b] : a < b }
     }
@@ -24,6 +28,7 @@ struct CausalCurve {
     func scores(model: ImageClassifier, start: Tensor, finish: Tensor, saliency: [Float], classIndex: Int) -> [Double] {
         let (h, w) = (start.shape[1], start.shape[2])
         let hw = h * w
+        precondition(saliency.count == hw, "causal curve: saliency has \(saliency.count) values for a \(h)×\(w) image")
         let n = (hw + step - 1) / step
         let order = CausalCurve.order(saliency)
         let s = start.contiguous().scalars, f = finish.contiguous().scalars

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Metrics by name, and the named sets the evaluation harness uses.
 public enum MetricRegistry {
     /// The paper's faithfulness and localisation metrics on ImageNet.
@@ -22,35 +24,45 @@ public enum MetricRegistry {
         return out
     }
 
-    /// Whether higher values of a metric are better.
-    public static func direction(_ name: String) -> MetricDirection {
-        ["average_drop", "deletion", "kld"].contains(name) ? .lowerIsBetter : .higherIsBetter
+    /// The metric of that name with its default options.
+    public static func metric(named name: String) -> MetricDescription? {
+        modelMetric(name) ?? boxMetric(name) ?? gazeMetric(name)
     }
 
+    /// Whether higher values of a metric are better (unknown names count as higher-is-better).
+    public static func direction(_ name: String) -> MetricDirection {
+        metric(named: name)?.direction ?? .higherIsBetter
+    }
+
+    /// A faithfulness metric; `deletionStep` is the step of deletion and insertion, `batchSize` the
+    /// images per forward pass of all four.
     public static func modelMetric(_ name: String, deletionStep: Int = 224, batchSize: Int = 32) -> ModelMetric? {
         switch name {
-        case "average_drop": return AverageDrop()
-        case "average_increase": return AverageIncrease()
+        case "average_drop": return AverageDrop(batchSize: batchSize)
+        case "average_increase": return AverageIncrease(batchSize: batchSize)
         case "deletion": return DeletionMetric(step: deletionStep, batchSize: batchSize)
         case "insertion": return InsertionMetric(step: deletionStep, batchSize: batchSize)
         default: return nil
         }
     }
 
-    public static func boxMetric(_ name: String) -> BoxMetric? {
+    public static func boxMetric(_ name: String, pointingTolerance: Float = 15) -> BoxMetric? {
         switch name {
         case "ebpg": return EnergyPointingGame()
-        case "pointing_game": return PointingGame()
+        case "pointing_game": return PointingGame(tolerance: pointingTolerance)
         default: return nil
         }
     }
 
-    public static func gazeMetric(_ name: String) -> GazeMetric? {
+    /// A gaze metric; `aucJuddJitter` and `seed` configure AUC-Judd's tie-breaking noise,
+    /// `fixationSigma` the density that CC and KLD compare with.
+    public static func gazeMetric(_ name: String, aucJuddJitter: Double = 0, seed: UInt64 = 0,
+                                  fixationSigma: Float = 19) -> GazeMetric? {
         switch name {
         case "nss": return NSS()
-        case "auc_judd": return AUCJudd()
-        case "cc": return CorrelationCoefficient()
-        case "kld": return KLDivergence()
+        case "auc_judd": return AUCJudd(jitter: aucJuddJitter, seed: seed)
+        case "cc": return CorrelationCoefficient(fixationSigma: fixationSigma)
+        case "kld": return KLDivergence(fixationSigma: fixationSigma)
         case "sauc": return ShuffledAUC()
         default: return nil
         }

@@ -1,23 +1,28 @@
 import FovExTensor
 
 /// Normalised scanpath saliency (Peters et al.): the map z-scored with the population standard
-/// deviation, averaged over the fixated pixels (each distinct pixel once, pooled over observers).
-/// The map must already be at the image's size. A constant map scores 0. Higher is better.
+/// deviation (ddof 0), averaged over the fixated pixels (each distinct pixel once, pooled over
+/// observers); the table value is the mean over images. The map must be at the image's size
+/// (``GazeMetric/evaluate(map:imageHeight:imageWidth:fixations:otherFixations:)`` resizes it).
+/// A constant map scores 0 (it predicts nothing), an image without fixations NaN; both warn.
+/// Higher is better.
 public struct NSS: GazeMetric {
     public init() {}
     public var name: String { "nss" }
     public var direction: MetricDirection { .higherIsBetter }
-    public var options: [String: String] { ["nss_std": "population (ddof 0)"] }
+    public var options: [String: String] { ["nss_std": "population (ddof 0)", "nss_fixations": "distinct pixels"] }
 
     public func evaluate(map: Tensor, fixations: [PixelPoint], otherFixations: [PixelPoint]) -> MetricResult {
-        let w = map.shape[1]
-        let (v, warnings, constant) = MapCheck.cleaned(map, metric: name)
-        guard !fixations.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["nss: no fixations"]) }
+        let (h, w) = (map.shape[0], map.shape[1])
+        let (v, mapWarnings, constant) = MapCheck.cleaned(map, metric: name)
+        let (points, pointWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
+        let warnings = mapWarnings + pointWarnings
+        guard !points.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["nss: no fixations"]) }
         if constant { return MetricResult(value: 0, warnings: warnings) }
         let n = Double(v.count)
         let mean = v.reduce(0.0) { $0 + Double($1) } / n
         let std = (v.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n).squareRoot()
-        let s = fixations.reduce(0.0) { $0 + (Double(v[$1.y * w + $1.x]) - mean) / std }
-        return MetricResult(value: s / Double(fixations.count), warnings: warnings)
+        let s = points.reduce(0.0) { $0 + (Double(v[$1.y * w + $1.x]) - mean) / std }
+        return MetricResult(value: s / Double(points.count), warnings: warnings)
     }
 }

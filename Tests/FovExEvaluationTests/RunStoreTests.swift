@@ -124,3 +124,20 @@ final class RunStoreTests: XCTestCase {
         XCTAssertLessThan(s.high - s.low, 3)
     }
 }
+
+final class ReportPlaceTests: XCTestCase {
+    func testTiesShareAPlaceAndAllTiedMarksNone() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-place-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = RunConfiguration(model: "toy", weights: "random", weightsSHA256: nil, dataKind: "imagenet",
+                                   methods: ["a", "b", "c"], metrics: ["inc", "flat"], limit: nil, seed: 1,
+                                   correctOnly: false, options: [:], codeVersion: "t")
+        let store = try RunStore(directory: dir, configuration: cfg)
+        for (m, v) in [("a", 20.0), ("b", 20.0), ("c", 10.0)] {
+            try store.append([ResultRow(image: "x", method: m, classIndex: 0, probability: 1, metrics: ["inc": v, "flat": 5], seconds: 0)])
+        }
+        let md = try EvaluationReport(runs: [dir], higherIsBetter: ["inc": true, "flat": true]).markdown()
+        XCTAssertTrue(md.contains("| inc ↑ | **20.000** | **20.000** | 10.000 |"), md)
+        XCTAssertTrue(md.contains("| flat ↑ | 5.000 | 5.000 | 5.000 |"), md)
+    }
+}

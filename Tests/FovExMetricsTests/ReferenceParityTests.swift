@@ -5,7 +5,8 @@ import FovExModels
 import FovExTensor
 
 /// Parity with reference implementations (tools/make_metric_fixtures.py): the MIT saliency
-/// benchmark's NSS and AUC-Judd, and RISE's CausalMetric for deletion and insertion.
+/// benchmark's NSS, AUC-Judd, CC and KLD, the exact shuffled AUC, and RISE's CausalMetric for
+/// deletion and insertion on a tiny random conv net.
 final class ReferenceParityTests: XCTestCase {
     func fixture() throws -> SafetensorsReader {
         let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
@@ -17,49 +18,79 @@ final class ReferenceParityTests: XCTestCase {
         return Tensor(shape: t.shape, scalars: t.values)
     }
 
-    func testNSSAndAUCJuddMatchTheMITBenchmark() throws {
+    func points(_ t: Tensor) -> [PixelPoint] {
+        stride(from: 0, to: t.scalars.count, by: 2).map { PixelPoint(x: Int(t.scalars[$0]), y: Int(t.scalars[$0 + 1])) }
+    }
+
+    func testGazeMetricsMatchTheMITBenchmark() throws {
         let r = try fixture()
+        let sigma = try tensor(r, "gaze_fixation_sigma").scalar
+        let metrics: [(String, GazeMetric, Double)] = [
+            ("nss", NSS(), 1e-4), ("auc", AUCJudd(), 1e-5), ("cc", CorrelationCoefficient(fixationSigma: sigma), 1e-4),
+            ("kld", KLDivergence(fixationSigma: sigma), 1e-4), ("sauc", ShuffledAUC(), 1e-6),
+        ]
         for k in 0..<4 {
-            let map = try tensor(r, "gaze\(k)_map"), fix = try tensor(r, "gaze\(k)_fix")
-            let w = fix.shape[1]
-            let points = fix.scalars.enumerated().filter { $0.element > 0 }.map { PixelPoint(x: $0.offset % w, y: $0.offset / w) }
-            let nss = NSS().evaluate(map: map, fixations: points, otherFixations: []).value
-            let auc = AUCJudd().evaluate(map: map, fixations: points, otherFixations: []).value
-            XCTAssertEqual(nss, Double(try tensor(r, "gaze\(k)_nss").scalar), accuracy: 1e-4, "image \(k)")
-            XCTAssertEqual(auc, Double(try tensor(r, "gaze\(k)_auc").scalar), accuracy: 1e-5, "image \(k)")
+            let map = try tensor(r, "gaze\(k)_map"), size = try tensor(r, "gaze\(k)_size").scalars.map { Int($0) }
+            let fixations = points(try tensor(r, "gaze\(k)_fixations"))
+            let negatives = points(try tensor(r, "gaze\(k)_negatives"))
+            for (key, metric, tolerance) in metrics {
+                let result = metric.evaluate(map: map, imageHeight: size[0], imageWidth: size[1], fixations: fixations,
+                                             otherFixations: negatives)
+                let expected = Double(try tensor(r, "gaze\(k)_\(key)").scalar)
+                XCTAssertEqual(result.value, expected, accuracy: tolerance * max(1, abs(expected)), "\(key), image \(k)")
+                XCTAssertTrue(result.warnings.isEmpty, "\(key), image \(k): \(result.warnings)")
+            }
         }
     }
 
-    final class LinearSoftmax: ImageClassifier {
-        let w: Tensor, mean: [Float]
-        init(w: Tensor, mean: [Float]) { self.w = w; self.mean = mean }
-        var identity: ModelIdentity { ModelIdentity(architecture: "linear", weights: "fixture") }
-        var preprocessing: Preprocessing {
-            Preprocessing(geometry: .direct(size: 8), interpolation: .bilinear, antialias: false, mean: mean, std: [1, 1, 1])
+    /// conv 3→6 (3×3, pad 1) → ReLU → global mean → linear 6→5, normalised inside as every ImageClassifier is.
+    final class TinyConvNet: ImageClassifier {
+        let convW: Tensor, convB: Tensor, fcW: Tensor, fcB: Tensor, mean: [Float], std: [Float], size: Int
+        init(convW: Tensor, convB: Tensor, fcW: Tensor, fcB: Tensor, mean: [Float], std: [Float], size: Int) {
+            (self.convW, self.convB, self.fcW, self.fcB) = (convW, convB, fcW, fcB)
+            (self.mean, self.std, self.size) = (mean, std, size)
         }
-        var classNames: [String] { ["0", "1", "2", "3"] }
+        var identity: ModelIdentity { ModelIdentity(architecture: "tiny-conv", weights: "fixture") }
+        var preprocessing: Preprocessing {
+            Preprocessing(geometry: .direct(size: size), interpolation: .bilinear, antialias: false, mean: mean, std: std)
+        }
+        var classNames: [String] { (0..<5).map(String.init) }
         var innerPoints: [String] { [] }
         var defaultCAMPoint: String { "" }
         func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
-            let n = pixels.shape[0]
-            let x = preprocessing.normalized(pixels).reshaped([n, -1])
-            return ClassifierOutput(logits: x.linear(weight: w), captured: [:])
+            let x = preprocessing.normalized(pixels)
+            let y = x.conv2d(weight: convW, bias: convB, padding: .symmetric(1)).relu().mean(alongAxes: [2, 3])
+            return ClassifierOutput(logits: y.linear(weight: fcW, bias: fcB), captured: [:])
         }
     }
 
     func testDeletionAndInsertionMatchRISECausalMetric() throws {
         let r = try fixture()
-        let model = LinearSoftmax(w: try tensor(r, "causal_W"), mean: try tensor(r, "causal_mean").scalars)
-        let x = try tensor(r, "causal_x"), saliency = try tensor(r, "causal_saliency").reshaped([1, 8, 8])
-        let label = Int(try tensor(r, "causal_label").scalar)
-        let del = DeletionMetric(step: 5, batchSize: 4).evaluate(model: model, pixels: x, maps: saliency, classes: [label])[0]
-        let ins = InsertionMetric(step: 5, batchSize: 7).evaluate(model: model, pixels: x, maps: saliency, classes: [label])[0]
-        let refDel = try tensor(r, "deletion_curve").scalars, refIns = try tensor(r, "insertion_curve").scalars
-        XCTAssertEqual(del.curve!.count, refDel.count)
-        XCTAssertEqual(ins.curve!.count, refIns.count)
-        for (a, b) in zip(del.curve!, refDel) { XCTAssertEqual(a, Double(b), accuracy: 1e-5) }
-        for (a, b) in zip(ins.curve!, refIns) { XCTAssertEqual(a, Double(b), accuracy: 1e-5) }
-        XCTAssertEqual(del.value, Double(try tensor(r, "deletion_auc").scalar), accuracy: 1e-5)
-        XCTAssertEqual(ins.value, Double(try tensor(r, "insertion_auc").scalar), accuracy: 1e-5)
+        let x = try tensor(r, "causal_x"), saliency = try tensor(r, "causal_saliency")
+        let model = TinyConvNet(convW: try tensor(r, "causal_conv_w"), convB: try tensor(r, "causal_conv_b"),
+                                fcW: try tensor(r, "causal_fc_w"), fcB: try tensor(r, "causal_fc_b"),
+                                mean: try tensor(r, "causal_mean").scalars, std: try tensor(r, "causal_std").scalars,
+                                size: x.shape[2])
+        let labels = try tensor(r, "causal_labels").scalars.map { Int($0) }
+        let step = Int(try tensor(r, "causal_step").scalar)
+        let logits = withoutGradients { model.logits(x) }
+        XCTAssertEqual(logits.argmax(alongAxis: 1), labels, "the net's predictions differ from the reference")
+        let runs: [(String, ModelMetric)] = [
+            ("deletion", DeletionMetric(step: step, batchSize: 4)),
+            ("insertion", InsertionMetric(step: step, batchSize: 7)),
+            ("insertion_zeros", InsertionMetric(step: step, batchSize: 30, blurPadding: .zeros)),
+        ]
+        for (key, metric) in runs {
+            let results = metric.evaluate(model: model, pixels: x, maps: saliency, classes: labels)
+            XCTAssertEqual(results.count, labels.count)
+            for (j, result) in results.enumerated() {
+                let curve = try XCTUnwrap(result.curve)
+                let expected = try tensor(r, "causal\(j)_\(key)_curve").scalars
+                XCTAssertEqual(curve.count, expected.count, "\(key), image \(j)")
+                for (a, b) in zip(curve, expected) { XCTAssertEqual(a, Double(b), accuracy: 1e-5, "\(key), image \(j)") }
+                XCTAssertEqual(result.value, Double(try tensor(r, "causal\(j)_\(key)_auc").scalar), accuracy: 1e-5,
+                               "\(key), image \(j)")
+            }
+        }
     }
 }

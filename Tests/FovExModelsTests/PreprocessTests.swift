@@ -69,12 +69,16 @@ final class PreprocessTests: XCTestCase {
 
     func testImagesAreResizedAsEightBitImages() {
         let (w, h) = (37, 29)
-        let pixels = (0..<(w * h * 3)).map { i in UInt8((i * 37 + (i / 3) * 11) % 256) }
+        let pixels = (0..<(w * h * 3)).map { (i: Int) -> UInt8 in
+            let level: Int = (i * 37 + (i / 3) * 11) % 256
+            return UInt8(level)
+        }
         let image = RGBImage(width: w, height: h, pixels: pixels)
         let p = EfficientNetLite.Configuration.lite0.preprocessing
         let viaImage = p.input(for: image), viaTensor = p.input(for: image.tensor())
         XCTAssertEqual(viaImage.shape, [1, 3, 224, 224])
-        XCTAssertTrue(viaImage.scalars.allSatisfy { abs($0 * 255 - ($0 * 255).rounded()) < 1e-3 }, "not 8-bit levels")
+        let levels = viaImage.scalars.map { $0 * 255 }
+        XCTAssertTrue(levels.allSatisfy { abs($0 - $0.rounded()) < 1e-3 }, "not 8-bit levels")
         // Two roundings to 8 bits: within 1/255 of the floating-point resize, and not identical to it.
         let diffs = zip(viaImage.scalars, viaTensor.scalars).map { abs($0 - $1) }
         XCTAssertLessThanOrEqual(diffs.max()!, 1.5 / 255)
