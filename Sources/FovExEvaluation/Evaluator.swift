@@ -41,7 +41,7 @@ public struct Evaluator {
     public var correctOnly: Bool
     /// Deletion/insertion pixels per step and images per forward pass.
     public var deletionStep = 224
-    public var metricBatchSize = 32
+    public var metricBatchSize = 8
     /// Overlays kept for the report's gallery: the first this many images of the run.
     public var galleryImages = 6
 

@@ -8,7 +8,7 @@ public struct AverageDrop: ModelMetric {
     /// Images per forward pass.
     public var batchSize: Int
 
-    public init(batchSize: Int = 32) {
+    public init(batchSize: Int = 8) {
         precondition(batchSize > 0, "average_drop needs a positive batch size")
         self.batchSize = batchSize
     }

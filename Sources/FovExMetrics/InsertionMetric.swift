@@ -18,7 +18,7 @@ public struct InsertionMetric: ModelMetric {
     /// the border's brightness; zeros, as RISE's own code pads, darkens a 5-pixel frame.
     public var blurPadding: PaddingMode
 
-    public init(step: Int = 224, batchSize: Int = 32, blurKernelSize: Int = 11, blurSigma: Float = 5,
+    public init(step: Int = 224, batchSize: Int = 8, blurKernelSize: Int = 11, blurSigma: Float = 5,
                 blurPadding: PaddingMode = .reflect) {
         precondition(step > 0 && batchSize > 0, "insertion needs a positive step and batch size")
         precondition(blurKernelSize > 0 && blurKernelSize % 2 == 1 && blurSigma > 0,

@@ -36,7 +36,7 @@ public enum MetricRegistry {
 
     /// A faithfulness metric; `deletionStep` is the step of deletion and insertion, `batchSize` the
     /// images per forward pass of all four.
-    public static func modelMetric(_ name: String, deletionStep: Int = 224, batchSize: Int = 32) -> ModelMetric? {
+    public static func modelMetric(_ name: String, deletionStep: Int = 224, batchSize: Int = 8) -> ModelMetric? {
         switch name {
         case "average_drop": return AverageDrop(batchSize: batchSize)
         case "average_increase": return AverageIncrease(batchSize: batchSize)

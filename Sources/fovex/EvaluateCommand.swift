@@ -29,8 +29,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Deletion/insertion pixels per step (224 or 1792).") var deletionStep = 224
     @Option(help: "FovEx fixations per image.") var fixations = FovEx.Options().fixations
     @Option(help: "FovEx steps per fixation.") var steps = FovEx.Options().stepsPerFixation
-    @Option(help: "RISE masks.") var riseMasks = RISE.Options().masks
-    @Option(help: "Meaningful Perturbation iterations.") var mpIterations = MeaningfulPerturbation.Options().iterations
+    @OptionGroup var baselineOptions: BaselineOptions
     @Option(help: "Run directory.") var out: String
 
     func run() throws {
@@ -51,16 +50,19 @@ struct EvaluateCommand: ParsableCommand {
         var options = ExplainerRegistry.Options()
         options.fovex.fixations = fixations
         options.fovex.stepsPerFixation = steps
-        options.rise.masks = riseMasks
-        options.meaningfulPerturbation.iterations = mpIterations
+        baselineOptions.apply(to: &options)
         options.setSeed(seed)
+        let progress = ProgressReporter(total: nil, label: "images")
+        options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)
         var settings: [String: String] = ["deletion_step": "\(deletionStep)"]
         for e in explainers {
             if let f = e as? FovEx { for (k, v) in f.settings { settings["fovex.\(k)"] = v } }
         }
-        settings["rise.masks"] = "\(riseMasks)"
-        settings["mp.iterations"] = "\(mpIterations)"
+        for e in explainers {
+            if let r = e as? RISE { for (k, v) in r.settings { settings["rise.\(k)"] = v } }
+            if let m = e as? MeaningfulPerturbation { for (k, v) in m.settings { settings["mp.\(k)"] = v } }
+        }
         let config = RunConfiguration(
             model: model.identity.architecture, weights: model.identity.weights, weightsSHA256: model.identity.weightsSHA256,
             dataKind: parts[0], methods: explainers.map(\.name), metrics: metricNames, limit: limit, seed: seed,
@@ -71,7 +73,7 @@ struct EvaluateCommand: ParsableCommand {
                                   correctOnly: correctOnly)
         evaluator.deletionStep = deletionStep
         let total = evaluator.imageIDs.count
-        let progress = ProgressReporter(total: total, label: "images")
+        progress.update(done: 0, total: total)
         var warnings = 0
         let start = Date()
         try evaluator.run(into: store, progress: { done, _ in progress.update(done: done) }, warn: { _ in warnings += 1 })

@@ -29,6 +29,7 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "FovEx: fovea width σ_f (normalised units).") var sigma = FovEx.Options().foveaSigma
     @Option(help: "FovEx: memory forgetting β.") var forgetting = FovEx.Options().forgetting
     @Option(help: "FovEx: variant (paper or refined).") var variant: String = FovEx.Variant.paper.rawValue
+    @OptionGroup var baselineOptions: BaselineOptions
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(help: "Images explained together.") var batch = 1
     @Option(help: "Output directory.") var out: String
@@ -54,8 +55,11 @@ struct ExplainCommand: ParsableCommand {
         let model = try modelOptions.load()
         var options = ExplainerRegistry.Options()
         options.fovex = try fovexOptions()
+        baselineOptions.apply(to: &options)
         options.setSeed(seed)
         options.setCAMPoint(camPoint)
+        let progress = ProgressReporter(total: files.count, label: "explained")
+        options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(method, for: model, options: options)
         let writer = try ExplanationWriter(directory: URL(fileURLWithPath: out))
         let size = model.preprocessing.inputSize
@@ -63,7 +67,7 @@ struct ExplainCommand: ParsableCommand {
         geometry.geometry = .direct(size: size)
         var written: [WrittenExplanation] = []
         var inputs: [String: String] = [:]
-        let progress = ProgressReporter(total: files.count * explainers.count, label: "explained")
+        progress.update(done: 0, total: files.count * explainers.count)
         for start in stride(from: 0, to: files.count, by: batch) {
             let chunk = Array(files[start..<min(start + batch, files.count)])
             let photos = try chunk.map { try RGBImage(contentsOf: $0) }

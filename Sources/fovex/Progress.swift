@@ -27,6 +27,7 @@ final class ProgressReporter: @unchecked Sendable {
     private var lastDraw = Date.distantPast
     private var lastWidth = 0
     private var finished = false
+    private var detail: String?
 
     /// A reporter for `total` units of work (nil when unknown), shown after `label`.
     ///
@@ -55,6 +56,13 @@ final class ProgressReporter: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         self.done = done
         if let total { self.total = total }
+        drawIfDue()
+    }
+
+    /// Shows `text` after the counts (inner progress of the item in flight, e.g. `rise 1200/4000`); nil removes it.
+    func setDetail(_ text: String?) {
+        lock.lock(); defer { lock.unlock() }
+        detail = text
         drawIfDue()
     }
 
@@ -105,6 +113,7 @@ final class ProgressReporter: @unchecked Sendable {
                 parts.append("ETA " + Self.duration(Double(total - done) / rate))
             }
         }
+        if let detail, !final { parts.append("· " + detail) }
         return parts.joined(separator: " ")
     }
 
