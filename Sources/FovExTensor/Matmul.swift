@@ -11,15 +11,27 @@ private func matmulReady(_ t: Tensor) -> Bool {
     return t.strides[r - 1] == 1 || t.strides[r - 2] == 1
 }
 
+/// The strides oneDNN is given: a batch axis of extent 1 gets the stride of an outermost axis. Its
+/// own stride never matters to the data, but oneDNN reads the order of strides as the layout, and an
+/// arbitrary one (e.g. 1, from a reduction that kept the axis) reads as a batch-innermost layout that
+/// only its slow reference kernel runs (measured: 230 ms for a 1×197×197 product, against < 1 ms).
+private func matmulStrides(_ t: Tensor) -> [Int] {
+    var strides = t.strides
+    let extent = zip(t.shape, strides).map { $0 * $1 }.max() ?? 1
+    for i in 0..<max(0, t.rank - 2) where t.shape[i] == 1 { strides[i] = extent }
+    return strides
+}
+
 /// Runs C = A·B on oneDNN for 2-D or batched operands given by dims and strides.
 private func runMatmul(_ a: Tensor, _ b: Tensor, outShape: [Int], bias: Tensor? = nil,
                        packWeights: Bool = false) -> Tensor {
-    let aMD = memoryDesc(dims: a.shape, strides: a.strides)
-    let bUserMD = memoryDesc(dims: b.shape, strides: b.strides)
+    let aStrides = matmulStrides(a), bStrides = matmulStrides(b)
+    let aMD = memoryDesc(dims: a.shape, strides: aStrides)
+    let bUserMD = memoryDesc(dims: b.shape, strides: bStrides)
     let cMD = memoryDesc(dims: outShape, strides: Tensor.contiguousStrides(for: outShape))
     let biasShape = bias.map { _ in Array(repeating: 1, count: outShape.count - 1) + [outShape.last!] }
     let biasMD = biasShape.map { memoryDesc(dims: $0, strides: Tensor.contiguousStrides(for: $0)) }
-    let key = "\(a.shape)\(a.strides)\(b.shape)\(packWeights ? "packed" : "\(b.strides)")\(bias != nil)"
+    let key = "\(a.shape)\(aStrides)\(b.shape)\(packWeights ? "packed" : "\(bStrides)")\(bias != nil)"
     let prim = matmulCache.value(for: key) {
         var md = dnnl_matmul_desc_t()
         var am = aMD, bm = packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any) : bUserMD, cm = cMD

@@ -8,6 +8,7 @@ struct Bench: ParsableCommand {
             BenchKernels.self,
             BenchFovEx.self,
             BenchModels.self,
+            BenchExplainers.self,
         ]
     )
 }

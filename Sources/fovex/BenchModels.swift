@@ -51,7 +51,7 @@ struct BenchModels: ParsableCommand {
 
     func run() throws {
         Threading.setThreadCount(threads)
-        let loadBefore = Self.loadAverage()
+        let loadBefore = MachineLoad.average()
         var rows = try measureSwift()
         var torchNote = "PyTorch skipped (--no-torch)"
         if !noTorch {
@@ -84,17 +84,9 @@ struct BenchModels: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("fovex bench models: \(threads) threads, random weights, median of \(repeats); \(torchNote)")
-            if let loadBefore, loadBefore > 0.5 {
-                // Other processes on the cores stretch both sides' times unevenly (see the project's measurement notes).
-                print(String(format: "warning: 1-minute load average was %.1f before the run; timings are contaminated", loadBefore))
-            }
+            if let warning = MachineLoad.warning(loadBefore) { print(warning) }
             printTable(rows)
         }
-    }
-
-    /// The 1-minute load average (Linux), a sign of other processes competing for the cores.
-    static func loadAverage() -> Double? {
-        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) }
     }
 
     private func measureSwift() throws -> [Row] {

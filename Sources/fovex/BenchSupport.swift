@@ -125,17 +125,80 @@ enum PythonReference {
 struct TextTable {
     var header: [String]
     var rows: [[String]] = []
+    /// Columns of text, padded on the right; the others (numbers) are right-aligned.
+    var leftAligned: Set<Int> = [0]
 
     func render() -> String {
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = Swift.max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in
+            var text = cells.enumerated().map { i, c in
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                return i == 0 ? c + pad : pad + c  // first column left-aligned, numbers right-aligned
+                return leftAligned.contains(i) ? c + pad : pad + c
             }.joined(separator: "  ")
+            // A text column (or an empty cell) at the end would leave blanks at the end of the line.
+            while text.hasSuffix(" ") { text.removeLast() }
+            return text
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
     }
+}
+
+/// The machine's load before a benchmark, shared by the `fovex bench` commands.
+enum MachineLoad {
+    /// The 1-minute load average (Linux), a sign of other processes competing for the cores.
+    static func average() -> Double? {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) }
+    }
+
+    /// The warning to print when `average` says other processes were busy, or nil on an idle machine.
+    static func warning(_ average: Double?) -> String? {
+        guard let average, average > 0.5 else { return nil }
+        // Other processes on the cores stretch both sides' times unevenly (see the project's measurement notes).
+        return String(format: "warning: 1-minute load average was %.1f before the run; timings are contaminated", average)
+    }
+}
+
+/// Prints `value` as pretty, key-sorted JSON on standard output.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+extension PythonReference {
+    /// One run of a PyTorch script under one OpenMP wait policy.
+    struct PolicyRun {
+        /// `unset` or `PASSIVE`.
+        var waitPolicy: String
+        var stdout: Data
+    }
+
+    /// Runs `script` with `arguments` twice, with OMP_WAIT_POLICY unset and with PASSIVE, and
+    /// OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to `threads`: PyTorch's speed on a small
+    /// machine depends on the wait policy in either direction, so a fair comparison keeps its better
+    /// one. The script's stderr (its progress) goes to ours.
+    ///
+    /// - Throws: ``PythonReferenceError`` when the script cannot start or exits with a failure.
+    static func runPerWaitPolicy(_ script: URL, arguments: [String], threads: Int) throws -> [PolicyRun] {
+        try ["", "PASSIVE"].map { policy in
+            let environment = ["OMP_NUM_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)", "OMP_WAIT_POLICY": policy]
+            let result: (status: Int32, stdout: Data)
+            do {
+                result = try run(arguments: [script.path] + arguments, environment: environment)
+            } catch {
+                throw PythonReferenceError(description: "cannot run \(python): \(error.localizedDescription)")
+            }
+            guard result.status == 0 else {
+                throw PythonReferenceError(description: "\(script.lastPathComponent) exited with status \(result.status)")
+            }
+            return PolicyRun(waitPolicy: policy.isEmpty ? "unset" : policy, stdout: result.stdout)
+        }
+    }
+}
+
+/// A PyTorch reference script that could not be run or failed.
+struct PythonReferenceError: Error, CustomStringConvertible {
+    var description: String
 }
