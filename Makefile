@@ -37,7 +37,6 @@ test: deps
 demo: build
 	$(FOVEX) models fetch $(DEMO_MODEL)
 	$(FOVEX) explain docs/samples --model $(DEMO_MODEL) --method $(DEMO_METHODS) --out $(DEMO_OUT)
-	@echo "Gallery: $(DEMO_OUT)/index.html"
 
 bench: build
 	$(FOVEX) bench kernels
