@@ -70,5 +70,8 @@ extension RGBImage {
 
 @inline(__always)
 private func mix(_ old: UInt8, _ new: UInt8, _ a: Float) -> UInt8 {
-    UInt8(Float(old) + (Float(new) - Float(old)) * a + 0.5)
+    // Spelled out step by step: as one expression it took the type checker over a second.
+    let from = Float(old), to = Float(new)
+    let blended: Float = from + (to - from) * a
+    return UInt8(blended + 0.5)
 }
