@@ -76,6 +76,13 @@ public protocol Explainer {
     /// Explains `pixels` ([N, 3, S, S] in [0, 1]) for the given classes, or for each image's top-1
     /// prediction when `classes` is nil.
     func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation]
+
+    /// The method's options as name → value strings, for run records; empty for methods without any.
+    var settings: [String: String] { get }
+}
+
+extension Explainer {
+    public var settings: [String: String] { [:] }
 }
 
 /// Helpers shared by explainers.

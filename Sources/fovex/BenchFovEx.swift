@@ -60,12 +60,12 @@ struct BenchFovEx: ParsableCommand {
         var note = "PyTorch skipped"
         if !noTorch, PythonReference.torchAvailable, let script = PythonReference.script("bench_torch_fovex.py") {
             var best: [String: Double] = [:]
-            for policy in ["", "PASSIVE"] {
-                let env = ["OMP_NUM_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)", "OMP_WAIT_POLICY": policy]
-                let (status, out) = try PythonReference.run(
-                    arguments: [script.path, "--models", models, "--batches", batches, "--fixations", "\(fixations)",
-                                "--steps", "\(steps)", "--threads", "\(threads)"], environment: env)
-                guard status == 0, let doc = try? JSONSerialization.jsonObject(with: out) as? [String: Any],
+            // A failing script leaves the PyTorch column empty rather than ending the benchmark.
+            let runs = (try? PythonReference.runPerWaitPolicy(
+                script, arguments: ["--models", models, "--batches", batches, "--fixations", "\(fixations)",
+                                    "--steps", "\(steps)", "--threads", "\(threads)"], threads: threads)) ?? []
+            for run in runs {
+                guard let doc = try? JSONSerialization.jsonObject(with: run.stdout) as? [String: Any],
                       let list = doc["rows"] as? [[String: Any]] else { continue }
                 note = "PyTorch \(doc["torch"] ?? "?"), best of OMP_WAIT_POLICY unset / PASSIVE"
                 for r in list {
@@ -81,9 +81,7 @@ struct BenchFovEx: ParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            try printJSON(rows)
             return
         }
         var table = TextTable(header: ["model", "batch", "Swift s/image", "PyTorch s/image", "ratio"])

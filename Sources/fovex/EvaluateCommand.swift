@@ -57,11 +57,7 @@ struct EvaluateCommand: ParsableCommand {
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)
         var settings: [String: String] = ["deletion_step": "\(deletionStep)"]
         for e in explainers {
-            if let f = e as? FovEx { for (k, v) in f.settings { settings["fovex.\(k)"] = v } }
-        }
-        for e in explainers {
-            if let r = e as? RISE { for (k, v) in r.settings { settings["rise.\(k)"] = v } }
-            if let m = e as? MeaningfulPerturbation { for (k, v) in m.settings { settings["mp.\(k)"] = v } }
+            for (k, v) in e.settings { settings["\(e.name).\(k)"] = v }
         }
         let config = RunConfiguration(
             model: model.identity.architecture, weights: model.identity.weights, weightsSHA256: model.identity.weightsSHA256,
