@@ -139,16 +139,15 @@ public final class EfficientNetLite: ImageClassifier {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 
-        var x = stem(preprocessing.normalized(pixels)).relu6()
+        var x = stem(preprocessing.normalized(pixels), activation: .relu6)
         keep("_conv_stem", x)
         for (i, block) in blocks.enumerated() {
             var y = x
-            if let expand = block.expand { y = expand(y).relu6() }
-            y = block.project(block.depthwise(y).relu6())
-            x = block.residual ? y + x : y
+            if let expand = block.expand { y = expand(y, activation: .relu6) }
+            x = block.project(block.depthwise(y, activation: .relu6), residual: block.residual ? x : nil)
             keep("_blocks.\(i)", x)
         }
-        x = head(x).relu6()
+        x = head(x, activation: .relu6)
         keep("_conv_head", x)
         let logits = x.globalAvgPool2d().linear(weight: fcWeight, bias: fcBias)
         return ClassifierOutput(logits: logits, captured: captured)

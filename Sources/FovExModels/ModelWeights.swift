@@ -166,8 +166,10 @@ struct FoldedConvolution {
         self.groups = groups
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
+    /// The convolution, then `residual` added and `activation` applied in the same oneDNN pass.
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil, activation: ConvActivation? = nil) -> Tensor {
+        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, residual: residual,
+                 activation: activation)
     }
 }
 

@@ -4,7 +4,8 @@ import FovExTensor
 /// checkpoint key names, which timm's `resnet*` checkpoints share.
 ///
 /// Batch norms (ε = 1e−5) are folded into the convolutions when the model is built, so inference runs
-/// one oneDNN convolution with a bias per conv–BN pair; activations stay channels-last throughout.
+/// one oneDNN convolution with a bias per conv–BN pair, with the ReLU (and a block's shortcut sum) fused
+/// into it; activations stay channels-last throughout.
 ///
 /// Inner points: `conv1` (the stem after conv → BN → ReLU, before max-pooling), every block
 /// `layerK.i`, and `layer1`…`layer4` (each stage's output, the same tensor as its last block's).
@@ -126,16 +127,14 @@ public final class ResNet: ImageClassifier {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 
-        var x = stem(preprocessing.normalized(pixels)).relu()
+        var x = stem(preprocessing.normalized(pixels), activation: .relu)
         keep("conv1", x)
         x = x.maxPool2d(kernel: 3, stride: 2, padding: 1)
         for block in blocks {
+            let shortcut = block.downsample?(x) ?? x
             var y = x
-            for (i, conv) in block.convolutions.enumerated() {
-                y = conv(y)
-                if i < block.convolutions.count - 1 { y = y.relu() }
-            }
-            x = (y + (block.downsample?(x) ?? x)).relu()
+            for conv in block.convolutions.dropLast() { y = conv(y, activation: .relu) }
+            x = block.convolutions.last!(y, residual: shortcut, activation: .relu)
             keep(block.name, x)
             if let stage = stageEnds[block.name] { keep(stage, x) }
         }

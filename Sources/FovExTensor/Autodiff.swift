@@ -5,12 +5,18 @@ import Foundation
 final class GradNode {
     let inputs: [GradNode?]
     var backward: ((Tensor) -> [Tensor?])?
+    /// Optionally, the backward map given the output gradient as the parts that sum to it, for an
+    /// operation that can fold the summation into its first pass over the gradient (saving a pass
+    /// over memory where a tensor feeds two consumers, as a residual block's input does).
+    var backwardOfParts: (([Tensor]) -> [Tensor?])?
     let shape: [Int]
 
-    init(inputs: [GradNode?], shape: [Int], backward: ((Tensor) -> [Tensor?])?) {
+    init(inputs: [GradNode?], shape: [Int], backward: ((Tensor) -> [Tensor?])?,
+         backwardOfParts: (([Tensor]) -> [Tensor?])? = nil) {
         self.inputs = inputs
         self.shape = shape
         self.backward = backward
+        self.backwardOfParts = backwardOfParts
     }
 }
 
@@ -71,6 +77,20 @@ extension Tensor {
         t.node = GradNode(inputs: inputs.map(\.node), shape: shape, backward: backward)
         return t
     }
+
+    /// Records `self` like ``recorded(from:_:)``, with a backward map that takes the output gradient as
+    /// the parts that sum to it (one part when there is a single consumer).
+    func recorded(from inputs: [Tensor], ofParts backward: @escaping ([Tensor]) -> [Tensor?]) -> Tensor {
+        guard GradientMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return self }
+        var t = self
+        t.node = GradNode(inputs: inputs.map(\.node), shape: shape, backward: { backward([$0]) }, backwardOfParts: backward)
+        return t
+    }
+}
+
+/// The sum of gradient parts.
+private func summed(_ parts: [Tensor]) -> Tensor {
+    parts.dropFirst().reduce(parts[0]) { $0 + $1 }
 }
 
 /// Reverse-mode gradients of `output` with respect to each of `tensors` (inputs or intermediate
@@ -115,27 +135,29 @@ public func gradients(of output: Tensor, withRespectTo tensors: [Tensor], seed: 
         }
     }
 
-    var grads: [ObjectIdentifier: Tensor] = [:]
-    grads[ObjectIdentifier(root)] = seed ?? Tensor(repeating: 1, shape: output.shape)
+    // Each node's gradient is kept as the parts its consumers sent until the node is reached.
+    var grads: [ObjectIdentifier: [Tensor]] = [:]
+    grads[ObjectIdentifier(root)] = [seed ?? Tensor(repeating: 1, shape: output.shape)]
     var results: [ObjectIdentifier: Tensor] = [:]
     try withoutGradients {
         for node in order.reversed() {
             let id = ObjectIdentifier(node)
-            guard needed.contains(id), let g = grads.removeValue(forKey: id) else { continue }
-            if targets.contains(id) { results[id] = g }
+            guard needed.contains(id), let parts = grads.removeValue(forKey: id) else { continue }
+            let isTarget = targets.contains(id)
+            let g: Tensor? = isTarget || parts.count == 1 || node.backwardOfParts == nil ? summed(parts) : nil
+            if isTarget { results[id] = g }
             guard !node.inputs.isEmpty else { continue }
             guard let backward = node.backward else { throw AutodiffError.graphReleased }
-            let inputGrads = backward(g)
-            if !retainGraph { node.backward = nil }
+            let inputGrads = g.map(backward) ?? node.backwardOfParts!(parts)
+            if !retainGraph { node.backward = nil; node.backwardOfParts = nil }
             for (input, ig) in zip(node.inputs, inputGrads) {
                 guard let input, let ig, needed.contains(ObjectIdentifier(input)) else { continue }
                 precondition(ig.shape == input.shape, "gradient shape \(ig.shape) for input shape \(input.shape)")
-                let key = ObjectIdentifier(input)
-                if let existing = grads[key] { grads[key] = existing + ig } else { grads[key] = ig }
+                grads[ObjectIdentifier(input), default: []].append(ig)
             }
         }
     }
-    if !retainGraph { for node in order { node.backward = nil } }
+    if !retainGraph { for node in order { node.backward = nil; node.backwardOfParts = nil } }
     return tensors.map { results[ObjectIdentifier($0.node!)] ?? Tensor(zeros: $0.shape) }
 }
 

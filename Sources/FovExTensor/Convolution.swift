@@ -31,27 +31,52 @@ public enum ConvPadding: Sendable, Equatable {
     }
 }
 
+/// An activation oneDNN applies to a convolution's output in the same pass (a post-op), after the
+/// bias and any residual are added.
+public enum ConvActivation: Sendable, Equatable {
+    /// max(x, 0); gradient 1 where the output is positive (PyTorch's).
+    case relu
+    /// min(max(x, 0), 6); gradient 1 where the output lies strictly between 0 and 6 (PyTorch's hardtanh).
+    case relu6
+}
+
 private struct ConvKernels {
     let forward: DNNLPrimitive
     let backwardData: DNNLPrimitive
     let srcMD, dstMD, biasMD, userWeightsMD: dnnl_memory_desc_t
+    /// Layouts of the backward pass's gradients: channels-last, or plain NCHW for few-channel inputs.
+    let diffSrcMD, diffDstMD: dnnl_memory_desc_t
+    let plainBackward: Bool
     let outShape: [Int]
 }
 
 private let convCache = PrimitiveCache<ConvKernels>()
 
+/// Below this many input channels, backward-data runs in plain NCHW layout. With a channels-last or
+/// blocked gradient and a 3-channel result (an image stem), oneDNN 2.6 picks a kernel that reaches
+/// about 60 GFLOP/s on this project's machines; its plain GEMM-based kernel reaches several times that,
+/// even with the reorder of the incoming gradient it needs.
+let plainBackwardMaxChannels = 4
+
 extension Tensor {
     /// 2-D convolution (cross-correlation) of an NCHW tensor with OIHW weights (`I = C / groups`),
     /// as PyTorch's `conv2d`. Runs on oneDNN in channels-last layout and returns a channels-last
-    /// tensor. Differentiable with respect to the input; weights and bias are constants.
+    /// tensor. Differentiable with respect to the input and `residual`; weights and bias are constants.
+    ///
+    /// - Parameters:
+    ///   - residual: a tensor shaped like the output, added before `activation` in the same pass
+    ///     (a ResNet block's shortcut).
+    ///   - activation: applied to conv + bias + residual in the same pass.
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: ConvPadding = .symmetric(0),
-                       dilation: Int = 1, groups: Int = 1) -> Tensor {
+                       dilation: Int = 1, groups: Int = 1, residual: Tensor? = nil,
+                       activation: ConvActivation? = nil) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d needs NCHW input and OIHW weights, got \(shape) and \(weight.shape)")
         precondition(weight.node == nil && bias?.node == nil,
                      "conv2d weights are constants; gradients with respect to weights are not computed")
         if case .reflect(let p) = padding, p > 0 {
             return padded([(p, p), (p, p)], mode: .reflect)
-                .conv2d(weight: weight, bias: bias, stride: stride, padding: .symmetric(0), dilation: dilation, groups: groups)
+                .conv2d(weight: weight, bias: bias, stride: stride, padding: .symmetric(0), dilation: dilation, groups: groups,
+                        residual: residual, activation: activation)
         }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (o, ipg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
@@ -62,8 +87,15 @@ extension Tensor {
         let oh = (h + pt + pb - ((kh - 1) * dilation + 1)) / stride + 1
         let ow = (w + pl + pr - ((kw - 1) * dilation + 1)) / stride + 1
         precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)×\(kw) does not fit input \(h)×\(w) with this padding")
+        if let residual {
+            precondition(residual.shape == [n, o, oh, ow], "conv2d residual shape \(residual.shape), expected \([n, o, oh, ow])")
+        }
 
-        let key = "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),\(bias != nil)"
+        let shapeKey = "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),\(bias != nil)"
+        if kh == 1 && kw == 1 && stride == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0) {
+            return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, key: shapeKey)
+        }
+        let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
         let k = convCache.value(for: key) {
             let src = memoryDesc(dims: [n, c, h, w], tag: dnnl_nhwc)
             let dst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nhwc)
@@ -80,19 +112,36 @@ extension Tensor {
                 dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
                                                            &s, &wa, hasBias ? bp : nil, &d, &strides, &dil, &padL, &padR)
             }, "conv forward desc \(key)")
-            let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+            let attr = postOpsAttribute(residual: residual != nil ? dst : nil, activation: activation)
+            defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
+            let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
+
+            let plain = c <= plainBackwardMaxChannels && groups == 1
+            var diffSrc = plain ? memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw) : src
+            var diffDst = plain ? memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw) : dst
             var bd = dnnl_convolution_desc_t()
-            dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s, &wa, &d,
+            dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &diffSrc, &wa, &diffDst,
                                                                        &strides, &dil, &padL, &padR), "conv backward desc \(key)")
-            let bwd = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), hint: fwd.pd) }
+            // The hint must describe the same layouts as the backward pass, so the plain case gets a plain forward.
+            var hintDesc = dnnl_convolution_desc_t()
+            var hint = fwd
+            if plain {
+                dnnlCheck(withUnsafePointer(to: &bb) { bp in
+                    dnnl_dilated_convolution_forward_desc_init(&hintDesc, dnnl_forward_training, dnnl_convolution_direct,
+                                                               &diffSrc, &wa, hasBias ? bp : nil, &diffDst, &strides, &dil,
+                                                               &padL, &padR)
+                }, "conv plain forward desc \(key)")
+                hint = withUnsafePointer(to: &hintDesc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+            }
+            let bwd = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), hint: hint.pd) }
             return ConvKernels(forward: fwd, backwardData: bwd, srcMD: src, dstMD: dst, biasMD: b, userWeightsMD: wUser,
-                               outShape: [n, o, oh, ow])
+                               diffSrcMD: diffSrc, diffDstMD: diffDst, plainBackward: plain, outShape: [n, o, oh, ow])
         }
 
         let x = channelsLast()
         let wc = weight.contiguous()
         let fwdWeightsMD = k.forward.queryMD(dnnl_query_weights_md)
-        let packed = PackedWeightCache.shared.packed(wc, as: fwdWeightsMD, sourceMD: k.userWeightsMD, key: "conv-fwd:" + key)
+        let packed = PackedWeightCache.shared.packed(wc, as: fwdWeightsMD, sourceMD: k.userWeightsMD, key: "conv-fwd:" + shapeKey)
         let out = Tensor(shape: k.outShape, strides: Tensor.channelsLastStrides(k.outShape), storage:
                             TensorStorage(uninitializedCount: k.outShape.reduce(1, *)))
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
@@ -101,26 +150,220 @@ extension Tensor {
             (DNNL_ARG_DST, k.dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
         ]
         if let bias { args.append((DNNL_ARG_BIAS, k.biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
+        let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
+        if let shortcut {
+            args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, k.dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
+        }
         k.forward.execute(args)
 
         let inputShape = shape
-        return out.recorded(from: [x]) { g in
-            let gl = g.channelsLast()
+        let inputs = residual.map { [x, $0] } ?? [x]
+        let stridedPointwise = kh == 1 && kw == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0)
+        return out.recorded(from: inputs) { (parts: [Tensor]) in
+            let gl = activationGradient(parts, output: out, activation: activation)
+            if stridedPointwise {
+                // oneDNN's strided 1×1 backward kernel reaches about half its unstrided speed here; the
+                // product at the output's resolution, spread onto the strided grid, is faster.
+                let compact = Tensor.uninitialized([inputShape[0] * k.outShape[2] * k.outShape[3], inputShape[1]])
+                pointwiseBackward(gl, weight: wc, pixels: compact.shape[0], into: compact.storage.pointer)
+                let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
+                                storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
+                scatterStrided(compact.storage.pointer, into: dx.storage.pointer, n: n, h: h, w: w, c: c, stride: stride,
+                               oh: oh, ow: ow)
+                return residual == nil ? [dx] : [dx, gl]
+            }
             let bwdWeightsMD = k.backwardData.queryMD(dnnl_query_weights_md)
-            let packedB = PackedWeightCache.shared.packed(wc, as: bwdWeightsMD, sourceMD: k.userWeightsMD, key: "conv-bwd:" + key)
-            let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
+            let packedB = PackedWeightCache.shared.packed(wc, as: bwdWeightsMD, sourceMD: k.userWeightsMD,
+                                                          key: "conv-bwd:" + shapeKey)
+            var diffDst = gl
+            if k.plainBackward {
+                diffDst = Tensor.uninitialized(k.outShape)
+                reorder(UnsafeMutableRawPointer(gl.basePointer), k.dstMD, UnsafeMutableRawPointer(diffDst.storage.pointer),
+                        k.diffDstMD)
+            }
+            let dx = Tensor(shape: inputShape,
+                            strides: k.plainBackward ? Tensor.contiguousStrides(for: inputShape)
+                                                     : Tensor.channelsLastStrides(inputShape),
                             storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
             k.backwardData.execute([
-                (DNNL_ARG_DIFF_DST, k.dstMD, UnsafeMutableRawPointer(gl.basePointer)),
+                (DNNL_ARG_DIFF_DST, k.diffDstMD, UnsafeMutableRawPointer(diffDst.basePointer)),
                 (DNNL_ARG_WEIGHTS, bwdWeightsMD, UnsafeMutableRawPointer(packedB.pointer)),
-                (DNNL_ARG_DIFF_SRC, k.srcMD, UnsafeMutableRawPointer(dx.storage.pointer)),
+                (DNNL_ARG_DIFF_SRC, k.diffSrcMD, UnsafeMutableRawPointer(dx.storage.pointer)),
             ])
-            return [dx]
+            return residual == nil ? [dx] : [dx, gl]
         }
     }
 
     /// Strides of a channels-last (NHWC in memory) tensor with NCHW shape.
     public static func channelsLastStrides(_ s: [Int]) -> [Int] {
         [s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]]
+    }
+}
+
+/// The post-ops for a fused residual (a binary add of a tensor laid out like the output) and activation;
+/// nil when there are none. The caller destroys the attribute.
+private func postOpsAttribute(residual: dnnl_memory_desc_t?, activation: ConvActivation?) -> dnnl_primitive_attr_t? {
+    guard residual != nil || activation != nil else { return nil }
+    var ops: dnnl_post_ops_t?
+    dnnlCheck(dnnl_post_ops_create(&ops), "post-ops creation")
+    defer { dnnl_post_ops_destroy(ops) }
+    if var md = residual { dnnlCheck(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &md), "residual post-op") }
+    switch activation {
+    case .relu?: dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "relu post-op")
+    case .relu6?: dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_clip_v2, 0, 6), "relu6 post-op")
+    case nil: break
+    }
+    var attr: dnnl_primitive_attr_t?
+    dnnlCheck(dnnl_primitive_attr_create(&attr), "attribute creation")
+    dnnlCheck(dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops attribute")
+    return attr
+}
+
+private struct PointwiseKernels {
+    let forward: DNNLPrimitive
+    /// [pixels, in], [pixels, out] and [1, out], row-major.
+    let srcMD, dstMD, biasMD: dnnl_memory_desc_t
+    /// The OIHW weights seen as the forward's [in, out] matrix.
+    let forwardWeightsUserMD: dnnl_memory_desc_t
+}
+
+private let pointwiseCache = PrimitiveCache<PointwiseKernels>()
+
+private struct PointwiseBackwardKernel {
+    let primitive: DNNLPrimitive
+    /// [pixels, out] and [pixels, in], row-major, and the OIHW weights as the [out, in] matrix.
+    let gradientMD, resultMD, weightsUserMD: dnnl_memory_desc_t
+}
+
+private let pointwiseBackwardCache = PrimitiveCache<PointwiseBackwardKernel>()
+
+/// The input gradient of a 1×1 convolution over `pixels` channels-last pixels, [pixels, out] · [out, in].
+private func pointwiseBackward(_ gradient: Tensor, weight: Tensor, pixels: Int, into result: UnsafeMutablePointer<Float>) {
+    let (o, c) = (weight.shape[0], weight.shape[1])
+    let key = "\(pixels),\(o),\(c)"
+    let k = pointwiseBackwardCache.value(for: key) {
+        var bd = dnnl_matmul_desc_t()
+        var g = memoryDesc(dims: [pixels, o], tag: dnnl_ab), wb = memoryDesc(dims: [o, c], tag: dnnl_format_tag_any)
+        var dx = memoryDesc(dims: [pixels, c], tag: dnnl_ab)
+        dnnlCheck(dnnl_matmul_desc_init(&bd, &g, &wb, nil, &dx), "pointwise conv backward matmul desc \(key)")
+        let p = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+        return PointwiseBackwardKernel(primitive: p, gradientMD: g, resultMD: dx,
+                                       weightsUserMD: memoryDesc(dims: [o, c], strides: [c, 1]))
+    }
+    let weightsMD = k.primitive.queryMD(dnnl_query_weights_md)
+    let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: k.weightsUserMD,
+                                                 key: "pointwise-bwd:\(o),\(c)")
+    k.primitive.execute([
+        (DNNL_ARG_SRC, k.gradientMD, UnsafeMutableRawPointer(gradient.basePointer)),
+        (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
+        (DNNL_ARG_DST, k.resultMD, UnsafeMutableRawPointer(result)),
+    ])
+}
+
+/// Spreads a channels-last [n, oh, ow, c] buffer onto every `stride`-th row and column of a channels-last
+/// [n, h, w, c] buffer and zeros the rest: the input gradient of a strided, unpadded 1×1 convolution,
+/// given the one computed at the output's resolution.
+private func scatterStrided(_ compact: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                            n: Int, h: Int, w: Int, c: Int, stride: Int, oh: Int, ow: Int) {
+    splitAcrossThreads(n * h, work: n * h * w * c) { rows in
+        for row in rows {
+            let (b, y) = row.quotientAndRemainder(dividingBy: h)
+            let out = dst + row * w * c
+            guard y % stride == 0 else { out.update(repeating: 0, count: w * c); continue }
+            let src = compact + (b * oh + y / stride) * ow * c
+            for x in 0..<w {
+                if x % stride == 0 { (out + x * c).update(from: src + (x / stride) * c, count: c) }
+                else { (out + x * c).update(repeating: 0, count: c) }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// A 1×1, stride-1, unpadded, ungrouped convolution run as the matrix product it is in channels-last
+    /// layout: [pixels, in] · [in, out]. oneDNN's matmul kernel accepts a full-tensor residual post-op
+    /// where its 1×1 convolution kernels fall back to a slower one, and is as fast or faster without it.
+    fileprivate func pointwiseConv2d(weight: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
+                                     key shapeKey: String) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let o = weight.shape[0]
+        let pixels = n * h * w
+        let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
+        let k = pointwiseCache.value(for: key) {
+            let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab)
+            let dst = memoryDesc(dims: [pixels, o], tag: dnnl_ab)
+            let b = bias != nil ? memoryDesc(dims: [1, o], tag: dnnl_ab) : dnnl_memory_desc_t()
+            let hasBias = bias != nil
+            var fd = dnnl_matmul_desc_t()
+            var s = src, wa = memoryDesc(dims: [c, o], tag: dnnl_format_tag_any), bb = b, d = dst
+            dnnlCheck(withUnsafePointer(to: &bb) { bp in dnnl_matmul_desc_init(&fd, &s, &wa, hasBias ? bp : nil, &d) },
+                      "pointwise conv matmul desc \(key)")
+            let attr = postOpsAttribute(residual: residual != nil ? dst : nil, activation: activation)
+            defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
+            let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
+            return PointwiseKernels(forward: fwd, srcMD: src, dstMD: dst, biasMD: b,
+                                    forwardWeightsUserMD: memoryDesc(dims: [c, o], strides: [1, c]))
+        }
+
+        let x = channelsLast()
+        let wc = weight.contiguous()
+        let fwdWeightsMD = k.forward.queryMD(dnnl_query_weights_md)
+        let packed = PackedWeightCache.shared.packed(wc, as: fwdWeightsMD, sourceMD: k.forwardWeightsUserMD,
+                                                     key: "pointwise-fwd:" + shapeKey)
+        let outShape = [n, o, h, w]
+        let out = Tensor(shape: outShape, strides: Tensor.channelsLastStrides(outShape),
+                         storage: TensorStorage(uninitializedCount: pixels * o))
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC, k.srcMD, UnsafeMutableRawPointer(x.basePointer)),
+            (DNNL_ARG_WEIGHTS, fwdWeightsMD, UnsafeMutableRawPointer(packed.pointer)),
+            (DNNL_ARG_DST, k.dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
+        ]
+        if let bias { args.append((DNNL_ARG_BIAS, k.biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
+        let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
+        if let shortcut {
+            args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, k.dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
+        }
+        k.forward.execute(args)
+
+        let inputShape = shape
+        let inputs = residual.map { [x, $0] } ?? [x]
+        return out.recorded(from: inputs) { (parts: [Tensor]) in
+            let gl = activationGradient(parts, output: out, activation: activation)
+            let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
+                            storage: TensorStorage(uninitializedCount: pixels * c))
+            pointwiseBackward(gl, weight: wc, pixels: pixels, into: dx.storage.pointer)
+            return residual == nil ? [dx] : [dx, gl]
+        }
+    }
+}
+
+/// The gradient before a fused activation, from the parts of the gradient after it (a channels-last
+/// output's), in one pass over memory for the usual one or two parts.
+private func activationGradient(_ parts: [Tensor], output: Tensor, activation: ConvActivation?) -> Tensor {
+    var parts = parts.map { $0.channelsLast() }
+    if parts.count > 2 { parts = [parts.dropFirst().reduce(parts[0]) { $0 + $1 }] }
+    switch (activation, parts.count) {
+    case (nil, 1): return parts[0]
+    case (nil, _): return parts[0] + parts[1]
+    case (.relu?, 1): return Tensor.zip(parts[0], output, ReluGradK.self)
+    case (.relu6?, 1): return Tensor.zip(parts[0], output, Relu6GradK.self)
+    case (let activation?, _):
+        let (a, b) = (parts[0], parts[1])
+        let out = Tensor.uninitialized(like: output)
+        let (pa, pb, py, pd) = (a.basePointer, b.basePointer, output.basePointer, out.storage.pointer)
+        parallelChunks(output.count) { r in
+            var i = r.lowerBound
+            let zero = Vec(repeating: 0), six = Vec(repeating: 6)
+            while i < r.upperBound {
+                let m = Swift.min(16, r.upperBound - i)
+                let sum: Vec = m == 16 ? loadVec(pa + i) + loadVec(pb + i) : loadPartial(pa + i, m) + loadPartial(pb + i, m)
+                let y: Vec = m == 16 ? loadVec(py + i) : loadPartial(py + i, m)
+                let pass = activation == .relu ? y .> zero : (y .> zero) .& (y .< six)
+                let g = vselect(pass, sum, zero)
+                if m == 16 { storeVec(g, pd + i) } else { storePartial(g, pd + i, m) }
+                i += m
+            }
+        }
+        return out
     }
 }

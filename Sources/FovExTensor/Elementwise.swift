@@ -28,7 +28,7 @@ protocol BinaryKernel { static func apply(_ a: Vec, _ b: Vec) -> Vec }
     let workers = Swift.min(Threading.threadCount, Swift.max(1, count / minimumChunk))
     if workers <= 1 { body(0..<count); return }
     let chunk = ((count + workers - 1) / workers + 15) & ~15
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
+    parallelFor(workers) { w in
         let lo = w * chunk, hi = Swift.min(count, lo + chunk)
         if lo < hi { body(lo..<hi) }
     }

@@ -262,7 +262,7 @@ func transposePlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Fl
 func splitAcrossThreads(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
     let workers = Swift.min(Threading.threadCount, count, Swift.max(1, work / 100_000))
     if workers <= 1 { body(0..<count); return }
-    DispatchQueue.concurrentPerform(iterations: workers) { k in
+    parallelFor(workers) { k in
         let lo = count * k / workers, hi = count * (k + 1) / workers
         if lo < hi { body(lo..<hi) }
     }

@@ -21,3 +21,31 @@ public enum Threading {
         omp_set_num_threads(Int32(n))
     }
 }
+
+/// What one OpenMP team member needs to run its share of a ``parallelFor(_:_:)``.
+private struct ParallelJob {
+    let body: (Int) -> Void
+    let count: Int
+}
+
+/// Runs `body(i)` for every `i` in `0..<count` on the OpenMP thread team that oneDNN uses, `i` dealt
+/// round-robin to at most `count` threads; returns when all have finished.
+///
+/// The Swift kernels share oneDNN's team rather than keeping a pool of their own: after a oneDNN call
+/// its workers keep spinning for a while, and a second pool's threads would then compete with them for
+/// the same cores (measured: ResNet-50 forward + gradient at batch 8 took 76 ms/image with a Dispatch
+/// pool and 65 ms with the spinning turned off). Called from inside a team, it runs on the calling thread.
+func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    if count <= 1 { if count == 1 { body(0) }; return }
+    withoutActuallyEscaping(body) { escaping in
+        var job = ParallelJob(body: escaping, count: count)
+        withUnsafeMutablePointer(to: &job) { p in
+            GOMP_parallel({ raw in
+                let job = raw!.assumingMemoryBound(to: ParallelJob.self).pointee
+                let threads = Int(omp_get_num_threads())
+                var i = Int(omp_get_thread_num())
+                while i < job.count { job.body(i); i += threads }
+            }, UnsafeMutableRawPointer(p), UInt32(Swift.min(count, Threading.threadCount)), 0)
+        }
+    }
+}
