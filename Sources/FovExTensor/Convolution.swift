@@ -179,7 +179,7 @@ extension Tensor {
             if k.plainBackward {
                 diffDst = Tensor.uninitialized(k.outShape)
                 reorder(UnsafeMutableRawPointer(gl.basePointer), k.dstMD, UnsafeMutableRawPointer(diffDst.storage.pointer),
-                        k.diffDstMD)
+                        k.diffDstMD, key: "conv-diff-dst:" + key)
             }
             let dx = Tensor(shape: inputShape,
                             strides: k.plainBackward ? Tensor.contiguousStrides(for: inputShape)

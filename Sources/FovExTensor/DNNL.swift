@@ -101,13 +101,33 @@ func mdEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
 }
 
 /// Copies `src` (described by `srcMD`) into `dst` (described by `dstMD`) with a oneDNN reorder.
+/// With a `key` naming both layouts, the reorder primitive is kept for the next call.
 func reorder(_ src: UnsafeMutableRawPointer, _ srcMD: dnnl_memory_desc_t,
-             _ dst: UnsafeMutableRawPointer, _ dstMD: dnnl_memory_desc_t) {
-    var s = srcMD, d = dstMD
-    var pd: dnnl_primitive_desc_t?
-    let e = DNNLContext.shared.engine
-    dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, nil), "reorder descriptor")
-    DNNLPrimitive(pd: pd!).execute([(DNNL_ARG_FROM, srcMD, src), (DNNL_ARG_TO, dstMD, dst)])
+             _ dst: UnsafeMutableRawPointer, _ dstMD: dnnl_memory_desc_t, key: String? = nil) {
+    func make() -> DNNLPrimitive {
+        var s = srcMD, d = dstMD
+        var pd: dnnl_primitive_desc_t?
+        let e = DNNLContext.shared.engine
+        dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, nil), "reorder descriptor")
+        return DNNLPrimitive(pd: pd!)
+    }
+    let primitive = key.map { reorderCache.value(for: $0, make: make) } ?? make()
+    primitive.execute([(DNNL_ARG_FROM, srcMD, src), (DNNL_ARG_TO, dstMD, dst)])
+}
+
+private let reorderCache = PrimitiveCache<DNNLPrimitive>()
+
+/// Copies the elements of `t` into `dst`, laid out with `strides`, with a cached oneDNN reorder.
+/// `t` must not overlap itself (no zero strides on axes longer than 1).
+func reorder(_ t: Tensor, into dst: UnsafeMutablePointer<Float>, strides: [Int]) {
+    // Axes of extent 1 get a stride that cannot be mistaken for an inner axis (as in Matmul.swift).
+    func canonical(_ s: [Int]) -> [Int] {
+        let outer = zip(t.shape, s).map { $0 * $1 }.max() ?? 1
+        return zip(t.shape, s).map { $0 == 1 ? outer : $1 }
+    }
+    let (from, to) = (canonical(t.strides), canonical(strides))
+    reorder(UnsafeMutableRawPointer(t.basePointer), memoryDesc(dims: t.shape, strides: from),
+            UnsafeMutableRawPointer(dst), memoryDesc(dims: t.shape, strides: to), key: "\(t.shape)\(from)→\(to)")
 }
 
 /// A thread-safe cache of primitives keyed by shape and layout.

@@ -152,6 +152,22 @@ final class ViewsTests: XCTestCase {
         XCTAssertTrue(x.contiguous().storage === x.storage, "contiguous() of a row-major tensor is itself")
     }
 
+    /// Tensors of 4096 elements or more go through oneDNN's reorder: from row-major, from a cropped
+    /// view, and from a batch-1 tensor whose unit axis has an arbitrary stride.
+    func testLargeChannelsLastCopies() throws {
+        let x = randomNormal([2, 3, 40, 50], seed: 13)
+        let crop = randomNormal([2, 5, 45, 52], seed: 14).sliced(axis: 1, 1..<4).sliced(axis: 2, 3..<43).sliced(axis: 3, 0..<50)
+        let single = Tensor(shape: [1, 4, 32, 40], strides: [7, 32 * 40, 40, 1],
+                            storage: randomNormal([4 * 32 * 40], seed: 15).storage)
+        for (name, t) in [("row-major", x), ("cropped view", crop), ("unit batch axis", single)] {
+            let cl = t.channelsLast()
+            XCTAssertTrue(cl.isChannelsLast, name)
+            XCTAssertEqual(cl.strides, Tensor.channelsLastStrides(t.shape), name)
+            XCTAssertEqual(cl.contiguous().scalars, t.contiguous().scalars, name)
+        }
+        try checkGradients(at: [x], "large channels-last") { $0[0].channelsLast().sigmoid() }
+    }
+
     func testViewGradients() throws {
         let x = randomNormal([2, 3, 4, 5], seed: 12)
         try checkGradients(at: [x], "reshape") { $0[0].reshaped([6, -1]).tanh() }
