@@ -159,6 +159,9 @@ extension Tensor {
         let inputShape = shape
         let inputs = residual.map { [x, $0] } ?? [x]
         let stridedPointwise = kh == 1 && kw == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0)
+        let spaceToDepth = SpaceToDepthBackward(n: n, c: c, h: h, w: w, o: o, kh: kh, kw: kw,
+                                                stride: k.plainBackward && dilation == 1 ? stride : 1,
+                                                padTop: pt, padLeft: pl, oh: oh, ow: ow)
         return out.recorded(from: inputs) { (parts: [Tensor]) in
             let gl = activationGradient(parts, output: out, activation: activation)
             if stridedPointwise {
@@ -170,6 +173,10 @@ extension Tensor {
                                 storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
                 scatterStrided(compact.storage.pointer, into: dx.storage.pointer, n: n, h: h, w: w, c: c, stride: stride,
                                oh: oh, ow: ow)
+                return residual == nil ? [dx] : [dx, gl]
+            }
+            if spaceToDepth.applies {
+                let dx = spaceToDepth.inputGradient(of: gl, weight: wc)
                 return residual == nil ? [dx] : [dx, gl]
             }
             let bwdWeightsMD = k.backwardData.queryMD(dnnl_query_weights_md)
