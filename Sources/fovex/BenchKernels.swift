@@ -190,13 +190,10 @@ struct BenchKernels: ParsableCommand {
         let shapes = String(decoding: try JSONEncoder().encode(KernelShape.all), as: UTF8.self)
         var version = ""
         var best: [String: TorchTiming] = [:]
-        for policy in ["", "PASSIVE"] {
-            log("timing PyTorch, OMP_WAIT_POLICY=\(policy.isEmpty ? "(unset)" : policy)")
-            let (status, out) = try PythonReference.run(
-                arguments: [script.path, "--threads", String(n), "--shapes", shapes, "--min-time", String(minTime)],
-                environment: ["OPENBLAS_NUM_THREADS": String(n), "OMP_WAIT_POLICY": policy])
-            guard status == 0 else { throw BenchError("\(script.lastPathComponent) exited with status \(status)") }
-            let run = try JSONDecoder().decode(TorchRun.self, from: out)
+        log("timing PyTorch, OMP_WAIT_POLICY unset and PASSIVE")
+        let arguments = ["--threads", String(n), "--shapes", shapes, "--min-time", String(minTime)]
+        for policyRun in try PythonReference.runPerWaitPolicy(script, arguments: arguments, threads: n) {
+            let run = try JSONDecoder().decode(TorchRun.self, from: policyRun.stdout)
             version = run.torch
             for r in run.results {
                 let t = TorchTiming(milliseconds: r.ms, runs: r.runs, otherLoad: r.other_load, layout: r.layout,

@@ -222,59 +222,24 @@ struct TorchBench {
     }
 
     func run() throws -> Combined {
+        let arguments = ["--models", models.joined(separator: ","), "--batches", batches.map(String.init).joined(separator: ","),
+                         "--repeats", "\(repeats)", "--threads", "\(threads)"]
         var version = ""
         var rows: [Result.Row] = []
-        for policy in [nil, "PASSIVE"] as [String?] {
-            let result = try runOnce(waitPolicy: policy)
+        for run in try PythonReference.runPerWaitPolicy(script, arguments: arguments, threads: threads, interpreter: python) {
+            let result: Result
+            do {
+                result = try JSONDecoder().decode(Result.self, from: run.stdout)
+            } catch {
+                throw ValidationError("\(script.lastPathComponent) printed no valid result: \(error)")
+            }
             version = result.torch
             rows += result.rows.map { row in
                 var r = row
-                r.setting = "OMP_WAIT_POLICY=\(policy ?? "unset"), \(row.setting)"
+                r.setting = "OMP_WAIT_POLICY=\(run.waitPolicy), \(row.setting)"
                 return r
             }
         }
         return Combined(version: version, rows: rows)
-    }
-
-    private func runOnce(waitPolicy: String?) throws -> Result {
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "\(threads)"
-        environment["OPENBLAS_NUM_THREADS"] = "\(threads)"
-        environment["OMP_WAIT_POLICY"] = waitPolicy
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path, "--models", models.joined(separator: ","),
-                             "--batches", batches.map(String.init).joined(separator: ","),
-                             "--repeats", "\(repeats)", "--threads", "\(threads)"]
-        process.environment = environment
-        let output = Pipe()
-        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-bench-torch-\(UUID().uuidString).log")
-        guard FileManager.default.createFile(atPath: errors.path, contents: nil) else {
-            throw ValidationError("cannot create a log file in \(FileManager.default.temporaryDirectory.path)")
-        }
-        defer { try? FileManager.default.removeItem(at: errors) }
-        let errorLog = try FileHandle(forWritingTo: errors)
-        defer { try? errorLog.close() }
-        process.standardOutput = output
-        // The script's per-row lines are progress: shown on a terminal, kept out of pipes.
-        process.standardError = ProgressReporter.stderrIsTerminal ? FileHandle.standardError : errorLog
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw ValidationError("cannot run \(python): \(error.localizedDescription)")
-        }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            let log = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-            let tail = log.split(separator: "\n").suffix(3).joined(separator: " | ")
-            throw ValidationError("\(script.lastPathComponent) exited with status \(process.terminationStatus)\(tail.isEmpty ? "" : ": \(tail)")")
-        }
-        do {
-            return try JSONDecoder().decode(Result.self, from: data)
-        } catch {
-            throw ValidationError("\(script.lastPathComponent) printed no valid result: \(error)")
-        }
     }
 }

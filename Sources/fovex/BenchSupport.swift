@@ -101,23 +101,40 @@ enum PythonReference {
     }
 
     /// Runs Python with `arguments`, adding `environment` to (or, for empty values, removing it
-    /// from) this process's environment; returns the exit status and stdout. The script's stderr
-    /// goes straight to ours, so that its diagnostics reach the user, unless `quiet`.
-    static func run(arguments: [String], environment: [String: String], quiet: Bool = false) throws
-        -> (status: Int32, stdout: Data) {
+    /// from) this process's environment; returns the exit status, stdout and the last lines of stderr.
+    /// The script's stderr (its progress) goes to ours on a terminal and is otherwise kept in a temporary
+    /// file, so that pipes stay quiet while a failure can still say why; `quiet` discards it.
+    static func run(arguments: [String], environment: [String: String], quiet: Bool = false,
+                    interpreter: String = python) throws -> (status: Int32, stdout: Data, errorTail: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
+        process.executableURL = URL(fileURLWithPath: interpreter)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
         process.environment = env
+        process.standardInput = FileHandle.nullDevice
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = quiet ? FileHandle.nullDevice : FileHandle.standardError
+        var errorLog: URL?
+        if quiet {
+            process.standardError = FileHandle.nullDevice
+        } else if ProgressReporter.stderrIsTerminal {
+            process.standardError = FileHandle.standardError
+        } else {
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-python-\(UUID().uuidString).log")
+            guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+                throw PythonReferenceError(description: "cannot create a log file in \(FileManager.default.temporaryDirectory.path)")
+            }
+            process.standardError = try FileHandle(forWritingTo: log)
+            errorLog = log
+        }
+        defer { if let errorLog { try? FileManager.default.removeItem(at: errorLog) } }
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, data)
+        let tail = errorLog.flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+            .map { $0.split(separator: "\n").suffix(3).joined(separator: " | ") } ?? ""
+        return (process.terminationReason == .exit ? process.terminationStatus : -1, data, tail)
     }
 }
 
@@ -181,17 +198,19 @@ extension PythonReference {
     /// one. The script's stderr (its progress) goes to ours.
     ///
     /// - Throws: ``PythonReferenceError`` when the script cannot start or exits with a failure.
-    static func runPerWaitPolicy(_ script: URL, arguments: [String], threads: Int) throws -> [PolicyRun] {
+    static func runPerWaitPolicy(_ script: URL, arguments: [String], threads: Int,
+                                 interpreter: String = python) throws -> [PolicyRun] {
         try ["", "PASSIVE"].map { policy in
             let environment = ["OMP_NUM_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)", "OMP_WAIT_POLICY": policy]
-            let result: (status: Int32, stdout: Data)
+            let result: (status: Int32, stdout: Data, errorTail: String)
             do {
-                result = try run(arguments: [script.path] + arguments, environment: environment)
+                result = try run(arguments: [script.path] + arguments, environment: environment, interpreter: interpreter)
             } catch {
-                throw PythonReferenceError(description: "cannot run \(python): \(error.localizedDescription)")
+                throw PythonReferenceError(description: "cannot run \(interpreter): \(error.localizedDescription)")
             }
             guard result.status == 0 else {
-                throw PythonReferenceError(description: "\(script.lastPathComponent) exited with status \(result.status)")
+                throw PythonReferenceError(description: "\(script.lastPathComponent) exited with status \(result.status)"
+                                               + (result.errorTail.isEmpty ? "" : ": \(result.errorTail)"))
             }
             return PolicyRun(waitPolicy: policy.isEmpty ? "unset" : policy, stdout: result.stdout)
         }
