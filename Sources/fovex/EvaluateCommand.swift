@@ -55,14 +55,16 @@ struct EvaluateCommand: ParsableCommand {
         let progress = ProgressReporter(total: nil, label: "images")
         options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)
-        var settings: [String: String] = ["deletion_step": "\(deletionStep)"]
+        // Recorded only where it changes a result: the gaze protocol has no deletion or insertion curves.
+        var settings: [String: String] = metricNames.contains(where: { ["deletion", "insertion"].contains($0) })
+            ? ["deletion_step": "\(deletionStep)"] : [:]
         for e in explainers {
             for (k, v) in e.settings { settings["\(e.name).\(k)"] = v }
         }
         let config = RunConfiguration(
             model: model.identity.architecture, weights: model.identity.weights, weightsSHA256: model.identity.weightsSHA256,
             dataKind: parts[0], methods: explainers.map(\.name), metrics: metricNames, limit: limit, seed: seed,
-            correctOnly: correctOnly, options: settings, codeVersion: Fovex.version)
+            correctOnly: correctOnly, options: settings, codeVersion: Fovex.describedVersion)
         let store = try RunStore(directory: URL(fileURLWithPath: out), configuration: config, shard: (shardIndex, shardCount))
         var evaluator = Evaluator(model: model, explainers: explainers, metrics: metricNames, data: evaluationData,
                                   selection: Selection(limit: limit, seed: seed, shardIndex: shardIndex, shardCount: shardCount),
