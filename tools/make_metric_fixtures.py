@@ -11,14 +11,14 @@ metric parity tests compare with:
   stored too, so the Swift test runs the same net.
 
 Run with /usr/bin/python3 (needs numpy and torch). Deterministic: seeds are fixed."""
-import json
 import math
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+import fixture_io  # noqa: E402  (tools/ is on sys.path when a script runs)
 
 rng = np.random.default_rng(7)
 out = {}
@@ -176,20 +176,8 @@ out.update({"causal_conv_w": conv_w.numpy(), "causal_conv_b": conv_b.numpy(), "c
 
 
 def write_safetensors(path, tensors):
-    """Pure-Python safetensors: u64 LE header length, JSON header (padded with spaces), raw f32."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        b = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(np.shape(tensors[name])), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+    """The tensors in name order, without metadata."""
+    fixture_io.write_safetensors(path, {name: tensors[name] for name in sorted(tensors)})
 
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "FovExMetricsTests", "Fixtures")

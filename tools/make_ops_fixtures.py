@@ -23,33 +23,18 @@ Files written (about 150 KB together):
 """
 import json
 import os
-import struct
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 
+import fixture_io  # noqa: E402  (tools/ is on sys.path when a script runs)
+
 OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "FovExTensorTests",
                                     "Fixtures"))
 
 
-def write_safetensors(path, tensors, metadata):
-    """u64 little-endian header length, JSON header, then raw little-endian float32 data."""
-    header = {"__metadata__": metadata}
-    blobs = []
-    offset = 0
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for b in blobs:
-            f.write(b)
+write_safetensors = fixture_io.write_safetensors
 
 
 def add_case(tensors, meta, gen, name, fn, x, settings):
