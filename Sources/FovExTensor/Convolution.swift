@@ -140,21 +140,9 @@ extension Tensor {
 
         let x = channelsLast()
         let wc = weight.contiguous()
-        let fwdWeightsMD = k.forward.queryMD(dnnl_query_weights_md)
-        let packed = PackedWeightCache.shared.packed(wc, as: fwdWeightsMD, sourceMD: k.userWeightsMD, key: "conv-fwd:" + shapeKey)
-        let out = Tensor(shape: k.outShape, strides: Tensor.channelsLastStrides(k.outShape), storage:
-                            TensorStorage(uninitializedCount: k.outShape.reduce(1, *)))
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (DNNL_ARG_SRC, k.srcMD, UnsafeMutableRawPointer(x.basePointer)),
-            (DNNL_ARG_WEIGHTS, fwdWeightsMD, UnsafeMutableRawPointer(packed.pointer)),
-            (DNNL_ARG_DST, k.dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
-        ]
-        if let bias { args.append((DNNL_ARG_BIAS, k.biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
-        let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
-        if let shortcut {
-            args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, k.dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
-        }
-        k.forward.execute(args)
+        let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: k.outShape,
+                                  weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + shapeKey,
+                                  bias: bias, residual: residual)
 
         let inputShape = shape
         let inputs = residual.map { [x, $0] } ?? [x]
@@ -314,23 +302,9 @@ extension Tensor {
 
         let x = channelsLast()
         let wc = weight.contiguous()
-        let fwdWeightsMD = k.forward.queryMD(dnnl_query_weights_md)
-        let packed = PackedWeightCache.shared.packed(wc, as: fwdWeightsMD, sourceMD: k.forwardWeightsUserMD,
-                                                     key: "pointwise-fwd:" + shapeKey)
-        let outShape = [n, o, h, w]
-        let out = Tensor(shape: outShape, strides: Tensor.channelsLastStrides(outShape),
-                         storage: TensorStorage(uninitializedCount: pixels * o))
-        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-            (DNNL_ARG_SRC, k.srcMD, UnsafeMutableRawPointer(x.basePointer)),
-            (DNNL_ARG_WEIGHTS, fwdWeightsMD, UnsafeMutableRawPointer(packed.pointer)),
-            (DNNL_ARG_DST, k.dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
-        ]
-        if let bias { args.append((DNNL_ARG_BIAS, k.biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
-        let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
-        if let shortcut {
-            args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, k.dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
-        }
-        k.forward.execute(args)
+        let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: [n, o, h, w],
+                                  weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + shapeKey,
+                                  bias: bias, residual: residual)
 
         let inputShape = shape
         let inputs = residual.map { [x, $0] } ?? [x]
@@ -342,6 +316,31 @@ extension Tensor {
             return residual == nil ? [dx] : [dx, gl]
         }
     }
+}
+
+/// Runs a convolution-like forward primitive (a convolution, or a 1×1 convolution's matmul) on a channels-last
+/// input: packs the weights once, passes the bias and the residual post-op's operand, and returns the
+/// channels-last output.
+private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD: dnnl_memory_desc_t,
+                             dstMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t, outShape: [Int],
+                             weight: Tensor, weightsUserMD: dnnl_memory_desc_t, packKey: String,
+                             bias: Tensor?, residual: Tensor?) -> Tensor {
+    let weightsMD = primitive.queryMD(dnnl_query_weights_md)
+    let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: weightsUserMD, key: packKey)
+    let out = Tensor(shape: outShape, strides: Tensor.channelsLastStrides(outShape),
+                     storage: TensorStorage(uninitializedCount: outShape.reduce(1, *)))
+    var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+        (DNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(x.basePointer)),
+        (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
+        (DNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
+    ]
+    if let bias { args.append((DNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
+    let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
+    if let shortcut {
+        args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
+    }
+    primitive.execute(args)
+    return out
 }
 
 /// The gradient before a fused activation, from the parts of the gradient after it (a channels-last

@@ -147,29 +147,39 @@ final class PrimitiveCache<Value>: @unchecked Sendable {
     }
 }
 
-/// Weights reordered into a primitive's preferred layout, cached per (weight storage, layout).
-/// The cache keeps the source storage alive so that its address cannot be reused by another tensor.
+/// Tensors derived from weights — reordered into a primitive's preferred layout, or rearranged for
+/// another formulation of the same operation — cached per (weight storage, use). Each entry keeps its
+/// source storage alive so that the address cannot be reused by another tensor while the entry exists.
 final class PackedWeightCache: @unchecked Sendable {
     static let shared = PackedWeightCache()
-    private struct Entry { let source: TensorStorage; let packed: TensorStorage }
+    private struct Entry { let source: TensorStorage; let derived: TensorStorage }
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
     private let lock = NSLock()
-    /// Most recently packed weights kept; a ViT-L holds about 200 linear and attention weights.
+    /// Most recently derived weights kept; a ViT-L holds about 200 linear and attention weights.
     let capacity = 1024
 
+    /// `weights` reordered from `sourceMD` to `md`.
     func packed(_ weights: Tensor, as md: dnnl_memory_desc_t, sourceMD: dnnl_memory_desc_t, key: String) -> TensorStorage {
+        derived(from: weights, key: key) {
+            let packed = TensorStorage(uninitializedCount: (mdSize(md) + 3) / 4)
+            reorder(UnsafeMutableRawPointer(weights.basePointer), sourceMD, UnsafeMutableRawPointer(packed.pointer), md)
+            return packed
+        }
+    }
+
+    /// What `make` builds from `weights` for the use named by `key`, built once.
+    func derived(from weights: Tensor, key: String, make: () -> TensorStorage) -> TensorStorage {
         let fullKey = "\(ObjectIdentifier(weights.storage).hashValue):\(weights.offset):\(key)"
         lock.lock()
-        if let e = entries[fullKey], e.source === weights.storage { lock.unlock(); return e.packed }
+        if let e = entries[fullKey], e.source === weights.storage { lock.unlock(); return e.derived }
         lock.unlock()
-        let packed = TensorStorage(uninitializedCount: (mdSize(md) + 3) / 4)
-        reorder(UnsafeMutableRawPointer(weights.basePointer), sourceMD, UnsafeMutableRawPointer(packed.pointer), md)
+        let derived = make()
         lock.lock()
-        entries[fullKey] = Entry(source: weights.storage, packed: packed)
+        entries[fullKey] = Entry(source: weights.storage, derived: derived)
         order.append(fullKey)
         if order.count > capacity { entries.removeValue(forKey: order.removeFirst()) }
         lock.unlock()
-        return packed
+        return derived
     }
 }

@@ -62,7 +62,7 @@ struct SpaceToDepthBackward {
 
     /// W′ for `weight`, built once per weight tensor.
     private func rearrangedWeights(_ weight: Tensor) -> Tensor {
-        rearrangedCache.value(for: weight, key: key) {
+        let storage = PackedWeightCache.shared.derived(from: weight, key: "s2d-weights:" + key) {
             let s = stride, ww = weight.contiguous().scalars
             var out = [Float](repeating: 0, count: o * channels * p * q)
             for oc in 0..<o { for ci in 0..<c { for ry in 0..<s { for rx in 0..<s {
@@ -73,8 +73,9 @@ struct SpaceToDepthBackward {
                     out[((oc * channels + ch) * p + pi) * q + qi] = ww[((oc * c + ci) * kh + a) * kw + b]
                 }}
             }}}}
-            return Tensor(shape: [o, channels, p, q], scalars: out)
+            return Tensor(shape: [o, channels, p, q], scalars: out).storage
         }
+        return Tensor(shape: [o, channels, p, q], storage: storage)
     }
 
     /// dx[b, ci, y, x] = dX[b, u, v, (ci, ry, rx)] with s·u + ry = y + top and s·v + rx = x + left.
@@ -97,24 +98,3 @@ struct SpaceToDepthBackward {
 }
 
 private let kernelCache = PrimitiveCache<DNNLPrimitive>()
-private let rearrangedCache = DerivedWeightCache()
-
-/// Tensors derived from weights (once per weight tensor and use), keeping the source storage alive so
-/// that its address cannot be reused by another tensor while the entry exists.
-final class DerivedWeightCache: @unchecked Sendable {
-    private struct Entry { let source: TensorStorage; let derived: Tensor }
-    private var entries: [String: Entry] = [:]
-    private let lock = NSLock()
-
-    func value(for weight: Tensor, key: String, make: () -> Tensor) -> Tensor {
-        let fullKey = "\(ObjectIdentifier(weight.storage).hashValue):\(weight.offset):\(weight.strides):\(key)"
-        lock.lock()
-        if let e = entries[fullKey], e.source === weight.storage { lock.unlock(); return e.derived }
-        lock.unlock()
-        let derived = make()
-        lock.lock()
-        entries[fullKey] = Entry(source: weight.storage, derived: derived)
-        lock.unlock()
-        return derived
-    }
-}

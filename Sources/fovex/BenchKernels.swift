@@ -238,8 +238,3 @@ private struct TorchRun: Decodable {
     var omp_wait_policy: String
     var results: [Result]
 }
-
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
