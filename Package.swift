@@ -30,8 +30,14 @@ let package = Package(
         .target(name: "FovExExplainers", dependencies: ["FovExModels"], swiftSettings: fast),
         .target(name: "FovExMetrics", dependencies: ["FovExModels"], swiftSettings: fast),
         .target(name: "FovExEvaluation", dependencies: ["FovExExplainers", "FovExMetrics"], swiftSettings: fast),
+        // The command line's option groups, a library so that their parsing and validation can be tested.
+        .target(name: "FovExCommandLine", dependencies: [
+            "FovExExplainers",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
         .executableTarget(name: "fovex", dependencies: [
             "FovExEvaluation",
+            "FovExCommandLine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
@@ -48,6 +54,8 @@ let package = Package(
         .testTarget(name: "FovExMetricsTests", dependencies: ["FovExMetrics", "FovExCheckpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExEvaluationTests", dependencies: ["FovExEvaluation"], swiftSettings: fast),
+        // Parses the option groups directly and runs the built `fovex` for the commands' own checks.
+        .testTarget(name: "FovExCommandLineTests", dependencies: ["FovExCommandLine"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -59,7 +59,7 @@ public struct ExplanationWriter {
         }
         let map = FloatMap(width: size, height: size, values: mapValues)
         var picture = overlay(heatmap: map.resized(width: photo.width, height: photo.height), on: photo, alpha: alpha, colormap: colormap)
-        let points = e.scanpath.map { f -> Record.Point in
+        let points = (e.attachment(Scanpath.self)?.fixations ?? []).map { f -> Record.Point in
             let p = f.pixel(width: photo.width, height: photo.height, inputSize: size)
             return Record.Point(row: f.row, col: f.col, x: p.x, y: p.y, loss: f.loss)
         }

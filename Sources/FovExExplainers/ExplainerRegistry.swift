@@ -29,51 +29,83 @@ public enum ExplainerRegistry {
 
         /// Sets the seed of every seeded method.
         public mutating func setSeed(_ seed: UInt64) {
-            randomCAM.seed = seed
+            randomCAM.weighting.seed = seed
             rise.seed = seed
             meaningfulPerturbation.seed = seed
             fovex.seed = seed
         }
     }
 
+    /// What a method needs of the model it explains.
+    public enum Requirement: Sendable {
+        /// Any ``ImageClassifier``.
+        case anyClassifier
+        /// A Vision Transformer's attention probabilities (a ``TokenClassifier``).
+        case tokenClassifier
+
+        func isMet(by model: ImageClassifier) -> Bool {
+            switch self {
+            case .anyClassifier: return true
+            case .tokenClassifier: return model is TokenClassifier
+            }
+        }
+    }
+
+    /// One method: its name, what it needs of the model, and how it is built from the options.
+    public struct Entry: Sendable {
+        public var name: String
+        public var requirement: Requirement
+        /// Builds the method; throws ``InvalidOptionError`` for options out of range.
+        public var make: @Sendable (Options) throws -> Explainer
+    }
+
+    /// Every method, in the order `all` lists them: the one list of method names.
+    public static let entries: [Entry] = [
+        Entry(name: GradCAMWeights.methodName, requirement: .anyClassifier) { try GradCAM(options: $0.gradCAM) },
+        Entry(name: GradCAMPlusPlusWeights.methodName, requirement: .anyClassifier) {
+            try GradCAMPlusPlus(options: $0.gradCAMPlusPlus)
+        },
+        Entry(name: RandomCAMWeights.methodName, requirement: .anyClassifier) { try RandomCAM(options: $0.randomCAM) },
+        Entry(name: "rise", requirement: .anyClassifier) { o in
+            try RISE(options: o.rise, progress: o.progress.map { p in { p("rise", $0, $1) } })
+        },
+        Entry(name: "mp", requirement: .anyClassifier) { o in
+            try MeaningfulPerturbation(options: o.meaningfulPerturbation, progress: o.progress.map { p in { p("mp", $0, $1) } })
+        },
+        Entry(name: "gae", requirement: .tokenClassifier) { _ in GenericAttention() },
+        Entry(name: "clsemb", requirement: .tokenClassifier) { _ in ClassEmbeddingProjection() },
+        Entry(name: "fovex", requirement: .anyClassifier) { try FovEx(options: $0.fovex) },
+    ]
+
     /// All method names, in the order `all` lists them.
-    public static let names = ["gradcam", "gradcam++", "randomcam", "rise", "mp", "gae", "clsemb", "fovex"]
+    public static var names: [String] { entries.map(\.name) }
 
     /// Methods that need a Vision Transformer's attention (a ``TokenClassifier``).
-    public static let tokenOnlyNames: Set<String> = ["gae", "clsemb"]
+    public static var tokenOnlyNames: Set<String> { Set(entries.filter { $0.requirement == .tokenClassifier }.map(\.name)) }
 
     /// The methods that can explain `model`, in ``names`` order.
     public static func names(validFor model: ImageClassifier) -> [String] {
-        model is TokenClassifier ? names : names.filter { !tokenOnlyNames.contains($0) }
+        entries.filter { $0.requirement.isMet(by: model) }.map(\.name)
     }
 
     /// The method called `name` (case-insensitive) with its options from `options`.
     ///
-    /// - Throws: ``ExplainerError/badInput(_:)`` for an unknown name, and
-    ///   ``ExplainerError/unsupportedModel(method:reason:)`` for GAE or class-embedding projection
-    ///   asked of a model that is not a ``TokenClassifier``.
+    /// - Throws: ``ExplainerError/badInput(_:)`` for an unknown name,
+    ///   ``ExplainerError/unsupportedModel(method:reason:)`` for a method that needs more of the model
+    ///   (GAE or class-embedding projection asked of a model that is not a ``TokenClassifier``), and
+    ///   ``InvalidOptionError`` for its options out of range.
     public static func explainer(named name: String, for model: ImageClassifier, options: Options = Options()) throws -> Explainer {
         let key = name.lowercased()
-        if tokenOnlyNames.contains(key) && !(model is TokenClassifier) {
+        guard let entry = entries.first(where: { $0.name == key }) else {
+            throw ExplainerError.badInput("unknown method '\(name)'; known methods: \(names.joined(separator: ", ")), or all")
+        }
+        guard entry.requirement.isMet(by: model) else {
             throw ExplainerError.unsupportedModel(
                 method: key, reason: "it needs a Vision Transformer's attention probabilities, and "
                     + "\(model.identity.architecture) is not a token model (methods for it: "
                     + "\(names(validFor: model).joined(separator: ", ")))")
         }
-        let progress = options.progress
-        switch key {
-        case "gradcam": return GradCAM(options: options.gradCAM)
-        case "gradcam++": return GradCAMPlusPlus(options: options.gradCAMPlusPlus)
-        case "randomcam": return RandomCAM(options: options.randomCAM)
-        case "rise": return RISE(options: options.rise, progress: progress.map { p in { p("rise", $0, $1) } })
-        case "mp": return MeaningfulPerturbation(options: options.meaningfulPerturbation,
-                                                 progress: progress.map { p in { p("mp", $0, $1) } })
-        case "gae": return GenericAttention()
-        case "clsemb": return ClassEmbeddingProjection()
-        case "fovex": return FovEx(options: options.fovex)
-        default:
-            throw ExplainerError.badInput("unknown method '\(name)'; known methods: \(names.joined(separator: ", ")), or all")
-        }
+        return try entry.make(options)
     }
 
     /// The methods in a comma-separated `list` (`all`: every method valid for `model`), without repeats.

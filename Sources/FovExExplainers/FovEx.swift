@@ -40,12 +40,54 @@ public struct FovEx: Explainer {
         public var variant: Variant = .paper
 
         public init() {}
+
+        // The accepted values, declared once: the initialiser checks them, and command lines say them.
+        /// 1…1000 fixations (the paper: 10).
+        public static let fixationsBounds = OptionBounds<Int>(1...1000)
+        /// 1…10 000 steps per fixation (the paper: 20).
+        public static let stepsBounds = OptionBounds<Int>(1...10_000)
+        /// λ in (0, 2]: the image spans 2 normalised units, so a longer step only jumps off it.
+        public static let stepSizeBounds = OptionBounds<Float>(above: 0, through: 2)
+        /// σ_f and σ_ε in (0, 10]: at 10 a blob is within 33 % of its peak across the whole image.
+        public static let sigmaBounds = OptionBounds<Float>(above: 0, through: 10)
+        /// β and the heat-map factors in [0, 1]: above 1, old fixations would outweigh new ones without bound.
+        public static let forgettingBounds = OptionBounds<Float>(0...1)
+        /// An odd kernel of 1…1023 pixels (and, checked per image, smaller than twice its side).
+        public static let blurKernelBounds = OptionBounds<Int>(1...1023)
+        /// σ_b in (0, 1000] pixels.
+        public static let blurSigmaBounds = OptionBounds<Float>(above: 0, through: 1000)
+
+        /// Throws ``InvalidOptionError`` for the first value outside its accepted range.
+        public func validate() throws {
+            let m = "fovex"
+            try Self.fixationsBounds.check(fixations, option: "fixations", method: m)
+            try Self.stepsBounds.check(stepsPerFixation, option: "steps_per_fixation", method: m)
+            try Self.stepSizeBounds.check(stepSize, option: "step_size", method: m)
+            try Self.sigmaBounds.check(foveaSigma, option: "fovea_sigma", method: m)
+            try Self.forgettingBounds.check(forgetting, option: "forgetting", method: m)
+            try Self.blurKernelBounds.checkOdd(blurKernelSize, option: "blur_kernel_size", method: m)
+            try Self.blurSigmaBounds.check(blurSigma, option: "blur_sigma", method: m)
+            try Self.sigmaBounds.check(heatmapSigma, option: "heatmap_sigma", method: m)
+            for f in heatmapForgetting { try Self.forgettingBounds.check(f, option: "heatmap_forgetting", method: m) }
+            guard heatmapForgetting.isEmpty || heatmapForgetting.count == fixations else {
+                throw InvalidOptionError(method: m, option: "heatmap_forgetting",
+                                         value: "\(heatmapForgetting.count) factors",
+                                         accepted: "empty or one factor per fixation (\(fixations))")
+            }
+        }
     }
 
     public var options: Options
     public var name: String { "fovex" }
 
-    public init(options: Options = Options()) { self.options = options }
+    /// FovEx with the paper's settings.
+    public init() { options = Options() }
+
+    /// - Throws: ``InvalidOptionError`` for a value outside its accepted range.
+    public init(options: Options) throws {
+        try options.validate()
+        self.options = options
+    }
 
     /// What the search found for one image, before it is turned into a map.
     public struct Search {
@@ -57,27 +99,15 @@ public struct FovEx: Explainer {
     public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {
         let searches = try scanpaths(pixels, model: model, classes: classes)
         let size = pixels.shape[2]
+        let settings = self.settings
         return searches.map { s in
             Explanation(method: name, map: attributionMap(s.scanpath, size: size), classIndex: s.classIndex,
-                        probability: s.probability, scanpath: s.scanpath, settings: settings)
+                        probability: s.probability, settings: settings, attachments: [Scanpath(fixations: s.scanpath)])
         }
     }
 
-    /// The options as name → value strings, for records.
-    public var settings: [String: String] {
-        var s: [String: String] = [
-            "fixations": "\(options.fixations)", "steps_per_fixation": "\(options.stepsPerFixation)",
-            "step_size": "\(options.stepSize)", "fovea_sigma": "\(options.foveaSigma)",
-            "forgetting": "\(options.forgetting)", "blur_kernel_size": "\(options.blurKernelSize)",
-            "blur_sigma": "\(options.blurSigma)", "heatmap_sigma": "\(options.heatmapSigma)",
-            "random_restarts": "\(options.randomRestarts)", "seed": "\(options.seed)",
-            "variant": options.variant.rawValue,
-        ]
-        if !options.heatmapForgetting.isEmpty {
-            s["heatmap_forgetting"] = options.heatmapForgetting.map { "\($0)" }.joined(separator: ",")
-        }
-        return s
-    }
+    /// The options as run records write them.
+    public var settings: [String: String] { SettingsEncoder.settings(of: options) }
 
     /// The normalised coordinate of each pixel centre along one axis: linspace(−1, 1, size).
     static func grid(_ size: Int) -> Tensor {
@@ -110,14 +140,14 @@ public struct FovEx: Explainer {
             throw ExplainerError.badInput("FovEx needs square RGB images [N, 3, S, S], got \(pixels.shape)")
         }
         let o = options
-        guard o.fixations > 0, o.stepsPerFixation > 0, o.foveaSigma > 0, o.heatmapSigma > 0 else {
-            throw ExplainerError.badInput("FovEx needs positive fixations, steps and sigmas")
-        }
-        if !o.heatmapForgetting.isEmpty && o.heatmapForgetting.count != o.fixations {
-            throw ExplainerError.badInput("heatmapForgetting has \(o.heatmapForgetting.count) factors for \(o.fixations) fixations")
-        }
+        // Options set after the initialiser (it is a `var`) are checked again here.
+        try o.validate()
         let (n, size) = (pixels.shape[0], pixels.shape[2])
-        let (targets, probabilities) = try ExplainerSupport.targets(pixels, model: model, classes: classes)
+        guard o.blurKernelSize / 2 < size else {
+            throw InvalidOptionError(method: name, option: "blur_kernel_size", value: "\(o.blurKernelSize)",
+                                     accepted: "an odd whole number below twice the image side (\(2 * size))")
+        }
+        let (targets, probabilities) = try TargetedForward.targets(pixels, model: model, classes: classes, method: name)
         let x = pixels.detached().contiguous()
         let peripheral = withoutGradients {
             x.gaussianBlurred(kernelSize: o.blurKernelSize, sigma: o.blurSigma) - x
@@ -182,5 +212,41 @@ public struct FovEx: Explainer {
             }
             return ExplainerSupport.minMaxNormalized(h).reshaped([size, size])
         }
+    }
+}
+
+/// FovEx's scanpath, attached to each of its explanations.
+public struct Scanpath: ExplanationAttachment, Equatable {
+    /// The fixations in the order they were made.
+    public var fixations: [Fixation]
+
+    public init(fixations: [Fixation]) { self.fixations = fixations }
+}
+
+/// One fixation of a FovEx scanpath.
+public struct Fixation: Sendable, Codable, Equatable {
+    /// Position in normalised units: the model input's pixel grid spans −1…1 on each axis
+    /// (pixel centre i at −1 + 2i/(S−1)); positions may lie outside that range.
+    public var row: Float
+    public var col: Float
+    /// Cross-entropy of the class explained with this fixation applied (the best loss found).
+    public var loss: Float
+
+    public init(row: Float, col: Float, loss: Float) {
+        self.row = row
+        self.col = col
+        self.loss = loss
+    }
+
+    /// The fixation in pixels of the model input (S×S): pixel centre i sits at −1 + 2i/(S−1).
+    public func inputPixel(size: Int) -> (x: Float, y: Float) {
+        ((col + 1) / 2 * Float(size - 1), (row + 1) / 2 * Float(size - 1))
+    }
+
+    /// The fixation in pixels of an original `width`×`height` image that was resized straight onto
+    /// the S×S input (align_corners = false: input pixel i covers original [i·W/S, (i+1)·W/S)).
+    public func pixel(width: Int, height: Int, inputSize size: Int) -> (x: Float, y: Float) {
+        let p = inputPixel(size: size)
+        return ((p.x + 0.5) * Float(width) / Float(size) - 0.5, (p.y + 0.5) * Float(height) / Float(size) - 0.5)
     }
 }

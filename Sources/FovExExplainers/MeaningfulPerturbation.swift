@@ -39,6 +39,45 @@ public struct MeaningfulPerturbation: Explainer {
         public var seed: UInt64 = 42
 
         public init() {}
+
+        /// A mask of 2…1024 cells per side (and, checked per image, at most its side): the
+        /// optimiser's state grows with its square.
+        public static let maskSizeBounds = OptionBounds<Int>(2...1024)
+        /// 1…100 000 Adam steps.
+        public static let iterationsBounds = OptionBounds<Int>(1...100_000)
+        /// Adam's learning rate in (0, 10].
+        public static let learningRateBounds = OptionBounds<Float>(above: 0, through: 10)
+        /// The L1 and total-variation weights in [0, 1000].
+        public static let coefficientBounds = OptionBounds<Float>(0...1000)
+        /// The total variation's exponent β in (0, 10].
+        public static let tvBetaBounds = OptionBounds<Float>(above: 0, through: 10)
+        /// An odd blur kernel of 1…1023 pixels (and, checked per image, smaller than twice its side).
+        public static let blurKernelBounds = OptionBounds<Int>(1...1023)
+        /// The blur's σ in (0, 1000] pixels.
+        public static let blurSigmaBounds = OptionBounds<Float>(above: 0, through: 1000)
+        /// The noise's σ in [0, 10] pixel units.
+        public static let noiseBounds = OptionBounds<Float>(0...10)
+        /// Adam's β1 and β2 in [0, 1).
+        public static let adamBetaBounds = OptionBounds<Float>(0..<1)
+        /// Adam's ε in (0, 1].
+        public static let adamEpsilonBounds = OptionBounds<Float>(above: 0, through: 1)
+
+        /// Throws ``InvalidOptionError`` for the first value outside its accepted range.
+        public func validate() throws {
+            let m = "mp"
+            try Self.maskSizeBounds.check(maskSize, option: "mask_size", method: m)
+            try Self.iterationsBounds.check(iterations, option: "iterations", method: m)
+            try Self.learningRateBounds.check(learningRate, option: "learning_rate", method: m)
+            try Self.coefficientBounds.check(l1Coefficient, option: "l1_coefficient", method: m)
+            try Self.coefficientBounds.check(tvCoefficient, option: "tv_coefficient", method: m)
+            try Self.tvBetaBounds.check(tvBeta, option: "tv_beta", method: m)
+            try Self.blurKernelBounds.checkOdd(blurKernelSize, option: "blur_kernel_size", method: m)
+            try Self.blurSigmaBounds.check(blurSigma, option: "blur_sigma", method: m)
+            try Self.noiseBounds.check(noiseStandardDeviation, option: "noise_standard_deviation", method: m)
+            try Self.adamBetaBounds.check(adamBeta1, option: "adam_beta1", method: m)
+            try Self.adamBetaBounds.check(adamBeta2, option: "adam_beta2", method: m)
+            try Self.adamEpsilonBounds.check(adamEpsilon, option: "adam_epsilon", method: m)
+        }
     }
 
     public var options: Options
@@ -49,23 +88,22 @@ public struct MeaningfulPerturbation: Explainer {
     public var progress: ((_ done: Int, _ total: Int) -> Void)?
     public var name: String { "mp" }
 
+    /// - Throws: ``InvalidOptionError`` for a value outside its accepted range.
     public init(options: Options = Options(), noise: [Tensor]? = nil,
-                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) {
+                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+        try options.validate()
         self.options = options
         self.noise = noise
         self.progress = progress
     }
 
+    /// The options as run records write them; with given noise, `noise = given` replaces the σ and
+    /// seed that did not make it.
     public var settings: [String: String] {
-        let o = options
-        var s = ["mask_size": "\(o.maskSize)", "iterations": "\(o.iterations)", "learning_rate": "\(o.learningRate)",
-                 "l1_coefficient": "\(o.l1Coefficient)", "tv_coefficient": "\(o.tvCoefficient)", "tv_beta": "\(o.tvBeta)",
-                 "blur_kernel_size": "\(o.blurKernelSize)", "blur_sigma": "\(o.blurSigma)",
-                 "align_corners": "\(o.alignCorners)"]
-        if noise == nil {
-            s["noise_std"] = "\(o.noiseStandardDeviation)"
-            s["seed"] = "\(o.seed)"
-        } else {
+        var s = SettingsEncoder.settings(of: options)
+        if noise != nil {
+            s["noise_standard_deviation"] = nil
+            s["seed"] = nil
             s["noise"] = "given"
         }
         return s
@@ -76,7 +114,7 @@ public struct MeaningfulPerturbation: Explainer {
         let o = options
         let (n, size) = (pixels.shape[0], pixels.shape[2])
         try check(size: size, images: n)
-        let (targets, probabilities) = try ExplainerSupport.targets(pixels, model: model, classes: classes)
+        let (targets, probabilities) = try TargetedForward.targets(pixels, model: model, classes: classes, method: name)
         let x = pixels.detached().contiguous()
         let blurred = withoutGradients { x.gaussianBlurred(kernelSize: o.blurKernelSize, sigma: o.blurSigma) }
         let upsample = MaskUpsampler(from: o.maskSize, to: size, alignCorners: o.alignCorners)
@@ -116,10 +154,15 @@ public struct MeaningfulPerturbation: Explainer {
     /// Throws unless the options and the given noise fit `images` images of `size`×`size`.
     private func check(size: Int, images n: Int) throws {
         let o = options
-        guard o.maskSize > 1, o.iterations >= 0, o.blurKernelSize > 0, o.blurKernelSize % 2 == 1, o.blurSigma > 0,
-              o.blurKernelSize / 2 < size else {
-            throw ExplainerError.badInput("mp needs a mask of at least 2×2, an odd blur kernel smaller than twice the "
-                + "image side (\(size)) and a positive σ; got mask \(o.maskSize), kernel \(o.blurKernelSize), σ \(o.blurSigma)")
+        // Options set after the initialiser (they are a `var`) are checked again here.
+        try o.validate()
+        guard o.maskSize <= size else {
+            throw InvalidOptionError(method: name, option: "mask_size", value: "\(o.maskSize)",
+                                     accepted: "a whole number in 2…\(size) (the image side)")
+        }
+        guard o.blurKernelSize / 2 < size else {
+            throw InvalidOptionError(method: name, option: "blur_kernel_size", value: "\(o.blurKernelSize)",
+                                     accepted: "an odd whole number below twice the image side (\(2 * size))")
         }
         if let noise {
             guard noise.count >= o.iterations else {

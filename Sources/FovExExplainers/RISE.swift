@@ -24,6 +24,23 @@ public struct RISE: Explainer {
         public var seed: UInt64 = 42
 
         public init() {}
+
+        /// 1…1 000 000 masks (the RISE paper: 4000 for ImageNet).
+        public static let masksBounds = OptionBounds<Int>(1...1_000_000)
+        /// 1…1024 cells per side (and, checked per image, at most its side).
+        public static let cellsBounds = OptionBounds<Int>(1...1024)
+        /// p1 in (0, 1].
+        public static let keepProbabilityBounds = OptionBounds<Float>(above: 0, through: 1)
+        /// 1…4096 masked images per forward pass.
+        public static let batchSizeBounds = OptionBounds<Int>(1...4096)
+
+        /// Throws ``InvalidOptionError`` for the first value outside its accepted range.
+        public func validate() throws {
+            try Self.masksBounds.check(masks, option: "masks", method: "rise")
+            try Self.cellsBounds.check(cells, option: "cells", method: "rise")
+            try Self.keepProbabilityBounds.check(keepProbability, option: "keep_probability", method: "rise")
+            try Self.batchSizeBounds.check(batchSize, option: "batch_size", method: "rise")
+        }
     }
 
     public var options: Options
@@ -33,19 +50,22 @@ public struct RISE: Explainer {
     public var progress: ((_ done: Int, _ total: Int) -> Void)?
     public var name: String { "rise" }
 
-    public init(options: Options = Options(), masks: Tensor? = nil, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) {
+    /// - Throws: ``InvalidOptionError`` for a value outside its accepted range.
+    public init(options: Options = Options(), masks: Tensor? = nil, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+        try options.validate()
         self.options = options
         self.masks = masks
         self.progress = progress
     }
 
+    /// The options as run records write them; with given masks, their count and `mask_source = given`
+    /// replace the count, grid and seed that did not make them.
     public var settings: [String: String] {
-        var s = ["masks": "\(masks?.shape[0] ?? options.masks)", "keep_probability": "\(options.keepProbability)",
-                 "batch_size": "\(options.batchSize)"]
-        if masks == nil {
-            s["cells"] = "\(options.cells)"
-            s["seed"] = "\(options.seed)"
-        } else {
+        var s = SettingsEncoder.settings(of: options)
+        if let masks {
+            s["masks"] = "\(masks.shape[0])"
+            s["cells"] = nil
+            s["seed"] = nil
             s["mask_source"] = "given"
         }
         return s
@@ -55,9 +75,8 @@ public struct RISE: Explainer {
         try TargetedForward.validate(pixels, method: name)
         let o = options
         let (n, size) = (pixels.shape[0], pixels.shape[2])
-        guard o.batchSize > 0, o.keepProbability > 0, o.keepProbability <= 1 else {
-            throw ExplainerError.badInput("rise needs a positive batch size and 0 < p1 ≤ 1")
-        }
+        // Options set after the initialiser (they are a `var`) are checked again here.
+        try o.validate()
         let given = try masks.map { m -> Tensor in
             guard (m.rank == 4 && m.shape[1] == 1 && m.shape[2] == size && m.shape[3] == size)
                     || (m.rank == 3 && m.shape[1] == size && m.shape[2] == size), m.shape[0] > 0 else {
@@ -66,10 +85,11 @@ public struct RISE: Explainer {
             return m.reshaped([m.shape[0], 1, size, size])
         }
         let count = given?.shape[0] ?? o.masks
-        guard count > 0, given != nil || (o.cells > 0 && o.cells <= size) else {
-            throw ExplainerError.badInput("rise needs at least one mask and 1…\(size) cells per side, got \(count) masks, \(o.cells) cells")
+        guard given != nil || o.cells <= size else {
+            throw InvalidOptionError(method: name, option: "cells", value: "\(o.cells)",
+                                     accepted: "a whole number in 1…\(size) (the image side)")
         }
-        let (targets, probabilities) = try ExplainerSupport.targets(pixels, model: model, classes: classes)
+        let (targets, probabilities) = try TargetedForward.targets(pixels, model: model, classes: classes, method: name)
         let x = pixels.detached().contiguous()
         var generator = SeededGenerator(seed: o.seed)
         var sums = [Tensor](repeating: Tensor(zeros: [1, size * size]), count: n)

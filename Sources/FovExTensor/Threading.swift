@@ -1,16 +1,56 @@
 import Foundation
 import CDNNL
 
+/// `FOVEX_THREADS` set to something other than a usable thread count.
+public struct ThreadCountError: Error, Equatable, CustomStringConvertible {
+    /// The variable's value as given.
+    public var value: String
+    /// The largest count accepted on this machine.
+    public var maximum: Int
+
+    public var description: String {
+        "FOVEX_THREADS must be a whole number in 1…\(maximum) (up to 4 threads per core on this machine), got '\(value)'"
+    }
+}
+
 /// The number of threads the kernels use: 2 by default (this project's machines have 2 cores),
 /// or the value of the `FOVEX_THREADS` environment variable.
 public enum Threading {
     nonisolated(unsafe) private static var configured: Int?
 
+    /// The default when `FOVEX_THREADS` is not set.
+    public static let defaultThreadCount = 2
+
     public static var threadCount: Int {
         if let c = configured { return c }
-        var n = 2
-        if let s = ProcessInfo.processInfo.environment["FOVEX_THREADS"], let v = Int(s), v > 0 { n = v }
+        var n = defaultThreadCount
+        do {
+            if let v = try environmentThreadCount() { n = v }
+        } catch {
+            // The command line refuses a bad value before it gets here; a library user is told once.
+            FileHandle.standardError.write(Data("warning: \(error); using \(n) threads\n".utf8))
+        }
         setThreadCount(n)
+        return n
+    }
+
+    /// `FOVEX_THREADS` as a thread count, or nil when it is not set.
+    ///
+    /// - Throws: ``ThreadCountError`` unless it is a whole number in 1…4 × this machine's cores:
+    ///   more threads than that only wait for each other (1000 ran 67× slower on 2 cores).
+    public static func environmentThreadCount() throws -> Int? {
+        guard let value = ProcessInfo.processInfo.environment["FOVEX_THREADS"] else { return nil }
+        return try threadCount(parsing: value, cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// `value` as a thread count for a machine of `cores` cores.
+    ///
+    /// - Throws: ``ThreadCountError`` unless `value` is a whole number in 1…4 × `cores`.
+    public static func threadCount(parsing value: String, cores: Int) throws -> Int {
+        let maximum = 4 * Swift.max(cores, 1)
+        guard let n = Int(value.trimmingCharacters(in: .whitespaces)), (1...maximum).contains(n) else {
+            throw ThreadCountError(value: value, maximum: maximum)
+        }
         return n
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExExplainers
 import FovExModels
 import FovExTensor
@@ -26,8 +27,8 @@ struct BenchExplainers: ParsableCommand {
     @Option(help: "Methods, comma-separated, or `default` (CNNs: gradcam, gradcam++, randomcam, rise, mp; ViTs: gradcam, gae, clsemb).")
     var methods = "default"
     @Option(help: "Threads for both sides.") var threads = Threading.threadCount
-    @Option(help: "RISE: number of masks (the specification's 4000; fewer for a quick run).") var riseMasks = RISE.Options().masks
-    @Option(help: "Meaningful Perturbation: Adam iterations.") var mpIterations = MeaningfulPerturbation.Options().iterations
+    @OptionGroup var rise: RISEOptions
+    @OptionGroup var mp: MPOptions
     @Option(help: "Timed runs per method (the median is reported).") var repeats = 1
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Print JSON instead of a table.") var json = false
@@ -64,9 +65,7 @@ struct BenchExplainers: ParsableCommand {
     }
 
     func validate() throws {
-        guard threads > 0, repeats > 0, riseMasks > 0, mpIterations > 0 else {
-            throw ValidationError("--threads, --repeats, --rise-masks and --mp-iterations must be positive")
-        }
+        guard threads > 0, repeats > 0 else { throw ValidationError("--threads and --repeats must be positive") }
         for name in modelList { _ = try ModelRegistry.architecture(name) }
         for method in methodList ?? [] where !ExplainerRegistry.names.contains(method) || method == "fovex" {
             throw ValidationError("unknown method '\(method)' (fovex has its own benchmark, `fovex bench fovex`); "
@@ -85,10 +84,14 @@ struct BenchExplainers: ParsableCommand {
     /// The registry's options with this command's settings: what both sides run.
     private var explainerOptions: ExplainerRegistry.Options {
         var options = ExplainerRegistry.Options()
-        options.rise.masks = riseMasks
-        options.meaningfulPerturbation.iterations = mpIterations
+        // Both groups were validated when the command line was parsed.
+        options.rise = (try? rise.options()) ?? options.rise
+        options.meaningfulPerturbation = (try? mp.options()) ?? options.meaningfulPerturbation
         return options
     }
+
+    private var riseMasks: Int { rise.riseMasks }
+    private var mpIterations: Int { mp.mpIterations }
 
     func run() throws {
         Threading.setThreadCount(threads)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExExplainers
 import FovExModels
 import FovExTensor
@@ -17,8 +18,7 @@ struct BenchFovEx: ParsableCommand {
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
     @Option(help: "Batch sizes, comma-separated.") var batches = "1,8"
-    @Option(help: "Fixations per image (the paper: 10).") var fixations = 10
-    @Option(help: "Steps per fixation (the paper: 20).") var steps = 20
+    @OptionGroup var fovex: FovExOptions
     @Option(help: "Threads for both sides.") var threads = Threading.threadCount
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Print JSON instead of a table.") var json = false
@@ -35,16 +35,16 @@ struct BenchFovEx: ParsableCommand {
         Threading.setThreadCount(threads)
         let modelList = models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let batchList = batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }), fixations > 0, steps > 0 else {
-            throw ValidationError("--batches, --fixations and --steps need positive integers")
+        guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--batches needs positive integers")
         }
         var rows: [Row] = []
-        var options = FovEx.Options()
-        options.fixations = fixations
-        options.stepsPerFixation = steps
+        let options = try fovex.options()
+        let (fixations, steps) = (options.fixations, options.stepsPerFixation)
         var warmup = options
         warmup.fixations = 1
         warmup.stepsPerFixation = 1
+        warmup.heatmapForgetting = []
         for name in modelList {
             let model = try ModelRegistry.randomModel(name, seed: 1)
             let size = model.preprocessing.inputSize
@@ -52,8 +52,9 @@ struct BenchFovEx: ParsableCommand {
                 var g = SeededGenerator(seed: 7)
                 let x = Tensor(randomUniform: [b, 3, size, size], generator: &g)
                 _ = try FovEx(options: warmup).explain(x, model: model, classes: nil)
+                let explainer = try FovEx(options: options)
                 let t0 = Date()
-                _ = try FovEx(options: options).explain(x, model: model, classes: nil)
+                _ = try explainer.explain(x, model: model, classes: nil)
                 rows.append(Row(model: name, batch: b, swiftSecondsPerImage: Date().timeIntervalSince(t0) / Double(b)))
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExImaging
 import FovExModels
 import FovExTensor

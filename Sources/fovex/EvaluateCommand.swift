@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExEvaluation
 import FovExExplainers
 import FovExMetrics
@@ -22,15 +23,21 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Methods, comma-separated, or 'all'.") var methods: String
     @Option(help: "KIND:DIR, KIND being imagenet or gaze.") var data: String
     @Option(help: "Metrics, comma-separated, or 'paper' / 'gaze'.") var metrics: String = "paper"
-    @Option(help: "Evaluate at most N images (a seeded subset).") var limit: Int?
-    @Option(help: "Seed for the subset and every seeded method.") var seed: UInt64 = 42
+    @Option(parsing: .unconditional, help: "Evaluate at most N images (a seeded subset).") var limit: Int?
     @Flag(help: "Only images the model classifies correctly (the paper's filter).") var correctOnly = false
     @Option(help: "Run shard I of N (0-based), e.g. 0/4.") var shard: String = "0/1"
-    @Option(help: "Deletion/insertion pixels per step (224 or 1792).") var deletionStep = 224
-    @Option(help: "FovEx fixations per image.") var fixations = FovEx.Options().fixations
-    @Option(help: "FovEx steps per fixation.") var steps = FovEx.Options().stepsPerFixation
-    @OptionGroup var baselineOptions: BaselineOptions
+    @Option(parsing: .unconditional, help: "Deletion/insertion pixels per step (224 or 1792).") var deletionStep = 224
+    @OptionGroup var explainerOptions: ExplainerOptions
     @Option(help: "Run directory.") var out: String
+
+    /// The seed of the image subset and of every seeded method (`--seed`).
+    var seed: UInt64 { explainerOptions.seed.seed }
+
+    func validate() throws {
+        if let limit { try RunOptionChecks.check(limit, RunOptionChecks.limitBounds, flag: "--limit") }
+        try RunOptionChecks.check(deletionStep, RunOptionChecks.deletionStepBounds, flag: "--deletion-step")
+        try RunOptionChecks.checkOutputDirectory(out)
+    }
 
     func run() throws {
         guard let (shardIndex, shardCount) = Selection.parseShard(shard) else {
@@ -47,11 +54,7 @@ struct EvaluateCommand: ParsableCommand {
         if correctOnly, case .gaze = evaluationData { throw ValidationError("--correct-only needs labelled (imagenet) data") }
         let metricNames = try MetricRegistry.expand(metrics)
         let model = try modelOptions.load()
-        var options = ExplainerRegistry.Options()
-        options.fovex.fixations = fixations
-        options.fovex.stepsPerFixation = steps
-        baselineOptions.apply(to: &options)
-        options.setSeed(seed)
+        var options = try explainerOptions.registryOptions()
         let progress = ProgressReporter(total: nil, label: "images")
         options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)

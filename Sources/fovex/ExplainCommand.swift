@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExEvaluation
 import FovExExplainers
 import FovExImaging
@@ -20,44 +21,22 @@ struct ExplainCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Methods, comma-separated: \(ExplainerRegistry.names.joined(separator: ", ")), or 'all' (every method valid for the model).")
     var method: String = "fovex"
-    @Option(help: "CAM methods: the model's inner point to explain (default: the model's own, e.g. layer4).")
-    var camPoint: String?
-    @Option(name: .customLong("class"), help: "Explain this class index instead of the prediction.") var classIndex: Int?
-    @Option(help: "FovEx: fixations per image.") var fixations = FovEx.Options().fixations
-    @Option(help: "FovEx: optimisation steps per fixation.") var steps = FovEx.Options().stepsPerFixation
-    @Option(help: "FovEx: signed-gradient step λ.") var stepSize = FovEx.Options().stepSize
-    @Option(help: "FovEx: fovea width σ_f (normalised units).") var sigma = FovEx.Options().foveaSigma
-    @Option(help: "FovEx: memory forgetting β.") var forgetting = FovEx.Options().forgetting
-    @Option(help: "FovEx: variant (paper or refined).") var variant: String = FovEx.Variant.paper.rawValue
-    @OptionGroup var baselineOptions: BaselineOptions
-    @Option(help: "Random seed.") var seed: UInt64 = 42
-    @Option(help: "Images explained together.") var batch = 1
+    @Option(name: .customLong("class"), parsing: .unconditional, help: "Explain this class index instead of the prediction.")
+    var classIndex: Int?
+    @OptionGroup var explainerOptions: ExplainerOptions
+    @Option(parsing: .unconditional, help: "Images explained together.") var batch = 1
     @Option(help: "Output directory.") var out: String
 
-    func fovexOptions() throws -> FovEx.Options {
-        var o = FovEx.Options()
-        o.fixations = fixations
-        o.stepsPerFixation = steps
-        o.stepSize = stepSize
-        o.foveaSigma = sigma
-        o.forgetting = forgetting
-        o.seed = seed
-        guard let v = FovEx.Variant(rawValue: variant) else {
-            throw ValidationError("unknown variant '\(variant)'; use paper or refined")
-        }
-        o.variant = v
-        return o
+    func validate() throws {
+        try RunOptionChecks.check(batch, RunOptionChecks.batchBounds, flag: "--batch")
+        if let classIndex, classIndex < 0 { throw ValidationError("--class must be a class index ≥ 0, got \(classIndex)") }
+        try RunOptionChecks.checkOutputDirectory(out)
     }
 
     func run() throws {
-        guard batch > 0 else { throw ValidationError("--batch must be positive") }
         let files = try ImageFiles.expand(images)
         let model = try modelOptions.load()
-        var options = ExplainerRegistry.Options()
-        options.fovex = try fovexOptions()
-        baselineOptions.apply(to: &options)
-        options.setSeed(seed)
-        options.setCAMPoint(camPoint)
+        var options = try explainerOptions.registryOptions()
         let progress = ProgressReporter(total: files.count, label: "explained")
         options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(method, for: model, options: options)

@@ -1,11 +1,23 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExTensor
 
 /// The `fovex` command: explain image classifiers, evaluate the explanations, benchmark the kernels.
 @main
 struct Fovex: ParsableCommand {
     static let version = "0.1.0"
+
+    /// Refuses a bad `FOVEX_THREADS` before any command runs (exit status 1), then runs the command.
+    static func main() {
+        do {
+            try RunOptionChecks.checkThreadEnvironment()
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+        main(nil)
+    }
 
     /// `version`, followed by the commit of the checkout the executable was built in (`.build/<config>/fovex`)
     /// when git can tell, for run records: "0.1.0 (git 5b4ac43d1e2f)", with "-dirty" for local changes.

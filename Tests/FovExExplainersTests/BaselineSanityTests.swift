@@ -80,8 +80,8 @@ final class BaselineSanityTests: XCTestCase {
         // A modest gain keeps the class probability away from saturation, so that perturbations of the
         // spot change it (RISE, Meaningful Perturbation).
         let cnnToy = SpotClassifier(spot: spot, gain: 0.1)
-        for explainer in [GradCAM(), GradCAMPlusPlus(), RISE(options: Self.riseOptions),
-                          MeaningfulPerturbation(options: Self.mpOptions)] as [Explainer] {
+        for explainer in [GradCAM(), GradCAMPlusPlus(), try RISE(options: Self.riseOptions),
+                          try MeaningfulPerturbation(options: Self.mpOptions)] as [Explainer] {
             let result = try explainer.explain(cnnToy.image(), model: cnnToy, classes: [0])[0]
             let p = peak(result.map)
             XCTAssertLessThanOrEqual(Swift.max(abs(p.row - spot.row), abs(p.col - spot.col)), 2,
@@ -108,14 +108,14 @@ final class BaselineSanityTests: XCTestCase {
         let random = try RandomCAM().explain(x, model: model, classes: [1])[0].map
         XCTAssertGreaterThan(maxAbsDifference(grad, random), 0.2)
         XCTAssertEqual(try RandomCAM().explain(x, model: model, classes: [1])[0].map.scalars, random.scalars)
-        let weights = RandomCAM.seededWeights(channels: 500, seed: 42).scalars
+        let weights = RandomCAMWeights.seededWeights(channels: 500, seed: 42).scalars
         XCTAssertTrue(weights.allSatisfy { (-1...1).contains($0) })
         XCTAssertEqual(weights.reduce(0, +) / 500, 0, accuracy: 0.1, "Uniform(−1, 1) has mean 0")
-        XCTAssertNotEqual(RandomCAM.seededWeights(channels: 8, seed: 7).scalars, RandomCAM.seededWeights(channels: 8, seed: 42).scalars)
+        XCTAssertNotEqual(RandomCAMWeights.seededWeights(channels: 8, seed: 7).scalars, RandomCAMWeights.seededWeights(channels: 8, seed: 42).scalars)
         // Weights given as the map's own Grad-CAM weights reproduce Grad-CAM.
         let (a, gradients, _) = try CAMSupport.activations(x, model: model, classes: [1], point: "conv2",
                                                            withGradients: true, method: "test")
-        let gradWeights = GradCAM.channelWeights(gradients: gradients!)
+        let gradWeights = GradCAMWeights.channelWeights(gradients: gradients!)
         XCTAssertEqual(a.shape[1], gradWeights.shape[1])
         let replayed = try RandomCAM(channelWeights: gradWeights).explain(x, model: model, classes: [1])[0].map
         XCTAssertLessThanOrEqual(maxAbsDifference(replayed, grad), 1e-6)

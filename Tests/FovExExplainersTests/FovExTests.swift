@@ -79,7 +79,7 @@ final class FovExTests: XCTestCase {
         var options = FovEx.Options()
         options.fixations = 3
         options.stepsPerFixation = 5
-        let fovex = FovEx(options: options)
+        let fovex = try FovEx(options: options)
         let batch = try fovex.explain(x, model: model, classes: nil)
         for i in 0..<3 {
             let single = try fovex.explain(x.sliced(axis: 0, i..<(i + 1)), model: model, classes: nil)[0]
@@ -110,15 +110,20 @@ final class FovExTests: XCTestCase {
         XCTAssertEqual(refined.scanpath.map(\.col), [0, 0])
     }
 
-    func testHeatmapForgettingWeightsEarlierFixations() {
+    func testHeatmapForgettingWeightsEarlierFixations() throws {
         var options = FovEx.Options()
         options.fixations = 2
         options.heatmapForgetting = [1, 0]  // h ← 0·h + G_2: only the last fixation remains
         let path = [Fixation(row: -0.5, col: -0.5, loss: 1), Fixation(row: 0.5, col: 0.5, loss: 1)]
-        let map = FovEx(options: options).attributionMap(path, size: 9)
+        let map = try FovEx(options: options).attributionMap(path, size: 9)
         XCTAssertEqual(map[6, 6], 1, accuracy: 1e-6)
         XCTAssertEqual(map[2, 2], 0, accuracy: 1e-4)
         let plain = FovEx().attributionMap(path, size: 9)
         XCTAssertEqual(plain[2, 2], plain[6, 6], accuracy: 1e-6)
     }
+}
+
+extension Explanation {
+    /// FovEx's scanpath, from its attachment (empty for other methods).
+    var scanpath: [Fixation] { attachment(Scanpath.self)?.fixations ?? [] }
 }
