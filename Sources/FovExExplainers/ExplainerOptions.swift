@@ -95,6 +95,7 @@ extension OptionBounds where Value: BinaryInteger {
 /// (an empty list is not recorded), `nil` is not recorded, and a nested value's keys are merged
 /// into its parent's.
 public enum SettingsEncoder {
+    /// `value`'s properties as record name → value text, e.g. `["step_size": "0.1", "variant": "paper"]`.
     public static func settings<T: Encodable>(of value: T) -> [String: String] {
         let storage = Storage()
         // The encoder below never throws: every value ends as a string.

@@ -93,6 +93,8 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "Run directories written by `fovex evaluate`.") var runs: [String]
     @Option(help: "Report directory.") var out: String
 
+    func validate() throws { try RunOptionChecks.checkOutputDirectory(out) }
+
     func run() throws {
         let dirs = runs.map { URL(fileURLWithPath: $0) }
         var directions: [String: Bool] = [:]

@@ -83,6 +83,7 @@ final class CommandLineTests: XCTestCase {
             (explain + ["--fixations", "-1"], "Error: --fixations must be a whole number in 1…1000, got -1"),
             (["explain", "photo.jpg", "--model", "resnet50", "--out", ""], "Error: --out needs a directory name, got ''"),
             (evaluate.dropLast(2) + ["--out", ""], "Error: --out needs a directory name, got ''"),
+            (["report", "run", "--out", " "], "Error: --out needs a directory name, got ' '"),
             (explain + ["--batch", "0"], "Error: --batch must be a whole number in 1…1024, got 0"),
             (["classify", "photo.jpg", "--model", "resnet50", "--weights", "w.pth", "--random-weights", "3"],
              "Error: --weights and --random-weights contradict each other: give one of them"),
