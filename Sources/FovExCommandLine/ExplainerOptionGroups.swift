@@ -18,25 +18,25 @@ private func validated<T>(_ flags: [String: String], _ body: () throws -> T) thr
 /// FovEx: `--fixations`, `--steps`, `--step-size`, `--sigma`, `--heatmap-sigma`, `--forgetting`,
 /// `--heatmap-forgetting`, `--blur-kernel-size`, `--blur-sigma`, `--[no-]random-restarts`, `--variant`.
 public struct FovExOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "FovEx: fixations per image (N).")
+    @Option(parsing: .unconditional, help: "FovEx: fixations per image (N); \(FovEx.Options.fixationsBounds.accepted).")
     public var fixations = FovEx.Options().fixations
-    @Option(parsing: .unconditional, help: "FovEx: optimisation steps per fixation (OS).")
+    @Option(parsing: .unconditional, help: "FovEx: optimisation steps per fixation (OS); \(FovEx.Options.stepsBounds.accepted).")
     public var steps = FovEx.Options().stepsPerFixation
-    @Option(parsing: .unconditional, help: "FovEx: signed-gradient step λ (normalised units).")
+    @Option(parsing: .unconditional, help: "FovEx: signed-gradient step λ (normalised units); \(FovEx.Options.stepSizeBounds.accepted).")
     public var stepSize = FovEx.Options().stepSize
     @Option(parsing: .unconditional,
-            help: "FovEx: fovea width σ_f (normalised units); also the heat map's σ_ε unless --heatmap-sigma is given (the paper sets σ_ε = σ_f).")
+            help: "FovEx: fovea width σ_f (normalised units); also the heat map's σ_ε unless --heatmap-sigma is given (the paper sets σ_ε = σ_f); \(FovEx.Options.sigmaBounds.accepted).")
     public var sigma = FovEx.Options().foveaSigma
-    @Option(parsing: .unconditional, help: "FovEx: width σ_ε of the Gaussians summed into the map (default: --sigma).")
+    @Option(parsing: .unconditional, help: "FovEx: width σ_ε of the Gaussians summed into the map (default: --sigma); \(FovEx.Options.sigmaBounds.accepted).")
     public var heatmapSigma: Float?
-    @Option(parsing: .unconditional, help: "FovEx: memory forgetting β.")
+    @Option(parsing: .unconditional, help: "FovEx: memory forgetting β; \(FovEx.Options.forgettingBounds.accepted).")
     public var forgetting = FovEx.Options().forgetting
     @Option(parsing: .unconditional,
             help: "FovEx: per-fixation factors f_i of the heat map h ← f_i·h + G_i, comma-separated, one per fixation (default: a plain sum).")
     public var heatmapForgetting: String?
-    @Option(parsing: .unconditional, help: "FovEx: peripheral blur kernel size K in pixels (odd).")
+    @Option(parsing: .unconditional, help: "FovEx: peripheral blur kernel size K in pixels; an odd \(FovEx.Options.blurKernelBounds.accepted.dropFirst(2)).")
     public var blurKernelSize = FovEx.Options().blurKernelSize
-    @Option(parsing: .unconditional, help: "FovEx: peripheral blur σ_b in pixels.")
+    @Option(parsing: .unconditional, help: "FovEx: peripheral blur σ_b in pixels; \(FovEx.Options.blurSigmaBounds.accepted).")
     public var blurSigma = FovEx.Options().blurSigma
     @Flag(inversion: .prefixedNo, help: "FovEx: restart at a random position after a non-improving step (otherwise jitter).")
     public var randomRestarts = FovEx.Options().randomRestarts
@@ -82,11 +82,11 @@ extension FovEx.Variant: ExpressibleByArgument {}
 
 /// RISE: `--rise-masks`, `--rise-cells`, `--rise-p`, `--rise-batch`.
 public struct RISEOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "RISE: number of random masks N.") public var riseMasks = RISE.Options().masks
-    @Option(parsing: .unconditional, help: "RISE: grid cells per side s.") public var riseCells = RISE.Options().cells
-    @Option(parsing: .unconditional, help: "RISE: probability p1 that a cell is kept.")
+    @Option(parsing: .unconditional, help: "RISE: number of random masks N; \(RISE.Options.masksBounds.accepted).") public var riseMasks = RISE.Options().masks
+    @Option(parsing: .unconditional, help: "RISE: grid cells per side s; \(RISE.Options.cellsBounds.accepted), at most the image side.") public var riseCells = RISE.Options().cells
+    @Option(parsing: .unconditional, help: "RISE: probability p1 that a cell is kept; \(RISE.Options.keepProbabilityBounds.accepted).")
     public var riseP = RISE.Options().keepProbability
-    @Option(parsing: .unconditional, help: "RISE: masked images per forward pass.") public var riseBatch = RISE.Options().batchSize
+    @Option(parsing: .unconditional, help: "RISE: masked images per forward pass; \(RISE.Options.batchSizeBounds.accepted).") public var riseBatch = RISE.Options().batchSize
 
     public init() {}
 
@@ -109,23 +109,23 @@ public struct RISEOptions: ParsableArguments {
 /// Meaningful Perturbation: `--mp-iterations`, `--mp-mask-size`, `--mp-learning-rate`, `--mp-l1`, `--mp-tv`,
 /// `--mp-tv-beta`, `--mp-blur-kernel-size`, `--mp-blur-sigma`, `--mp-noise`.
 public struct MPOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: Adam iterations.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: Adam iterations; \(MeaningfulPerturbation.Options.iterationsBounds.accepted).")
     public var mpIterations = MeaningfulPerturbation.Options().iterations
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: side of the optimised mask.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: side of the optimised mask; \(MeaningfulPerturbation.Options.maskSizeBounds.accepted), at most the image side.")
     public var mpMaskSize = MeaningfulPerturbation.Options().maskSize
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: Adam learning rate.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: Adam learning rate; \(MeaningfulPerturbation.Options.learningRateBounds.accepted).")
     public var mpLearningRate = MeaningfulPerturbation.Options().learningRate
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: weight of the L1 (area) term.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: weight of the L1 (area) term; \(MeaningfulPerturbation.Options.coefficientBounds.accepted).")
     public var mpL1 = MeaningfulPerturbation.Options().l1Coefficient
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: weight of the total-variation term.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: weight of the total-variation term; \(MeaningfulPerturbation.Options.coefficientBounds.accepted).")
     public var mpTv = MeaningfulPerturbation.Options().tvCoefficient
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: exponent β of the total variation.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: exponent β of the total variation; \(MeaningfulPerturbation.Options.tvBetaBounds.accepted).")
     public var mpTvBeta = MeaningfulPerturbation.Options().tvBeta
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur kernel size in pixels (odd).")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur kernel size in pixels; an odd \(MeaningfulPerturbation.Options.blurKernelBounds.accepted.dropFirst(2)).")
     public var mpBlurKernelSize = MeaningfulPerturbation.Options().blurKernelSize
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur σ in pixels.")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur σ in pixels; \(MeaningfulPerturbation.Options.blurSigmaBounds.accepted).")
     public var mpBlurSigma = MeaningfulPerturbation.Options().blurSigma
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: σ of the noise added at each iteration (pixel units).")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: σ of the noise added at each iteration (pixel units); \(MeaningfulPerturbation.Options.noiseBounds.accepted).")
     public var mpNoise = MeaningfulPerturbation.Options().noiseStandardDeviation
 
     public init() {}

@@ -68,6 +68,13 @@ final class OptionGroupTests: XCTestCase {
         }
     }
 
+    func testHelpStatesEachRangeFromItsDeclaration() {
+        let help = FovExOptions.helpMessage(columns: 1000) + MPOptions.helpMessage(columns: 1000)
+        XCTAssertTrue(help.contains("signed-gradient step λ (normalised units); a finite number in (0.0, 2.0]."), help)
+        XCTAssertTrue(help.contains("memory forgetting β; a finite number in [0.0, 1.0]."), help)
+        XCTAssertTrue(help.contains("side of the optimised mask; a whole number in 2…1024, at most the image side."), help)
+    }
+
     /// #14: `--mp-mask-size 100000` allocated 40 GB.
     func testOutOfRangeBaselineValuesAreRefused() {
         XCTAssertEqual(refusal(MPOptions.self, ["--mp-mask-size", "100000"]),
