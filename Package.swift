@@ -53,7 +53,8 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExMetricsTests", dependencies: ["FovExMetrics", "FovExCheckpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
-        .testTarget(name: "FovExEvaluationTests", dependencies: ["FovExEvaluation"], swiftSettings: fast),
+        .testTarget(name: "FovExEvaluationTests", dependencies: ["FovExEvaluation"],
+                    resources: [.copy("Fixtures")], swiftSettings: fast),
         // Parses the option groups directly and runs the built `fovex` for the commands' own checks.
         .testTarget(name: "FovExCommandLineTests", dependencies: ["FovExCommandLine"], swiftSettings: fast),
     ],

@@ -54,12 +54,14 @@ public enum DatasetError: Error, CustomStringConvertible {
     case unreadable(URL, String)
     case malformed(URL, String)
     case layoutNotRecognised(URL, String)
+    case empty(URL)
 
     public var description: String {
         switch self {
         case let .unreadable(u, why): return "\(u.path): cannot read: \(why)"
         case let .malformed(u, why): return "\(u.path): \(why)"
         case let .layoutNotRecognised(u, why): return "\(u.path): not a recognised data set layout: \(why)"
+        case let .empty(u): return "\(u.path): the data set lists no images"
         }
     }
 }

@@ -49,9 +49,12 @@ public struct ExplanationWriter {
         var map: String
     }
 
-    /// Writes the files of one explanation of `photo` (the original image, before resizing).
-    public func write(_ e: Explanation, photo: RGBImage, imageName: String, model: ImageClassifier) throws -> WrittenExplanation {
-        let stem = (imageName as NSString).deletingPathExtension
+    /// Writes the files of one explanation of `photo` (the original image, before resizing), named
+    /// `<stem>.<method>.overlay.png`, `.map.png` and `.json`; `stem` defaults to the image's name
+    /// without its extension (``OutputNames`` makes stems that never collide).
+    public func write(_ e: Explanation, photo: RGBImage, imageName: String, stem: String? = nil,
+                      model: ImageClassifier) throws -> WrittenExplanation {
+        let stem = stem ?? (imageName as NSString).deletingPathExtension
         let size = e.map.shape[0]
         let mapValues = e.map.scalars
         guard !mapValues.contains(where: { !$0.isFinite }) else {

@@ -1,20 +1,15 @@
 import Foundation
-
-/// A ground-truth box in pixels of the image file as stored.
-public struct Box: Sendable, Codable, Equatable {
-    public var x0, y0, x1, y1: Float
-    public init(x0: Float, y0: Float, x1: Float, y1: Float) { self.x0 = x0; self.y0 = y0; self.x1 = x1; self.y1 = y1 }
-}
+import FovExMetrics
 
 /// One labelled image of an ImageNet-style data set.
-public struct LabelledImage: Sendable, Codable, Equatable {
+public struct LabelledImage: Sendable, Equatable {
+    /// The path relative to the data set's root: the image's identity in runs.
+    public var id: String
     public var file: URL
     /// ImageNet-1k class index (torchvision / Caffe order).
     public var classIndex: Int
-    /// Boxes of the image's class, in pixels of the stored image.
-    public var boxes: [Box]
-    /// A stable identifier (the file name).
-    public var id: String { file.lastPathComponent }
+    /// Boxes of the image's class, in pixels of the stored image, as recorded (not yet checked).
+    public var boxes: [BoxRegion]
 }
 
 /// ImageNet-style validation data: a folder of images with labels and boxes.
@@ -24,9 +19,17 @@ public struct LabelledImage: Sendable, Codable, Equatable {
 /// - the official one: `val/*.JPEG` with ILSVRC2012 bounding-box XML files (in `val/`, `bbox/` or
 ///   `Annotations/`), class from the XML's synset;
 /// - `LOC_val_solution.csv` (ImageId,PredictionString "synset x0 y0 x1 y1 …") beside `val/` or images.
-public struct ImageNetDataset: Sendable {
+///
+/// Boxes are checked against each image's decoded size when a sample is built: a box with a
+/// coordinate that is not finite, an inverted or empty box, or one entirely off the image is left
+/// out with a warning, and an image left with no box has no box metrics (a missing value with
+/// that reason), never a 0.
+public struct ImageNetDataset: EvaluationDataset, Sendable {
     public var items: [LabelledImage]
     public var root: URL
+    /// Whether the layout records boxes at all (`labels.csv` without `boxes.csv` does not).
+    public var hasBoxes: Bool
+    private var index: [String: Int] = [:]
 
     /// Loads `root`; `synsets` maps WordNet ids to class indices (for the official layouts).
     public init(root: URL, synsets: [String: Int]) throws {
@@ -34,39 +37,81 @@ public struct ImageNetDataset: Sendable {
         let fm = FileManager.default
         let labels = root.appendingPathComponent("labels.csv")
         if fm.fileExists(atPath: labels.path) {
-            items = try ImageNetDataset.loadSharedLayout(root)
+            (items, hasBoxes) = try ImageNetDataset.loadSharedLayout(root)
         } else if fm.fileExists(atPath: root.appendingPathComponent("LOC_val_solution.csv").path) {
-            items = try ImageNetDataset.loadLOCSolution(root, synsets: synsets)
+            (items, hasBoxes) = (try ImageNetDataset.loadLOCSolution(root, synsets: synsets), true)
         } else if fm.fileExists(atPath: root.appendingPathComponent("val").path) {
-            items = try ImageNetDataset.loadXMLLayout(root, synsets: synsets)
+            (items, hasBoxes) = (try ImageNetDataset.loadXMLLayout(root, synsets: synsets), true)
         } else {
             throw DatasetError.layoutNotRecognised(root, "expected labels.csv, LOC_val_solution.csv or a val/ folder")
         }
         items.sort { $0.id < $1.id }
+        for (i, item) in items.enumerated() {
+            if let first = index.updateValue(i, forKey: item.id) {
+                throw DatasetError.malformed(root, "image \(item.id) is listed twice (entries \(first + 1) and \(i + 1))")
+            }
+        }
+        guard !items.isEmpty else { throw DatasetError.empty(root) }
     }
 
-    static func loadSharedLayout(_ root: URL) throws -> [LabelledImage] {
+    public var kind: String { "imagenet" }
+    public var imageIDs: [String] { items.map(\.id) }
+    public var provides: MetricNeeds { hasBoxes ? [.model, .boxes] : .model }
+
+    public var identity: DatasetIdentity {
+        DatasetIdentity.make(kind: kind, root: root, lines: items.map { item in
+            ([item.id, "\(item.classIndex)"] + item.boxes.map { "\($0.x0) \($0.y0) \($0.x1) \($0.y1)" }).joined(separator: "\t")
+        })
+    }
+
+    public func file(of id: String) -> URL { items[index[id]!].file }
+    public func label(of id: String) -> Int? { index[id].map { items[$0].classIndex } }
+
+    public func annotations(of id: String, imageWidth: Int, imageHeight: Int, inputSize: Int,
+                            needs: MetricNeeds) -> (annotations: SampleAnnotations, warnings: [String]) {
+        guard hasBoxes, let i = index[id] else { return (SampleAnnotations(), []) }
+        let recorded = items[i].boxes
+        var kept: [BoxRegion] = [], warnings: [String] = []
+        for (k, box) in recorded.enumerated() {
+            if let problem = box.problem(width: imageWidth, height: imageHeight) {
+                warnings.append("box \(k + 1) of \(recorded.count) left out: \(problem)")
+            } else {
+                kept.append(box.scaled(x: Float(inputSize) / Float(imageWidth), y: Float(inputSize) / Float(imageHeight)))
+            }
+        }
+        let unavailable = recorded.isEmpty ? "no ground-truth box is recorded for the image"
+            : kept.isEmpty ? "none of the image's \(recorded.count) boxes is usable (see the warnings)" : nil
+        return (SampleAnnotations(boxes: kept, boxesUnavailable: unavailable), warnings)
+    }
+
+    static func loadSharedLayout(_ root: URL) throws -> (items: [LabelledImage], hasBoxes: Bool) {
         let table = try CSVTable(url: root.appendingPathComponent("labels.csv"))
         let (f, c) = (try table.column("file"), try table.column("class_index"))
-        var boxes: [String: [Box]] = [:]
+        var boxes: [String: [BoxRegion]] = [:]
         let boxesURL = root.appendingPathComponent("boxes.csv")
-        if FileManager.default.fileExists(atPath: boxesURL.path) {
+        let hasBoxes = FileManager.default.fileExists(atPath: boxesURL.path)
+        if hasBoxes {
             let b = try CSVTable(url: boxesURL)
             let cols = try ["file", "x0", "y0", "x1", "y1"].map { try b.column($0) }
             for (i, r) in b.rows.enumerated() {
                 guard let x0 = Float(r[cols[1]]), let y0 = Float(r[cols[2]]), let x1 = Float(r[cols[3]]), let y1 = Float(r[cols[4]]) else {
                     throw DatasetError.malformed(boxesURL, "line \(i + 2): box coordinates are not numbers")
                 }
-                boxes[r[cols[0]], default: []].append(Box(x0: x0, y0: y0, x1: x1, y1: y1))
+                boxes[r[cols[0]], default: []].append(BoxRegion(x0: x0, y0: y0, x1: x1, y1: y1))
             }
         }
         let images = root.appendingPathComponent("images")
-        return try table.rows.enumerated().map { i, r in
+        let items = try table.rows.enumerated().map { i, r in
             guard let k = Int(r[c]), (0..<1000).contains(k) else {
                 throw DatasetError.malformed(table.url, "line \(i + 2): class_index '\(r[c])' is not in 0..<1000")
             }
-            return LabelledImage(file: images.appendingPathComponent(r[f]), classIndex: k, boxes: boxes[r[f]] ?? [])
+            return labelled(images.appendingPathComponent(r[f]), root: root, classIndex: k, boxes: boxes[r[f]] ?? [])
         }
+        return (items, hasBoxes)
+    }
+
+    static func labelled(_ file: URL, root: URL, classIndex: Int, boxes: [BoxRegion]) -> LabelledImage {
+        LabelledImage(id: file.path(relativeTo: root), file: file, classIndex: classIndex, boxes: boxes)
     }
 
     static func imageFolder(_ root: URL) -> URL {
@@ -84,13 +129,13 @@ public struct ImageNetDataset: Sendable {
             guard parts.count >= 5, parts.count % 5 == 0, let k = synsets[parts[0]] else {
                 throw DatasetError.malformed(url, "line \(i + 2): PredictionString must be 'synset x0 y0 x1 y1 …' with a known synset")
             }
-            var boxes: [Box] = []
+            var boxes: [BoxRegion] = []
             for j in stride(from: 0, to: parts.count, by: 5) where parts[j] == parts[0] {
                 let v = parts[(j + 1)...(j + 4)].compactMap(Float.init)
                 guard v.count == 4 else { throw DatasetError.malformed(url, "line \(i + 2): box is not numeric") }
-                boxes.append(Box(x0: v[0], y0: v[1], x1: v[2], y1: v[3]))
+                boxes.append(BoxRegion(x0: v[0], y0: v[1], x1: v[2], y1: v[3]))
             }
-            return LabelledImage(file: folder.appendingPathComponent(r[idCol] + ".JPEG"), classIndex: k, boxes: boxes)
+            return labelled(folder.appendingPathComponent(r[idCol] + ".JPEG"), root: root, classIndex: k, boxes: boxes)
         }
     }
 
@@ -107,14 +152,14 @@ public struct ImageNetDataset: Sendable {
             }
             let (synset, boxes) = try ILSVRCAnnotation.parse(xml)
             guard let k = synsets[synset] else { throw DatasetError.malformed(xml, "unknown synset \(synset)") }
-            return LabelledImage(file: val.appendingPathComponent(name), classIndex: k, boxes: boxes)
+            return labelled(val.appendingPathComponent(name), root: root, classIndex: k, boxes: boxes)
         }
     }
 }
 
 /// The ILSVRC2012 bounding-box XML format (PASCAL VOC style).
 enum ILSVRCAnnotation {
-    static func parse(_ url: URL) throws -> (synset: String, boxes: [Box]) {
+    static func parse(_ url: URL) throws -> (synset: String, boxes: [BoxRegion]) {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw DatasetError.unreadable(url, "not readable as text") }
         func values(_ tag: String, in s: Substring) -> [Substring] {
             var out: [Substring] = []
@@ -126,14 +171,14 @@ enum ILSVRCAnnotation {
             return out
         }
         var synset: String?
-        var boxes: [Box] = []
+        var boxes: [BoxRegion] = []
         for object in values("object", in: text[...]) {
             guard let name = values("name", in: object).first.map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }),
                   let b = values("bndbox", in: object).first else { continue }
             let v = ["xmin", "ymin", "xmax", "ymax"].compactMap { values($0, in: b).first.flatMap { Float($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
             guard v.count == 4 else { throw DatasetError.malformed(url, "a bndbox lacks xmin/ymin/xmax/ymax") }
             if synset == nil { synset = name }
-            if name == synset { boxes.append(Box(x0: v[0], y0: v[1], x1: v[2], y1: v[3])) }
+            if name == synset { boxes.append(BoxRegion(x0: v[0], y0: v[1], x1: v[2], y1: v[3])) }
         }
         guard let synset else { throw DatasetError.malformed(url, "no <object> with a <name>") }
         return (synset, boxes)

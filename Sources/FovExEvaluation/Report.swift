@@ -23,12 +23,17 @@ public struct EvaluationReport {
     /// Images that have a row for every method (the n of the table).
     public var imageCount: Int
     public var runDirectories: [URL]
+    /// Metric name → method → why values are missing → how many images.
+    public var missingReasons: [String: [String: [String: Int]]]
+    /// Images without rows (misclassified under --correct-only, unreadable), by image.
+    public var skipped: [SkippedImage]
 
     /// Merges run directories, refusing ones with different configurations, and summarises.
     public init(runs: [URL], higherIsBetter: [String: Bool], bootstrapSamples: Int = 1000, seed: UInt64 = 0) throws {
-        precondition(!runs.isEmpty, "no run directories")
+        guard !runs.isEmpty else { throw EvaluationError.nothingSelected("no run directories were given") }
         var config: RunConfiguration?
         var merged: [String: ResultRow] = [:]
+        var skippedByImage: [String: SkippedImage] = [:]
         for run in runs {
             let c = try RunStore.readConfiguration(run.appendingPathComponent("config.json"))
             if let config, !config.mergeable(with: c) {
@@ -38,14 +43,21 @@ public struct EvaluationReport {
             for r in try RunStore.readRows(run.appendingPathComponent("results.jsonl")) where merged[r.key] == nil {
                 merged[r.key] = r
             }
+            for k in try RunStore.readSkipped(run.appendingPathComponent("skipped.jsonl")) where skippedByImage[k.image] == nil {
+                skippedByImage[k.image] = k
+            }
         }
+        skipped = skippedByImage.values.sorted { $0.image < $1.image }
         configuration = config!
         runDirectories = runs
         let allRows = merged.values.sorted { ($0.image, $0.method) < ($1.image, $1.method) }
         let methodList = configuration.methods
         rows = allRows
         methods = methodList
-        metrics = configuration.metrics.filter { m in allRows.contains { $0.metrics[m] != nil } }
+        metrics = configuration.metrics.filter { m in allRows.contains { $0.metrics[m] != nil || $0.missing[m] != nil } }
+        var reasons: [String: [String: [String: Int]]] = [:]
+        for r in allRows { for (m, why) in r.missing { reasons[m, default: [:]][r.method, default: [:]][why, default: 0] += 1 } }
+        missingReasons = reasons
         self.higherIsBetter = higherIsBetter
         let byImage = Dictionary(grouping: allRows, by: \.image)
         imageCount = byImage.values.filter { Set($0.map(\.method)).isSuperset(of: methodList) }.count
@@ -136,9 +148,32 @@ public struct EvaluationReport {
                 return "[\(EvaluationReport.format(s.low)), \(EvaluationReport.format(s.high))] (n \(s.count))"
             }.joined(separator: " | ") + " |\n"
         }
+        out += missingMarkdown()
         if !configuration.options.isEmpty {
             out += "\n## Options\n\n"
             for (k, v) in configuration.options.sorted(by: { $0.key < $1.key }) { out += "- `\(k)` = \(v)\n" }
+        }
+        return out
+    }
+
+    /// The missing values (metric, method, how many, why) and the skipped images, as Markdown
+    /// sections; empty when there are none. Misclassified images are counted, others listed.
+    func missingMarkdown() -> String {
+        var out = ""
+        if !missingReasons.isEmpty {
+            out += "\n## Missing values\n\nn above counts only images with a value; these had none:\n\n"
+            for m in metrics { for method in methods {
+                for (why, n) in (missingReasons[m]?[method] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    out += "- \(m), \(method): \(n) image\(n == 1 ? "" : "s"): \(why)\n"
+                }
+            }}
+        }
+        let misclassified = skipped.filter { $0.kind == .misclassified }.count
+        let others = skipped.filter { $0.kind != .misclassified }
+        if misclassified > 0 || !others.isEmpty {
+            out += "\n## Skipped images\n\n"
+            if misclassified > 0 { out += "- \(misclassified) misclassified image\(misclassified == 1 ? "" : "s") (--correct-only)\n" }
+            for k in others { out += "- \(k.image): \(k.reason)\n" }
         }
         return out
     }

@@ -10,18 +10,49 @@ public struct ResultRow: Sendable, Codable, Equatable {
     public var metrics: [String: Double]
     /// Metric name → per-step curve (deletion, insertion).
     public var curves: [String: [Double]]
+    /// Metric name → why it has no value for this image (no fixations, no usable box, …); such a
+    /// metric is absent from `metrics`, never stored as 0.
+    public var missing: [String: String]
     /// Seconds the explanation took.
     public var seconds: Double
 
     public init(image: String, method: String, classIndex: Int, probability: Float, metrics: [String: Double],
-                curves: [String: [Double]] = [:], seconds: Double) {
+                curves: [String: [Double]] = [:], missing: [String: String] = [:], seconds: Double) {
         self.image = image
         self.method = method
         self.classIndex = classIndex
         self.probability = probability
         self.metrics = metrics
         self.curves = curves
+        self.missing = missing
         self.seconds = seconds
+    }
+
+    enum CodingKeys: String, CodingKey { case image, method, classIndex, probability, metrics, curves, missing, seconds }
+
+    // `missing` is written only when there is something missing, so rows without it read as before.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        image = try c.decode(String.self, forKey: .image)
+        method = try c.decode(String.self, forKey: .method)
+        classIndex = try c.decode(Int.self, forKey: .classIndex)
+        probability = try c.decode(Float.self, forKey: .probability)
+        metrics = try c.decode([String: Double].self, forKey: .metrics)
+        curves = try c.decode([String: [Double]].self, forKey: .curves)
+        missing = try c.decodeIfPresent([String: String].self, forKey: .missing) ?? [:]
+        seconds = try c.decode(Double.self, forKey: .seconds)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(image, forKey: .image)
+        try c.encode(method, forKey: .method)
+        try c.encode(classIndex, forKey: .classIndex)
+        try c.encode(probability, forKey: .probability)
+        try c.encode(metrics, forKey: .metrics)
+        try c.encode(curves, forKey: .curves)
+        if !missing.isEmpty { try c.encode(missing, forKey: .missing) }
+        try c.encode(seconds, forKey: .seconds)
     }
 
     var key: String { image + "\u{1F}" + method }
@@ -41,9 +72,13 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     /// Method and metric options as name → value.
     public var options: [String: String]
     public var codeVersion: String
+    /// The data set's kind, path and digest; nil only in runs written before it was recorded.
+    public var dataset: DatasetIdentity?
 
     public init(model: String, weights: String, weightsSHA256: String?, dataKind: String, methods: [String],
-                metrics: [String], limit: Int?, seed: UInt64, correctOnly: Bool, options: [String: String], codeVersion: String) {
+                metrics: [String], limit: Int?, seed: UInt64, correctOnly: Bool, options: [String: String], codeVersion: String,
+                dataset: DatasetIdentity? = nil) {
+        self.dataset = dataset
         self.model = model
         self.weights = weights
         self.weightsSHA256 = weightsSHA256
@@ -57,10 +92,12 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
         self.codeVersion = codeVersion
     }
 
-    /// The fields two runs must share to be merged (the code version and shard may differ).
+    /// The fields two runs must share to be merged (the code version, the shard and the data set's
+    /// path may differ; the data set's digest may not).
     func mergeable(with other: RunConfiguration) -> Bool {
         var a = self, b = other
         a.codeVersion = ""; b.codeVersion = ""
+        a.dataset?.path = ""; b.dataset?.path = ""
         return a == b
     }
 }
@@ -69,9 +106,11 @@ public enum RunStoreError: Error, CustomStringConvertible {
     case configurationMismatch(URL, String)
     case corrupt(URL, String)
     case io(URL, String)
+    case locked(URL, holder: String)
 
     public var description: String {
         switch self {
+        case let .locked(u, holder): return "\(u.path): this run directory is in use by \(holder); wait for it to finish or use another --out directory"
         case let .configurationMismatch(u, why): return "\(u.path): this run directory holds a different configuration (\(why)); use a new --out directory"
         case let .corrupt(u, why): return "\(u.path): \(why)"
         case let .io(u, why): return "\(u.path): \(why)"
@@ -79,22 +118,43 @@ public enum RunStoreError: Error, CustomStringConvertible {
     }
 }
 
-/// A run directory: `config.json`, `shard.json`, `results.jsonl` (one JSON object per line) and
-/// `skipped.jsonl` (images left out, with the reason).
+/// Why an image of a run has no rows.
+public enum SkipKind: String, Sendable, Codable {
+    /// Left out by `--correct-only`: the model's prediction is not the label.
+    case misclassified
+    /// The image could not be read or decoded.
+    case unreadable
+}
+
+/// An image of a run that has no rows, and why.
+public struct SkippedImage: Sendable, Codable, Equatable {
+    public var image: String
+    public var reason: String
+    public var kind: SkipKind?
+}
+
+/// A run directory: `config.json`, `shard.json`, `results.jsonl` (one JSON object per line),
+/// `skipped.jsonl` (images left out, with the reason), `warnings.log` (every metric and data
+/// warning, tagged with the image and method), `maps/` (the first images' maps, for the report's
+/// gallery) and `lock`.
 ///
 /// Rows of one image are appended with a single `write` on a file opened with `O_APPEND`, then
 /// synced, so a killed run leaves at most one partial line at the end; opening the store drops
-/// that line, and rows already present are never written again.
+/// that line, and rows already present are never written again. The store holds an exclusive
+/// lock on the directory (``RunDirectoryLock``) while it is open: a second process is refused.
 public final class RunStore {
     public let directory: URL
     public let configuration: RunConfiguration
     public private(set) var rows: [ResultRow] = []
     public private(set) var skipped: [String: String] = [:]
     private var done = Set<String>()
+    private let lock: RunDirectoryLock
 
     var resultsURL: URL { directory.appendingPathComponent("results.jsonl") }
     var skippedURL: URL { directory.appendingPathComponent("skipped.jsonl") }
     var configURL: URL { directory.appendingPathComponent("config.json") }
+    /// Where warnings are kept, one per line.
+    public var warningsURL: URL { directory.appendingPathComponent("warnings.log") }
 
     /// Opens (creating if needed) a run directory for `configuration`; refuses a directory that
     /// holds a different configuration.
@@ -105,6 +165,7 @@ public final class RunStore {
         do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw RunStoreError.io(directory, "cannot create the run directory: \(error.localizedDescription)")
         }
+        lock = try RunDirectoryLock(directory: directory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if fm.fileExists(atPath: configURL.path) {
@@ -123,11 +184,7 @@ public final class RunStore {
         try RunStore.atomicWrite(shardData, to: shardURL)
         rows = try RunStore.readRows(resultsURL, repair: true)
         for r in rows { done.insert(r.key) }
-        for line in try RunStore.readLines(skippedURL, repair: true) {
-            if let obj = try? JSONDecoder().decode([String: String].self, from: line), let img = obj["image"] {
-                skipped[img] = obj["reason"] ?? ""
-            }
-        }
+        for s in try RunStore.readSkipped(skippedURL, repair: true) { skipped[s.image] = s.reason }
     }
 
     /// Whether `image` was already handled by every method (or skipped).
@@ -154,15 +211,39 @@ public final class RunStore {
 
     /// Records that an image was left out (e.g. misclassified under --correct-only), so a resumed
     /// run does not look at it again.
-    public func skip(image: String, reason: String) throws {
+    public func skip(image: String, reason: String, kind: SkipKind) throws {
         guard skipped[image] == nil else { return }
-        var blob = try JSONEncoder().encode(["image": image, "reason": reason])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var blob = try encoder.encode(SkippedImage(image: image, reason: reason, kind: kind))
         blob.append(0x0A)
         try RunStore.appendAtomically(blob, to: skippedURL)
         skipped[image] = reason
     }
 
+    /// Appends warnings to `warnings.log`, one per line.
+    public func log(warnings: [String]) throws {
+        guard !warnings.isEmpty else { return }
+        let text = warnings.map { $0.replacingOccurrences(of: "\n", with: " ") + "\n" }.joined()
+        try RunStore.appendAtomically(Data(text.utf8), to: warningsURL)
+    }
+
+    /// Where the map of `image` explained by `method` is kept: `maps/<image path>.<method>.png`,
+    /// mirroring the image's path so that no two images share a file.
+    public static func mapURL(in directory: URL, image: String, method: String) -> URL {
+        directory.appendingPathComponent("maps").appendingPathComponent("\(image).\(method).png")
+    }
+
     // MARK: - Files
+
+    /// The skipped images of a run directory's `skipped.jsonl`.
+    public static func readSkipped(_ url: URL, repair: Bool = false) throws -> [SkippedImage] {
+        try readLines(url, repair: repair).enumerated().map { i, line in
+            do { return try JSONDecoder().decode(SkippedImage.self, from: line) } catch {
+                throw RunStoreError.corrupt(url, "line \(i + 1) is not a skipped-image record: \(error)")
+            }
+        }
+    }
 
     public static func readConfiguration(_ url: URL) throws -> RunConfiguration {
         guard let data = try? Data(contentsOf: url) else { throw RunStoreError.io(url, "cannot read the run configuration") }
@@ -228,6 +309,12 @@ public final class RunStore {
         if a.model != b.model { diffs.append("model \(a.model) vs \(b.model)") }
         if a.weights != b.weights || a.weightsSHA256 != b.weightsSHA256 { diffs.append("weights \(a.weights) vs \(b.weights)") }
         if a.dataKind != b.dataKind { diffs.append("data \(a.dataKind) vs \(b.dataKind)") }
+        if a.dataset?.kind != b.dataset?.kind || a.dataset?.digest != b.dataset?.digest {
+            func describe(_ d: DatasetIdentity?) -> String {
+                d.map { "\($0.kind):\($0.path) (digest \($0.digest.prefix(12)))" } ?? "not recorded (an older run)"
+            }
+            diffs.append("data set \(describe(a.dataset)) vs \(describe(b.dataset))")
+        }
         if a.methods != b.methods { diffs.append("methods \(a.methods) vs \(b.methods)") }
         if a.metrics != b.metrics { diffs.append("metrics \(a.metrics) vs \(b.metrics)") }
         if a.limit != b.limit || a.seed != b.seed { diffs.append("subset limit/seed") }

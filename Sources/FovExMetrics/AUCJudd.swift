@@ -4,7 +4,8 @@ import FovExTensor
 /// the map's values at the fixated pixels (each distinct pixel once), sorted descending;
 /// TPᵢ = i/N_f, FPᵢ = (#pixels ≥ thrᵢ − i) / (N_p − N_f); (0, 0) and (1, 1) are added and the curve
 /// integrated with the trapezoid rule. The map must be at the image's size. A constant map scores
-/// 0.5 (chance), an image without fixations NaN; both warn. Higher is better.
+/// 0.5 (chance), with a warning; an image without fixations, or with every pixel fixated, has no
+/// value. Higher is better.
 public struct AUCJudd: GazeMetric {
     /// Amplitude of uniform noise added to the map before scoring, to break ties as the MIT code
     /// does (its value is 1e−7); 0, the default, adds none, so the metric is deterministic without
@@ -33,7 +34,7 @@ public struct AUCJudd: GazeMetric {
         let (values, mapWarnings, constant) = MapCheck.cleaned(map, metric: name)
         let (points, pointWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
         let warnings = mapWarnings + pointWarnings
-        guard !points.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["auc_judd: no fixations"]) }
+        guard !points.isEmpty else { return .missing("no fixations on the image", warnings: warnings) }
         // In Double: noise of 1e−7 is below a Float's resolution for values near 1.
         var v = values.map(Double.init)
         if jitter > 0 {
@@ -46,7 +47,7 @@ public struct AUCJudd: GazeMetric {
         let s = hi > lo ? v.map { ($0 - lo) / (hi - lo) } : v.map { _ in 0 }
         let thresholds = points.map { s[$0.y * w + $0.x] }.sorted(by: >)
         let nf = Double(thresholds.count), np = Double(s.count)
-        guard np > nf else { return MetricResult(value: .nan, warnings: warnings + ["auc_judd: every pixel is fixated"]) }
+        guard np > nf else { return .missing("every pixel is fixated: no negatives", warnings: warnings) }
         let sorted = s.sorted(by: >)
         var tp = [0.0], fp = [0.0]
         var above = 0

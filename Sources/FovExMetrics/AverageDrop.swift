@@ -3,7 +3,7 @@ import FovExTensor
 
 /// Average % Drop (Chattopadhyay et al.): per image 100 · max(0, Y − O) / Y, with Y = p_c(x) and
 /// O = p_c(E ⊙ x), E the map (clamped to [0, 1]) broadcast over the channels; the table value is the
-/// mean over images. An image with Y = 0 scores 0. Lower is better.
+/// mean over images. An image with Y = 0 has no value. Lower is better.
 public struct AverageDrop: ModelMetric {
     /// Images per forward pass.
     public var batchSize: Int
@@ -21,8 +21,10 @@ public struct AverageDrop: ModelMetric {
         let (y, o, warnings) = cleanAndMaskedScores(model: model, pixels: pixels, maps: maps, classes: classes,
                                                     batchSize: batchSize, metric: name)
         return y.indices.map { i in
-            let drop = y[i] > 0 ? 100 * Double(Swift.max(0, y[i] - o[i])) / Double(y[i]) : 0
-            return MetricResult(value: drop, warnings: warnings[i])
+            guard y[i] > 0 else {
+                return .missing("the class's probability on the clean image is 0", warnings: warnings[i])
+            }
+            return MetricResult(value: 100 * Double(Swift.max(0, y[i] - o[i])) / Double(y[i]), warnings: warnings[i])
         }
     }
 }

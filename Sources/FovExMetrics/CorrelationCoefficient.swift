@@ -2,8 +2,8 @@ import FovExTensor
 
 /// Pearson's linear correlation coefficient (CC) between the map and the fixation density (the
 /// distinct fixated pixels blurred with a Gaussian of `fixationSigma` pixels). The map must be at
-/// the image's size. A constant map scores 0 (no linear relation), an image without fixations NaN;
-/// both warn. Higher is better.
+/// the image's size. A constant map scores 0 (no linear relation), with a warning; an image without
+/// fixations, or whose density is constant, has no value. Higher is better.
 public struct CorrelationCoefficient: GazeMetric {
     /// σ in pixels of the Gaussian that turns fixations into a density (0: the binary fixation map).
     public var fixationSigma: Float
@@ -22,7 +22,7 @@ public struct CorrelationCoefficient: GazeMetric {
         let (v, mapWarnings, constant) = MapCheck.cleaned(map, metric: name)
         let (points, pointWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
         let warnings = mapWarnings + pointWarnings
-        guard !points.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["cc: no fixations"]) }
+        guard !points.isEmpty else { return .missing("no fixations on the image", warnings: warnings) }
         if constant { return MetricResult(value: 0, warnings: warnings) }
         let d = fixationDensity(points, height: h, width: w, sigma: fixationSigma)
         let n = Double(v.count)
@@ -33,7 +33,7 @@ public struct CorrelationCoefficient: GazeMetric {
             sab += a * b; saa += a * a; sbb += b * b
         }
         // Every pixel fixated leaves a constant density: no correlation can be measured.
-        guard sbb > 0 else { return MetricResult(value: 0, warnings: warnings + ["cc: the fixation density is constant"]) }
+        guard sbb > 0 else { return .missing("the fixation density is constant (every pixel fixated)", warnings: warnings) }
         return MetricResult(value: sab / (saa * sbb).squareRoot(), warnings: warnings)
     }
 }

@@ -17,8 +17,8 @@ func boxMask(_ boxes: [BoxRegion], height: Int, width: Int) -> [Bool] {
 
 /// Energy-based pointing game (Wang et al., Score-CAM): 100 · Σ_{u∈B} E(u) / Σ_u E(u), with B the
 /// union of the image's ground-truth boxes for its class, given in the map's grid. Negative map
-/// values count as no energy. A map with no energy, or an image without boxes, scores 0 with a
-/// warning. Higher is better.
+/// values count as no energy. A map with no energy, or an image without boxes, has no value.
+/// Higher is better.
 public struct EnergyPointingGame: BoxMetric {
     public init() {}
     public var name: String { "ebpg" }
@@ -32,7 +32,7 @@ public struct EnergyPointingGame: BoxMetric {
             warnings.append("ebpg: negative map values count as 0")
             v = v.map { Swift.max($0, 0) }
         }
-        if boxes.isEmpty { warnings.append("ebpg: the image has no boxes") }
+        guard !boxes.isEmpty else { return .missing("the image has no ground-truth box", warnings: warnings) }
         let inside = boxMask(boxes, height: h, width: w)
         var total = 0.0, within = 0.0
         for i in v.indices {
@@ -40,7 +40,7 @@ public struct EnergyPointingGame: BoxMetric {
             if inside[i] { within += Double(v[i]) }
         }
         guard total > 0 else {
-            return MetricResult(value: 0, warnings: warnings + ["ebpg: the map has no energy; scored 0"])
+            return .missing("the map has no energy inside or outside the boxes", warnings: warnings)
         }
         return MetricResult(value: 100 * within / total, warnings: warnings)
     }

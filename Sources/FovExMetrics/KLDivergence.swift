@@ -5,7 +5,7 @@ import FovExTensor
 /// ``CorrelationCoefficient``) from the map Q, both scaled to sum 1:
 /// Σ P · log(ε + P / (Q + ε)) with ε = 2.2204e−16, as the MIT benchmark computes it. A map with
 /// negative values is first shifted to minimum 0; a map with no mass at all counts as uniform
-/// (with a warning); an image without fixations scores NaN. Lower is better.
+/// (with a warning); an image without fixations has no value. Lower is better.
 public struct KLDivergence: GazeMetric {
     /// σ in pixels of the Gaussian that turns fixations into a density (0: the binary fixation map).
     public var fixationSigma: Float
@@ -24,7 +24,7 @@ public struct KLDivergence: GazeMetric {
         var (v, warnings, _) = MapCheck.cleaned(map, metric: name)
         let (points, pointWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
         warnings += pointWarnings
-        guard !points.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["kld: no fixations"]) }
+        guard !points.isEmpty else { return .missing("no fixations on the image", warnings: warnings) }
         let lo = v.min() ?? 0
         if lo < 0 { v = v.map { $0 - lo } }
         let d = fixationDensity(points, height: h, width: w, sigma: fixationSigma)

@@ -9,51 +9,213 @@ public enum MetricDirection: String, Sendable, Codable {
     public var arrow: String { self == .higherIsBetter ? "↑" : "↓" }
 }
 
+/// What a metric reads from a sample besides the map and the class it explains.
+///
+/// A data set declares what its samples carry with the same set, so that a run that asks for a
+/// metric its data cannot feed is refused before any work (``MetricNeeds/missing(from:)``).
+public struct MetricNeeds: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// The classifier, run again on modified images (faithfulness metrics).
+    public static let model = MetricNeeds(rawValue: 1 << 0)
+    /// Ground-truth boxes of the explained class.
+    public static let boxes = MetricNeeds(rawValue: 1 << 1)
+    /// Human fixations on the image, pooled over observers.
+    public static let fixations = MetricNeeds(rawValue: 1 << 2)
+    /// Fixations recorded on the data set's other images (shuffled AUC's negatives).
+    public static let otherImagesFixations = MetricNeeds(rawValue: 1 << 3)
+    /// Each observer's fixations in viewing order, with durations where recorded (scanpath metrics).
+    public static let observerScanpaths = MetricNeeds(rawValue: 1 << 4)
+
+    /// The needs in words, for messages: "ground-truth boxes, human fixations".
+    public var summary: String {
+        let words: [(MetricNeeds, String)] = [
+            (.model, "the model"), (.boxes, "ground-truth boxes"), (.fixations, "human fixations"),
+            (.otherImagesFixations, "fixations on the other images"),
+            (.observerScanpaths, "each observer's ordered fixations"),
+        ]
+        return words.filter { contains($0.0) }.map(\.1).joined(separator: ", ")
+    }
+
+    /// What these needs ask for that `provided` lacks.
+    public func missing(from provided: MetricNeeds) -> MetricNeeds { subtracting(provided) }
+}
+
 /// One metric value for one image, with its per-step curve where the metric has one.
 ///
-/// Metrics never print and never trap on odd maps: a NaN or constant map, a fixation outside the
-/// image or a map without energy gets the defined value each metric documents, and the reason is
-/// returned in `warnings` for the caller's warning sink (the evaluation harness passes them to its
-/// `warn` closure, tagged with the image and method).
+/// Metrics never print and never trap on odd inputs. Where a value is defined for an odd map (a
+/// constant map scores chance, for example) it is returned with a warning. Where no value can be
+/// computed (no fixations, no ground-truth box, a map without energy) the result is *missing*:
+/// `value` is NaN and `missingReason` says why, so that callers never average a made-up 0 into a
+/// table.
 public struct MetricResult: Sendable, Equatable {
-    /// The per-image value; NaN only where the metric is undefined for the image (no fixations).
+    /// The per-image value; NaN exactly when the result is missing.
     public var value: Double
     /// Scores s₀…sₙ for deletion and insertion; nil for the other metrics.
     public var curve: [Double]?
     public var warnings: [String]
+    /// Why no value could be computed; nil for a real value.
+    public var missingReason: String?
 
     public init(value: Double, curve: [Double]? = nil, warnings: [String] = []) {
         self.value = value
         self.curve = curve
         self.warnings = warnings
     }
+
+    /// A result that could not be computed, and why.
+    public static func missing(_ reason: String, warnings: [String] = []) -> MetricResult {
+        var r = MetricResult(value: .nan, warnings: warnings)
+        r.missingReason = reason
+        return r
+    }
+
+    /// Whether no value could be computed.
+    public var isMissing: Bool { missingReason != nil || !value.isFinite }
 }
 
-/// What every metric tells about itself.
-public protocol MetricDescription {
+/// One image's explanation, with everything a metric may read: the model, the input, the map, the
+/// class explained, and the annotations the data set has for the image.
+public struct MetricSample {
+    public var model: ImageClassifier
+    /// [1, 3, S, S] in [0, 1]: the image as the model saw it.
+    public var pixels: Tensor
+    /// [h, w], usually S×S: the explanation's map.
+    public var map: Tensor
+    public var classIndex: Int
+    public var annotations: SampleAnnotations
+
+    public init(model: ImageClassifier, pixels: Tensor, map: Tensor, classIndex: Int, annotations: SampleAnnotations = .init()) {
+        self.model = model
+        self.pixels = pixels
+        self.map = map
+        self.classIndex = classIndex
+        self.annotations = annotations
+    }
+}
+
+/// The ground truth a data set gives for one image, already in the grids the metrics use.
+public struct SampleAnnotations: Sendable, Equatable {
+    /// Boxes of the image's class in pixels of the model's input grid (S×S); nil when the data set
+    /// has no boxes at all, empty when this image has no usable box.
+    public var boxes: [BoxRegion]?
+    /// Why `boxes` is empty (no box recorded, or every box invalid); shown as the missing reason.
+    public var boxesUnavailable: String?
+    /// Human gaze on the image; nil when the data set has none.
+    public var gaze: HumanGaze?
+
+    public init(boxes: [BoxRegion]? = nil, boxesUnavailable: String? = nil, gaze: HumanGaze? = nil) {
+        self.boxes = boxes
+        self.boxesUnavailable = boxesUnavailable
+        self.gaze = gaze
+    }
+}
+
+/// Human gaze on one image, in 0-based pixels of the image as stored.
+public struct HumanGaze: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    /// The distinct fixated pixels on the image, pooled over observers, in recording order
+    /// (fixations whose nearest pixel lies off the image are left out by the data set, which reports them).
+    public var fixatedPixels: [PixelPoint]
+    /// Pixels fixated on the data set's other images, mapped into this image's grid (shuffled AUC's
+    /// negatives); empty when the data set was not asked for them.
+    public var otherImagesFixatedPixels: [PixelPoint]
+    /// Each observer's fixations in viewing order; nil when the data set does not record observers
+    /// and order (MIT1003's point maps).
+    public var scanpaths: [ObserverScanpath]?
+
+    public init(width: Int, height: Int, fixatedPixels: [PixelPoint], otherImagesFixatedPixels: [PixelPoint] = [],
+                scanpaths: [ObserverScanpath]? = nil) {
+        self.width = width
+        self.height = height
+        self.fixatedPixels = fixatedPixels
+        self.otherImagesFixatedPixels = otherImagesFixatedPixels
+        self.scanpaths = scanpaths
+    }
+}
+
+/// One recorded fixation, in 0-based pixels of the image (not rounded, possibly off the image).
+public struct HumanFixation: Sendable, Equatable, Codable {
+    public var x: Float
+    public var y: Float
+    /// Duration in milliseconds, where the data set records it.
+    public var durationMs: Float?
+
+    public init(x: Float, y: Float, durationMs: Float? = nil) {
+        self.x = x
+        self.y = y
+        self.durationMs = durationMs
+    }
+}
+
+/// One observer's fixations on one image, in viewing order.
+public struct ObserverScanpath: Sendable, Equatable, Codable {
+    public var observer: String
+    public var fixations: [HumanFixation]
+
+    public init(observer: String, fixations: [HumanFixation]) {
+        self.observer = observer
+        self.fixations = fixations
+    }
+}
+
+/// A metric: one sample in, one result out.
+///
+/// A metric declares what it reads beyond the map (``needs``) and which way it improves
+/// (``direction``). The families below supply ``measure(_:)`` for the common shapes; a metric of a
+/// new kind (one that compares the observers' scanpaths, say) conforms to `Metric` directly and
+/// reads what it declared from ``MetricSample/annotations``.
+public protocol Metric {
     /// Short name used in tables and files (`average_drop`, `deletion`, `nss`, …).
     var name: String { get }
     var direction: MetricDirection { get }
+    var needs: MetricNeeds { get }
     /// Option values as name → value strings, for reports.
     var options: [String: String] { get }
+    /// Scores one sample; a sample without what the metric needs gives a missing result.
+    func measure(_ sample: MetricSample) -> MetricResult
 }
 
 /// A faithfulness metric: it runs the model on modified images.
-public protocol ModelMetric: MetricDescription {
+public protocol ModelMetric: Metric {
     /// Scores maps for a batch, one result per image. `pixels` [N, 3, S, S] in [0, 1]; `maps`
     /// [N, h, w] with values in [0, 1], resized (bilinear) to S×S when h×w differs; `classes` the
     /// class explained per image.
     func evaluate(model: ImageClassifier, pixels: Tensor, maps: Tensor, classes: [Int]) -> [MetricResult]
 }
 
+extension ModelMetric {
+    public var needs: MetricNeeds { .model }
+
+    public func measure(_ sample: MetricSample) -> MetricResult {
+        let maps = sample.map.reshaped([1, sample.map.shape[0], sample.map.shape[1]])
+        return evaluate(model: sample.model, pixels: sample.pixels, maps: maps, classes: [sample.classIndex])[0]
+    }
+}
+
 /// A localisation metric: a map against ground-truth boxes.
-public protocol BoxMetric: MetricDescription {
+public protocol BoxMetric: Metric {
     /// `map` [H, W]; `boxes` in pixels of the same H×W grid (see ``BoxRegion/scaled(x:y:)``).
     func evaluate(map: Tensor, boxes: [BoxRegion]) -> MetricResult
 }
 
+extension BoxMetric {
+    public var needs: MetricNeeds { .boxes }
+
+    /// The sample's boxes are in the input grid, as its map is.
+    public func measure(_ sample: MetricSample) -> MetricResult {
+        guard let boxes = sample.annotations.boxes else { return .missing("the data set has no ground-truth boxes") }
+        guard !boxes.isEmpty else {
+            return .missing(sample.annotations.boxesUnavailable ?? "the image has no ground-truth box")
+        }
+        return evaluate(map: sample.map, boxes: boxes)
+    }
+}
+
 /// A gaze metric: a map against human fixations on the same image.
-public protocol GazeMetric: MetricDescription {
+public protocol GazeMetric: Metric {
     /// `map` [H, W] at the image's own size (``evaluate(map:imageHeight:imageWidth:fixations:otherFixations:)``
     /// resizes one that is not); `fixations` the pixels fixated on this image, pooled over
     /// observers (repeats count once; points outside the map are dropped with a warning);
@@ -63,6 +225,15 @@ public protocol GazeMetric: MetricDescription {
 }
 
 extension GazeMetric {
+    public var needs: MetricNeeds { .fixations }
+
+    /// The map is resized to the image's own size before it meets the fixations.
+    public func measure(_ sample: MetricSample) -> MetricResult {
+        guard let gaze = sample.annotations.gaze else { return .missing("the data set has no human fixations") }
+        return evaluate(map: sample.map, imageHeight: gaze.height, imageWidth: gaze.width, fixations: gaze.fixatedPixels,
+                        otherFixations: gaze.otherImagesFixatedPixels)
+    }
+
     /// Scores a map of any size against fixations on an `imageHeight`×`imageWidth` image: the map is
     /// first resized to the image's size (bilinear, half-pixel centres as PyTorch's
     /// `align_corners=False`, no antialiasing), as the metric definitions require.
@@ -94,5 +265,17 @@ public struct BoxRegion: Sendable, Equatable, Codable {
     /// The box in a grid scaled by (sx, sy), e.g. from the stored image to the model's input.
     public func scaled(x sx: Float, y sy: Float) -> BoxRegion {
         BoxRegion(x0: x0 * sx, y0: y0 * sy, x1: x1 * sx, y1: y1 * sy)
+    }
+
+    /// Why the box cannot be used on a `width`×`height` image, or nil when it can: a coordinate
+    /// that is not finite, an inverted or empty box, or a box entirely off the image. A box partly
+    /// off the image is usable (the metrics clamp it).
+    public func problem(width: Int, height: Int) -> String? {
+        guard [x0, y0, x1, y1].allSatisfy(\.isFinite) else { return "a coordinate is not a finite number" }
+        guard x1 > x0, y1 > y0 else { return "inverted or empty (x0 \(x0), y0 \(y0), x1 \(x1), y1 \(y1))" }
+        guard x1 > 0, y1 > 0, x0 < Float(width), y0 < Float(height) else {
+            return "entirely off the \(width)×\(height) image (x0 \(x0), y0 \(y0), x1 \(x1), y1 \(y1))"
+        }
+        return nil
     }
 }

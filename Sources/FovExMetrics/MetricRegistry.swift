@@ -1,13 +1,28 @@
 import Foundation
 
+/// The settings metrics take, with the paper's defaults.
+public struct MetricSettings: Sendable, Equatable {
+    /// Pixels moved per step of deletion and insertion.
+    public var deletionStep = 224
+    /// Images per forward pass of the faithfulness metrics.
+    public var batchSize = 8
+    /// Pointing game's tolerance, in pixels of the map's grid.
+    public var pointingTolerance: Float = 15
+    /// AUC-Judd's tie-breaking noise and its seed.
+    public var aucJuddJitter = 0.0
+    public var seed: UInt64 = 0
+    /// σ in pixels of the density that CC and KLD compare with.
+    public var fixationSigma: Float = 19
+
+    public init() {}
+}
+
 /// Metrics by name, and the named sets the evaluation harness uses.
 public enum MetricRegistry {
     /// The paper's faithfulness and localisation metrics on ImageNet.
     public static let paper = ["average_drop", "average_increase", "deletion", "insertion", "ebpg"]
     /// Agreement with human gaze.
     public static let gaze = ["nss", "auc_judd", "cc", "kld", "sauc"]
-    public static let modelMetrics = ["average_drop", "average_increase", "deletion", "insertion"]
-    public static let boxMetrics = ["ebpg", "pointing_game"]
 
     public static var all: [String] { paper + ["pointing_game"] + gaze }
 
@@ -24,48 +39,35 @@ public enum MetricRegistry {
         return out
     }
 
-    /// The metric of that name with its default options.
-    public static func metric(named name: String) -> MetricDescription? {
-        modelMetric(name) ?? boxMetric(name) ?? gazeMetric(name)
+    /// The metric of that name with the given settings (the defaults when none are given).
+    public static func metric(named name: String, settings s: MetricSettings = .init()) -> Metric? {
+        switch name {
+        case "average_drop": return AverageDrop(batchSize: s.batchSize)
+        case "average_increase": return AverageIncrease(batchSize: s.batchSize)
+        case "deletion": return DeletionMetric(step: s.deletionStep, batchSize: s.batchSize)
+        case "insertion": return InsertionMetric(step: s.deletionStep, batchSize: s.batchSize)
+        case "ebpg": return EnergyPointingGame()
+        case "pointing_game": return PointingGame(tolerance: s.pointingTolerance)
+        case "nss": return NSS()
+        case "auc_judd": return AUCJudd(jitter: s.aucJuddJitter, seed: s.seed)
+        case "cc": return CorrelationCoefficient(fixationSigma: s.fixationSigma)
+        case "kld": return KLDivergence(fixationSigma: s.fixationSigma)
+        case "sauc": return ShuffledAUC()
+        default: return nil
+        }
+    }
+
+    /// The metrics of a list such as `paper,pointing_game`, in order.
+    public static func metrics(_ list: String, settings: MetricSettings = .init()) throws -> [Metric] {
+        try expand(list).map { name in
+            guard let m = metric(named: name, settings: settings) else { throw MetricError.unknown(name) }
+            return m
+        }
     }
 
     /// Whether higher values of a metric are better (unknown names count as higher-is-better).
     public static func direction(_ name: String) -> MetricDirection {
         metric(named: name)?.direction ?? .higherIsBetter
-    }
-
-    /// A faithfulness metric; `deletionStep` is the step of deletion and insertion, `batchSize` the
-    /// images per forward pass of all four.
-    public static func modelMetric(_ name: String, deletionStep: Int = 224, batchSize: Int = 8) -> ModelMetric? {
-        switch name {
-        case "average_drop": return AverageDrop(batchSize: batchSize)
-        case "average_increase": return AverageIncrease(batchSize: batchSize)
-        case "deletion": return DeletionMetric(step: deletionStep, batchSize: batchSize)
-        case "insertion": return InsertionMetric(step: deletionStep, batchSize: batchSize)
-        default: return nil
-        }
-    }
-
-    public static func boxMetric(_ name: String, pointingTolerance: Float = 15) -> BoxMetric? {
-        switch name {
-        case "ebpg": return EnergyPointingGame()
-        case "pointing_game": return PointingGame(tolerance: pointingTolerance)
-        default: return nil
-        }
-    }
-
-    /// A gaze metric; `aucJuddJitter` and `seed` configure AUC-Judd's tie-breaking noise,
-    /// `fixationSigma` the density that CC and KLD compare with.
-    public static func gazeMetric(_ name: String, aucJuddJitter: Double = 0, seed: UInt64 = 0,
-                                  fixationSigma: Float = 19) -> GazeMetric? {
-        switch name {
-        case "nss": return NSS()
-        case "auc_judd": return AUCJudd(jitter: aucJuddJitter, seed: seed)
-        case "cc": return CorrelationCoefficient(fixationSigma: fixationSigma)
-        case "kld": return KLDivergence(fixationSigma: fixationSigma)
-        case "sauc": return ShuffledAUC()
-        default: return nil
-        }
     }
 }
 

@@ -4,7 +4,7 @@ import FovExTensor
 /// deviation (ddof 0), averaged over the fixated pixels (each distinct pixel once, pooled over
 /// observers); the table value is the mean over images. The map must be at the image's size
 /// (``GazeMetric/evaluate(map:imageHeight:imageWidth:fixations:otherFixations:)`` resizes it).
-/// A constant map scores 0 (it predicts nothing), an image without fixations NaN; both warn.
+/// A constant map scores 0 (it predicts nothing), with a warning; an image without fixations has no value.
 /// Higher is better.
 public struct NSS: GazeMetric {
     public init() {}
@@ -17,7 +17,7 @@ public struct NSS: GazeMetric {
         let (v, mapWarnings, constant) = MapCheck.cleaned(map, metric: name)
         let (points, pointWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
         let warnings = mapWarnings + pointWarnings
-        guard !points.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["nss: no fixations"]) }
+        guard !points.isEmpty else { return .missing("no fixations on the image", warnings: warnings) }
         if constant { return MetricResult(value: 0, warnings: warnings) }
         let n = Double(v.count)
         let mean = v.reduce(0.0) { $0 + Double($1) } / n

@@ -4,7 +4,7 @@ import FovExTensor
 /// maximum pixel (the first in row-major order) lies within `tolerance` pixels (Euclidean) of a
 /// ground-truth box given in the map's grid. Scores 100 for a hit and 0 for a miss, so the mean over
 /// images is the hit rate in percent; a constant map has no maximum and is a miss, with a warning.
-/// Higher is better.
+/// An image without boxes has no value. Higher is better.
 public struct PointingGame: BoxMetric {
     /// Distance in pixels of the map's grid within which a point still counts as a hit (15 by default).
     public var tolerance: Float
@@ -21,8 +21,8 @@ public struct PointingGame: BoxMetric {
     public func evaluate(map: Tensor, boxes: [BoxRegion]) -> MetricResult {
         let w = map.shape[1]
         let (v, mapWarnings, constant) = MapCheck.cleaned(map, metric: name)
-        var warnings = mapWarnings
-        if boxes.isEmpty { warnings.append("pointing_game: the image has no boxes") }
+        let warnings = mapWarnings
+        guard !boxes.isEmpty else { return .missing("the image has no ground-truth box", warnings: warnings) }
         if constant { return MetricResult(value: 0, warnings: warnings + ["pointing_game: no maximum; scored a miss"]) }
         var best = 0
         for i in v.indices where v[i] > v[best] { best = i }

@@ -5,12 +5,13 @@ import FovExTensor
 /// image's grid), which discounts centre bias. Both sets count each distinct pixel once, as the MIT
 /// benchmark's binary fixation maps do; the area is computed exactly, as the Mann–Whitney statistic
 /// over all negatives (ties count one half), instead of the benchmark's 100 random splits of
-/// thresholds. No negatives, or a constant map, score 0.5 (chance) with a warning; an image
-/// without fixations NaN. Higher is better.
+/// thresholds. A constant map scores 0.5 (chance) with a warning; an image without fixations, or
+/// without negatives, has no value. Higher is better.
 public struct ShuffledAUC: GazeMetric {
     public init() {}
     public var name: String { "sauc" }
     public var direction: MetricDirection { .higherIsBetter }
+    public var needs: MetricNeeds { [.fixations, .otherImagesFixations] }
     public var options: [String: String] { ["sauc_negatives": "distinct pixels fixated on the other images"] }
 
     public func evaluate(map: Tensor, fixations: [PixelPoint], otherFixations: [PixelPoint]) -> MetricResult {
@@ -19,10 +20,10 @@ public struct ShuffledAUC: GazeMetric {
         let (positives, positiveWarnings) = MapCheck.distinctPoints(fixations, height: h, width: w, metric: name)
         let (negatives, negativeWarnings) = MapCheck.distinctPoints(otherFixations, height: h, width: w, metric: name,
                                                                     role: "negatives")
-        var warnings = mapWarnings + positiveWarnings + negativeWarnings
-        guard !positives.isEmpty else { return MetricResult(value: .nan, warnings: warnings + ["sauc: no fixations"]) }
-        if negatives.isEmpty { warnings.append("sauc: no negatives; scored 0.5") }
-        if constant || negatives.isEmpty { return MetricResult(value: 0.5, warnings: warnings) }
+        let warnings = mapWarnings + positiveWarnings + negativeWarnings
+        guard !positives.isEmpty else { return .missing("no fixations on the image", warnings: warnings) }
+        guard !negatives.isEmpty else { return .missing("no fixations on other images to serve as negatives", warnings: warnings) }
+        if constant { return MetricResult(value: 0.5, warnings: warnings) }
         let neg = negatives.map { v[$0.y * w + $0.x] }.sorted()
         var wins = 0.0
         for p in positives.map({ v[$0.y * w + $0.x] }) {

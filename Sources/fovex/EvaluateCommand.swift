@@ -48,16 +48,28 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--data must be imagenet:DIR or gaze:DIR, got '\(data)'")
         }
         let root = URL(fileURLWithPath: parts[1])
-        let evaluationData: EvaluationData = parts[0] == "imagenet"
-            ? .imagenet(try ImageNetDataset(root: root, synsets: Dictionary(uniqueKeysWithValues: ImageNetClasses.synsets.enumerated().map { ($1, $0) })))
-            : .gaze(try GazeDataset(root: root))
-        if correctOnly, case .gaze = evaluationData { throw ValidationError("--correct-only needs labelled (imagenet) data") }
-        let metricNames = try MetricRegistry.expand(metrics)
+        let dataset: EvaluationDataset = parts[0] == "imagenet"
+            ? try ImageNetDataset(root: root, synsets: Dictionary(uniqueKeysWithValues: ImageNetClasses.synsets.enumerated().map { ($1, $0) }))
+            : try GazeDataset(root: root)
+        if correctOnly, dataset.label(of: dataset.imageIDs[0]) == nil {
+            throw ValidationError("--correct-only needs labelled (imagenet) data")
+        }
+        var metricSettings = MetricSettings()
+        metricSettings.deletionStep = deletionStep
+        let metricList = try MetricRegistry.metrics(metrics, settings: metricSettings)
+        let metricNames = metricList.map(\.name)
+        try Evaluator.check(metrics: metricList, data: dataset)
+        let selection = Selection(limit: limit, seed: seed, shardIndex: shardIndex, shardCount: shardCount)
+        guard !selection.apply(to: dataset.imageIDs).isEmpty else {
+            throw ValidationError("shard \(shard) of the \(dataset.imageIDs.count) images selected keeps no image; use fewer shards")
+        }
         let model = try modelOptions.load()
         var options = try explainerOptions.registryOptions()
         let progress = ProgressReporter(total: nil, label: "images")
         options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)
+        let evaluator = try Evaluator(model: model, explainers: explainers, metrics: metricList, data: dataset,
+                                      selection: selection, correctOnly: correctOnly)
         // Recorded only where it changes a result: the gaze protocol has no deletion or insertion curves.
         var settings: [String: String] = metricNames.contains(where: { ["deletion", "insertion"].contains($0) })
             ? ["deletion_step": "\(deletionStep)"] : [:]
@@ -67,20 +79,21 @@ struct EvaluateCommand: ParsableCommand {
         let config = RunConfiguration(
             model: model.identity.architecture, weights: model.identity.weights, weightsSHA256: model.identity.weightsSHA256,
             dataKind: parts[0], methods: explainers.map(\.name), metrics: metricNames, limit: limit, seed: seed,
-            correctOnly: correctOnly, options: settings, codeVersion: Fovex.describedVersion)
+            correctOnly: correctOnly, options: settings, codeVersion: Fovex.describedVersion, dataset: dataset.identity)
         let store = try RunStore(directory: URL(fileURLWithPath: out), configuration: config, shard: (shardIndex, shardCount))
-        var evaluator = Evaluator(model: model, explainers: explainers, metrics: metricNames, data: evaluationData,
-                                  selection: Selection(limit: limit, seed: seed, shardIndex: shardIndex, shardCount: shardCount),
-                                  correctOnly: correctOnly)
-        evaluator.deletionStep = deletionStep
         let total = evaluator.imageIDs.count
         progress.update(done: 0, total: total)
-        var warnings = 0
+        var warnings: [String] = []
         let start = Date()
-        try evaluator.run(into: store, progress: { done, _ in progress.update(done: done) }, warn: { _ in warnings += 1 })
+        try evaluator.run(into: store, progress: { done, _ in progress.update(done: done) }, warn: { warnings.append($0) })
         progress.finish()
-        print("\(store.rows.count) rows for \(total) images in \(out) (\(store.skipped.count) skipped, "
-              + "\(warnings) metric warnings) in \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
+        print("\(store.rows.count) rows for \(total) images in \(out) (\(store.skipped.count) skipped) "
+              + "in \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
+        if !warnings.isEmpty {
+            // The first few texts here; every one is in warnings.log.
+            let lines = ["\(warnings.count) warnings, all in \(store.warningsURL.path); the first:"] + warnings.prefix(5).map { "  " + $0 }
+            FileHandle.standardError.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+        }
     }
 }
 
@@ -101,30 +114,16 @@ struct ReportCommand: ParsableCommand {
         for m in MetricRegistry.all { directions[m] = MetricRegistry.direction(m) == .higherIsBetter }
         let report = try EvaluationReport(runs: dirs, higherIsBetter: directions)
         let outDir = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: outDir.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out): exists and is not a directory")
+        }
+        do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
+            throw ValidationError("--out \(out): cannot create the directory: \(error.localizedDescription)")
+        }
         try RunStore.atomicWrite(Data(report.markdown().utf8), to: outDir.appendingPathComponent("report.md"))
         try RunStore.atomicWrite(Data(report.csv().utf8), to: outDir.appendingPathComponent("report.csv"))
-        // Gallery: the overlays the runs kept, copied beside the page.
-        let galleryOut = outDir.appendingPathComponent("gallery")
-        var gallery: [(image: String, overlays: [String: String])] = []
-        let images = Array(Set(report.rows.map(\.image))).sorted()
-        for image in images {
-            var overlays: [String: String] = [:]
-            for method in report.methods {
-                let name = Evaluator.galleryName(image: image, method: method)
-                for dir in dirs {
-                    let src = dir.appendingPathComponent("gallery").appendingPathComponent(name)
-                    guard FileManager.default.fileExists(atPath: src.path) else { continue }
-                    try FileManager.default.createDirectory(at: galleryOut, withIntermediateDirectories: true)
-                    let dst = galleryOut.appendingPathComponent(name)
-                    try? FileManager.default.removeItem(at: dst)
-                    try FileManager.default.copyItem(at: src, to: dst)
-                    overlays[method] = "gallery/" + name
-                    break
-                }
-            }
-            if !overlays.isEmpty { gallery.append((image, overlays)) }
-        }
+        let gallery = try ReportGallery.draw(report, into: outDir)
         try RunStore.atomicWrite(Data(report.html(gallery: gallery).utf8), to: outDir.appendingPathComponent("report.html"))
         print(report.markdown())
         print("Wrote \(outDir.path)/report.md, report.csv, report.html")

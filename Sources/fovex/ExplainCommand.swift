@@ -14,7 +14,10 @@ struct ExplainCommand: ParsableCommand {
         abstract: "Explain images with FovEx (and the baselines), writing overlays, maps, JSON records and a gallery.",
         discussion: """
         Each image is resized straight to the model's input size (the paper's protocol) so that maps and \
-        scanpaths line up with the photo; the overlay is drawn at the photo's own resolution.
+        scanpaths line up with the photo; the overlay is drawn at the photo's own resolution. Outputs are named \
+        after each image's name without its extension, or with it where two inputs share a name (a.jpg and \
+        a.png). An image that cannot be read is reported and skipped; the others are explained, the gallery is \
+        written, and the command then exits with status 1.
         """)
 
     @Argument(help: "Images or directories of images (jpg, jpeg, png).") var images: [String]
@@ -46,23 +49,34 @@ struct ExplainCommand: ParsableCommand {
         geometry.geometry = .direct(size: size)
         var written: [WrittenExplanation] = []
         var inputs: [String: String] = [:]
+        var failures: [String] = []
+        let stems = OutputNames.stems(for: files)
         progress.update(done: 0, total: files.count * explainers.count)
         for start in stride(from: 0, to: files.count, by: batch) {
-            let chunk = Array(files[start..<min(start + batch, files.count)])
-            let photos = try chunk.map { try RGBImage(contentsOf: $0) }
-            let pixels = Tensor.concatenate(photos.map { geometry.input(for: $0) }, axis: 0)
+            // A file that cannot be read is reported and left out; the others go on (see the README's policy).
+            var chunk: [(file: URL, stem: String, photo: RGBImage)] = []
+            for i in start..<min(start + batch, files.count) {
+                do { chunk.append((files[i], stems[i], try RGBImage(contentsOf: files[i]))) } catch {
+                    failures.append("\(files[i].relativePath): \(error)")
+                    progress.print("skipped \(files[i].relativePath): \(error)", toStandardError: true)
+                    progress.advance(by: explainers.count)
+                }
+            }
+            guard !chunk.isEmpty else { continue }
+            let pixels = Tensor.concatenate(chunk.map { geometry.input(for: $0.photo) }, axis: 0)
             for explainer in explainers {
                 let classes = classIndex.map { c in Array(repeating: c, count: chunk.count) }
                 let results = try explainer.explain(pixels, model: model, classes: classes)
                 for (i, e) in results.enumerated() {
-                    written.append(try writer.write(e, photo: photos[i], imageName: chunk[i].lastPathComponent, model: model))
+                    written.append(try writer.write(e, photo: chunk[i].photo, imageName: chunk[i].file.relativePath,
+                                                    stem: chunk[i].stem, model: model))
                 }
                 progress.advance(by: chunk.count)
             }
-            for (i, file) in chunk.enumerated() {
-                let name = (file.lastPathComponent as NSString).deletingPathExtension + ".input.png"
-                try photos[i].writePNG(to: writer.directory.appendingPathComponent(name))
-                inputs[file.lastPathComponent] = name
+            for item in chunk {
+                let name = item.stem + ".input.png"
+                try item.photo.writePNG(to: writer.directory.appendingPathComponent(name))
+                inputs[item.file.relativePath] = name
             }
         }
         progress.finish()
@@ -71,6 +85,11 @@ struct ExplainCommand: ParsableCommand {
             print("\(w.image): \(w.className) (\(String(format: "%.1f", w.probability * 100)) %) → \(w.overlay)")
         }
         print("Gallery: \(writer.directory.appendingPathComponent("index.html").path)")
+        if !failures.isEmpty {
+            FileHandle.standardError.write(Data(("\(failures.count) of \(files.count) images could not be read:\n"
+                + failures.map { "  \($0)\n" }.joined()).utf8))
+            throw ExitCode(1)
+        }
     }
 }
 

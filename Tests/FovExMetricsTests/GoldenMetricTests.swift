@@ -81,8 +81,8 @@ final class GoldenMetricTests: XCTestCase {
         let r = EnergyPointingGame().evaluate(map: Tensor(shape: [4, 4], scalars: v), boxes: [BoxRegion(x0: 0, y0: 0, x1: 2.7, y1: 1.2)])
         XCTAssertEqual(r.value, 50, accuracy: 1e-9)
         let none = EnergyPointingGame().evaluate(map: Tensor(zeros: [4, 4]), boxes: [BoxRegion(x0: 0, y0: 0, x1: 2, y1: 2)])
-        XCTAssertEqual(none.value, 0)
-        XCTAssertFalse(none.warnings.isEmpty)
+        XCTAssertTrue(none.value.isNaN, "a map with no energy has no value, not 0")
+        XCTAssertEqual(none.missingReason, "the map has no energy inside or outside the boxes")
     }
 
     func testPointingGameToleranceEdge() {
