@@ -101,8 +101,12 @@ public struct Evaluator {
                 let start = Date()
                 let e = try explainer.explain(pixels, model: model, classes: [predicted])[0]
                 let seconds = Date().timeIntervalSince(start)
+                let scanpath = e.scanpath.isEmpty ? nil : e.scanpath.map { f in
+                    let p = f.inputPixel(size: size)
+                    return HumanFixation(x: p.x, y: p.y)
+                }
                 let sample = MetricSample(model: model, pixels: pixels, map: e.map, classIndex: e.classIndex,
-                                          annotations: annotations)
+                                          annotations: annotations, predictedScanpath: scanpath)
                 var row = ResultRow(image: id, method: explainer.name, classIndex: e.classIndex, probability: e.probability,
                                     metrics: [:], seconds: seconds)
                 for metric in metrics {

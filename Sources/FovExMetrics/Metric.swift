@@ -85,13 +85,19 @@ public struct MetricSample {
     public var map: Tensor
     public var classIndex: Int
     public var annotations: SampleAnnotations
+    /// The explanation's own fixations in viewing order, in 0-based pixels of the model's input
+    /// grid (FovEx's scanpath); nil for methods without one. Scanpath metrics compare it with the
+    /// observers' scanpaths, scaling it to the image with ``HumanGaze/width`` and ``HumanGaze/height``.
+    public var predictedScanpath: [HumanFixation]?
 
-    public init(model: ImageClassifier, pixels: Tensor, map: Tensor, classIndex: Int, annotations: SampleAnnotations = .init()) {
+    public init(model: ImageClassifier, pixels: Tensor, map: Tensor, classIndex: Int, annotations: SampleAnnotations = .init(),
+                predictedScanpath: [HumanFixation]? = nil) {
         self.model = model
         self.pixels = pixels
         self.map = map
         self.classIndex = classIndex
         self.annotations = annotations
+        self.predictedScanpath = predictedScanpath
     }
 }
 
