@@ -101,7 +101,7 @@ public struct Evaluator {
                 let start = Date()
                 let e = try explainer.explain(pixels, model: model, classes: [predicted])[0]
                 let seconds = Date().timeIntervalSince(start)
-                let scanpath = e.scanpath.isEmpty ? nil : e.scanpath.map { f in
+                let scanpath = e.attachment(Scanpath.self)?.fixations.map { f in
                     let p = f.inputPixel(size: size)
                     return HumanFixation(x: p.x, y: p.y)
                 }
