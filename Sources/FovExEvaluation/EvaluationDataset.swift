@@ -15,8 +15,8 @@ public protocol EvaluationDataset {
     /// Kind, root and a digest of the image list and the annotations, for run records.
     var identity: DatasetIdentity { get }
 
-    /// The image file of `id`.
-    func file(of id: String) -> URL
+    /// The image file of `id`; nil for an id the data set does not list.
+    func file(of id: String) -> URL?
     /// The labelled class of `id`, where the data set has labels.
     func label(of id: String) -> Int?
     /// The annotations of `id` for an image decoded at `imageWidth`×`imageHeight` and explained at

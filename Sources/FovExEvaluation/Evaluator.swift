@@ -82,7 +82,10 @@ public struct Evaluator {
                 try? store.log(warnings: warnings)
             }
             let photo: RGBImage
-            do { photo = try RGBImage(contentsOf: data.file(of: id)) } catch {
+            do {
+                guard let file = data.file(of: id) else { throw DatasetError.malformed(data.root, "it does not list \(id)") }
+                photo = try RGBImage(contentsOf: file)
+            } catch {
                 warnings.append("\(id): skipped: \(error)")
                 try store.skip(image: id, reason: "\(error)", kind: .unreadable)
                 continue

@@ -79,7 +79,7 @@ public struct GazeDataset: EvaluationDataset, Sendable {
         })
     }
 
-    public func file(of id: String) -> URL { items[index[id]!].file }
+    public func file(of id: String) -> URL? { index[id].map { items[$0].file } }
     public func label(of id: String) -> Int? { nil }
 
     /// Fixations in pixels of the image as stored; the image is expected at its recorded size
@@ -112,14 +112,20 @@ public struct GazeDataset: EvaluationDataset, Sendable {
         return (SampleAnnotations(gaze: gaze), warnings)
     }
 
+    /// A fixation of `fixations.csv` with its observer and place in that observer's scanpath, where
+    /// the file records them.
+    struct RecordedFixation {
+        var fixation: HumanFixation
+        var observer: (subject: String, order: Int)?
+    }
+
     static func loadCSVLayout(_ root: URL) throws -> [GazeImage] {
         let url = root.appendingPathComponent("fixations.csv")
         let table = try CSVTable(url: url)
         let (ic, xc, yc) = (try table.column("image"), try table.column("x"), try table.column("y"))
         let (sc, oc, dc) = (table.header.firstIndex(of: "subject"), table.header.firstIndex(of: "order"),
                             table.header.firstIndex(of: "duration_ms"))
-        struct Recorded { var fixation: HumanFixation; var subject: String?; var order: Int? }
-        var byImage: [String: [Recorded]] = [:]
+        var byImage: [String: [RecordedFixation]] = [:]
         var order: [String] = []
         for (i, r) in table.rows.enumerated() {
             let line = i + 2
@@ -136,35 +142,37 @@ public struct GazeDataset: EvaluationDataset, Sendable {
                 }
                 duration = d
             }
-            var position: Int?
-            if let oc {
+            var observer: (subject: String, order: Int)?
+            if let sc, let oc {
                 guard let o = Int(r[oc]) else { throw DatasetError.malformed(url, "line \(line): order '\(r[oc])' is not a whole number") }
-                position = o
+                observer = (r[sc], o)
             }
             if byImage[r[ic]] == nil { order.append(r[ic]) }
-            byImage[r[ic], default: []].append(Recorded(fixation: HumanFixation(x: x, y: y, durationMs: duration),
-                                                         subject: sc.map { r[$0] }, order: position))
+            byImage[r[ic], default: []].append(RecordedFixation(fixation: HumanFixation(x: x, y: y, durationMs: duration), observer: observer))
         }
         let images = root.appendingPathComponent("images")
         return try order.map { name in
             let file = images.appendingPathComponent(name)
             let (w, h) = try ImageFile.dimensions(of: file)
-            let recorded = byImage[name]!
-            var scanpaths: [ObserverScanpath]?
-            if sc != nil, oc != nil {
-                var subjects: [String] = []
-                var bySubject: [String: [Recorded]] = [:]
-                for r in recorded {
-                    if bySubject[r.subject!] == nil { subjects.append(r.subject!) }
-                    bySubject[r.subject!, default: []].append(r)
-                }
-                scanpaths = subjects.map { s in
-                    ObserverScanpath(observer: s, fixations: bySubject[s]!.enumerated()
-                        .sorted { ($0.element.order!, $0.offset) < ($1.element.order!, $1.offset) }.map(\.element.fixation))
-                }
-            }
+            let recorded = byImage[name] ?? []
             return GazeImage(id: file.path(relativeTo: root), file: file, width: w, height: h,
-                             fixations: recorded.map(\.fixation), scanpaths: scanpaths)
+                             fixations: recorded.map(\.fixation), scanpaths: scanpaths(recorded))
+        }
+    }
+
+    /// Each observer's fixations sorted by their order (ties keep file order), observers in order of
+    /// first appearance; nil when the file records no observers.
+    static func scanpaths(_ recorded: [RecordedFixation]) -> [ObserverScanpath]? {
+        var subjects: [String] = []
+        var bySubject: [String: [(order: Int, position: Int, fixation: HumanFixation)]] = [:]
+        for (position, r) in recorded.enumerated() {
+            guard let observer = r.observer else { return nil }
+            if bySubject[observer.subject] == nil { subjects.append(observer.subject) }
+            bySubject[observer.subject, default: []].append((observer.order, position, r.fixation))
+        }
+        return subjects.map { s in
+            ObserverScanpath(observer: s, fixations: (bySubject[s] ?? []).sorted { ($0.order, $0.position) < ($1.order, $1.position) }
+                .map(\.fixation))
         }
     }
 

@@ -64,7 +64,7 @@ public struct ImageNetDataset: EvaluationDataset, Sendable {
         })
     }
 
-    public func file(of id: String) -> URL { items[index[id]!].file }
+    public func file(of id: String) -> URL? { index[id].map { items[$0].file } }
     public func label(of id: String) -> Int? { index[id].map { items[$0].classIndex } }
 
     public func annotations(of id: String, imageWidth: Int, imageHeight: Int, inputSize: Int,

@@ -156,26 +156,29 @@ public struct EvaluationReport {
         return out
     }
 
-    /// The missing values (metric, method, how many, why) and the skipped images, as Markdown
-    /// sections; empty when there are none. Misclassified images are counted, others listed.
-    func missingMarkdown() -> String {
-        var out = ""
-        if !missingReasons.isEmpty {
-            out += "\n## Missing values\n\nn above counts only images with a value; these had none:\n\n"
-            for m in metrics { for method in methods {
-                for (why, n) in (missingReasons[m]?[method] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    out += "- \(m), \(method): \(n) image\(n == 1 ? "" : "s"): \(why)\n"
-                }
-            }}
-        }
+    /// The report's lists beyond the tables: the missing values (metric, method, how many, why) and
+    /// the skipped images (misclassified ones counted, others named), as (title, note, items); empty
+    /// when there are none.
+    func missingSections() -> [(title: String, note: String?, items: [String])] {
+        var sections: [(title: String, note: String?, items: [String])] = []
+        var missing: [String] = []
+        for m in metrics { for method in methods {
+            for (why, n) in (missingReasons[m]?[method] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                missing.append("\(m), \(method): \(n) image\(n == 1 ? "" : "s"): \(why)")
+            }
+        }}
+        if !missing.isEmpty { sections.append(("Missing values", "n above counts only images with a value; these had none:", missing)) }
         let misclassified = skipped.filter { $0.kind == .misclassified }.count
-        let others = skipped.filter { $0.kind != .misclassified }
-        if misclassified > 0 || !others.isEmpty {
-            out += "\n## Skipped images\n\n"
-            if misclassified > 0 { out += "- \(misclassified) misclassified image\(misclassified == 1 ? "" : "s") (--correct-only)\n" }
-            for k in others { out += "- \(k.image): \(k.reason)\n" }
-        }
-        return out
+        var skippedItems = skipped.filter { $0.kind != .misclassified }.map { "\($0.image): \($0.reason)" }
+        if misclassified > 0 { skippedItems.insert("\(misclassified) misclassified image\(misclassified == 1 ? "" : "s") (--correct-only)", at: 0) }
+        if !skippedItems.isEmpty { sections.append(("Skipped images", nil, skippedItems)) }
+        return sections
+    }
+
+    func missingMarkdown() -> String {
+        missingSections().map { s in
+            "\n## \(s.title)\n\n" + (s.note.map { $0 + "\n\n" } ?? "") + s.items.map { "- \($0)\n" }.joined()
+        }.joined()
     }
 
     /// One line per (metric, method): metric, direction, method, mean, ci_low, ci_high, n.

@@ -14,14 +14,14 @@ public enum ReportGallery {
         let dataRoot = report.configuration.dataset.map { URL(fileURLWithPath: $0.path) }
         for image in Array(Set(report.rows.map(\.image))).sorted() {
             var overlays: [String: String] = [:]
-            var photo: RGBImage??
+            // Decoded once per image, on its first kept map.
+            lazy var photo: RGBImage? = dataRoot.flatMap { try? RGBImage(contentsOf: $0.appendingPathComponent(image)) }
             for method in report.methods {
                 guard let source = report.runDirectories.map({ RunStore.mapURL(in: $0, image: image, method: method) })
                     .first(where: { fm.fileExists(atPath: $0.path) }) else { continue }
                 let map = try FloatMap(contentsOf: source)
-                if photo == nil { photo = .some(dataRoot.flatMap { try? RGBImage(contentsOf: $0.appendingPathComponent(image)) }) }
                 let picture: RGBImage
-                if let p = photo ?? nil {
+                if let p = photo {
                     picture = overlay(heatmap: map.resized(width: p.width, height: p.height), on: p)
                 } else {
                     picture = Colormap.jet.apply(to: map)

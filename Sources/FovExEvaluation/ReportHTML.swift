@@ -59,14 +59,9 @@ extension EvaluationReport {
             page += "</tr>"
         }
         page += "</table>"
-        let missing = missingMarkdown()
-        if !missing.isEmpty {
-            // The same lists as the Markdown report, as plain HTML.
-            for line in missing.split(separator: "\n") {
-                if line.hasPrefix("## ") { page += "<h2>\(htmlEscaped(String(line.dropFirst(3))))</h2>" }
-                else if line.hasPrefix("- ") { page += "<li>\(htmlEscaped(String(line.dropFirst(2))))</li>" }
-                else { page += "<p>\(htmlEscaped(String(line)))</p>" }
-            }
+        for s in missingSections() {
+            page += "<h2>\(htmlEscaped(s.title))</h2>" + (s.note.map { "<p>\(htmlEscaped($0))</p>" } ?? "")
+            page += "<ul>" + s.items.map { "<li>\(htmlEscaped($0))</li>" }.joined() + "</ul>"
         }
         for curve in ["deletion", "insertion"] {
             let mc = meanCurves(curve)

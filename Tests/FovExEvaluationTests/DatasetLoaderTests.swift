@@ -27,7 +27,8 @@ final class DatasetLoaderTests: XCTestCase {
         XCTAssertEqual(d.imageIDs, ["images/a/x.png", "images/b/x.png", "images/c.png"])
         XCTAssertEqual(d.label(of: "images/a/x.png"), 3)
         XCTAssertEqual(d.label(of: "images/b/x.png"), 1)
-        XCTAssertEqual(d.file(of: "images/c.png").lastPathComponent, "c.png")
+        XCTAssertEqual(d.file(of: "images/c.png")?.lastPathComponent, "c.png")
+        XCTAssertNil(d.file(of: "c.png"), "an image is known by its path below the root only")
         XCTAssertEqual(d.items[0].boxes, [BoxRegion(x0: 2, y0: 3, x1: 10, y1: 12), BoxRegion(x0: 20, y0: 20, x1: 30, y1: 30)])
         XCTAssertEqual(d.provides, [.model, .boxes])
     }

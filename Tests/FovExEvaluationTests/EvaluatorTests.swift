@@ -138,7 +138,7 @@ final class EvaluatorTests: XCTestCase {
 
     func testAnUnreadableImageIsSkippedWithItsReasonAndAResumePassesOverIt() throws {
         let data = try imagenet()
-        try Data("not an image".utf8).write(to: data.file(of: "images/b/x.png"))
+        try Data("not an image".utf8).write(to: try XCTUnwrap(data.file(of: "images/b/x.png")))
         let dir = tmp.appendingPathComponent("run")
         let (store, warnings) = try run(try evaluator(data), into: dir)
         XCTAssertEqual(Set(store.rows.map(\.image)), ["images/a/x.png", "images/c.png"])
@@ -176,7 +176,7 @@ final class EvaluatorTests: XCTestCase {
         // The same sample scored by hand: the map resized to 16×12, the two fixated pixels, q's as negatives.
         let row = try XCTUnwrap(store.rows.first { $0.image == "images/p.png" && $0.method == "gradcam" })
         let map = try ExplainerRegistry.explainer(named: "gradcam", for: model)
-            .explain(model.preprocessing.input(for: try RGBImage(contentsOf: gaze.file(of: "images/p.png"))), model: model, classes: nil)[0].map
+            .explain(model.preprocessing.input(for: try RGBImage(contentsOf: try XCTUnwrap(gaze.file(of: "images/p.png")))), model: model, classes: nil)[0].map
         let nss = NSS().evaluate(map: map, imageHeight: 12, imageWidth: 16, fixations: [PixelPoint(x: 5, y: 3), PixelPoint(x: 1, y: 1)],
                                  otherFixations: [])
         XCTAssertEqual(row.metrics["nss"], nss.value)
