@@ -14,6 +14,8 @@ public struct WrittenExplanation: Sendable, Codable {
     public var overlay: String
     public var map: String
     public var record: String
+    /// The animated scanpath (SVG), for methods that have a scanpath.
+    public var animation: String?
 }
 
 /// Writes explanations as a person and a program want them: an overlay PNG at the photo's own
@@ -70,6 +72,12 @@ public struct ExplanationWriter {
         let overlayName = "\(stem).\(e.method).overlay.png", mapName = "\(stem).\(e.method).map.png"
         let recordName = "\(stem).\(e.method).json"
         try picture.writePNG(to: directory.appendingPathComponent(overlayName))
+        var animationName: String?
+        if !points.isEmpty {
+            animationName = "\(stem).\(e.method).scanpath.svg"
+            try animation(of: e, points: points.map { ($0.x, $0.y) }, title: "\(imageName): \(e.method) scanpath")
+                .write(photo: photo, to: directory.appendingPathComponent(animationName!))
+        }
         try map.writePNG(to: directory.appendingPathComponent(mapName), bitDepth: .sixteen)
         let className = e.classIndex < model.classNames.count ? model.classNames[e.classIndex] : "class \(e.classIndex)"
         let record = Record(image: imageName, method: e.method, model: model.identity, classIndex: e.classIndex,
@@ -80,7 +88,18 @@ public struct ExplanationWriter {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try RunStore.atomicWrite(try encoder.encode(record), to: directory.appendingPathComponent(recordName))
         return WrittenExplanation(image: imageName, method: e.method, classIndex: e.classIndex, className: className,
-                                  probability: e.probability, overlay: overlayName, map: mapName, record: recordName)
+                                  probability: e.probability, overlay: overlayName, map: mapName, record: recordName,
+                                  animation: animationName)
+    }
+
+    /// The animated scanpath of an explanation, with the fovea, memory and blur of its own settings.
+    func animation(of e: Explanation, points: [(x: Float, y: Float)], title: String) -> ScanpathAnimation {
+        var a = ScanpathAnimation(fixations: points, title: title)
+        a.inputSize = e.map.shape[0]
+        if let v = e.settings["fovea_sigma"].flatMap(Float.init) { a.foveaSigma = v }
+        if let v = e.settings["forgetting"].flatMap(Float.init) { a.forgetting = v }
+        if let v = e.settings["blur_sigma"].flatMap(Float.init) { a.blurSigma = v }
+        return a
     }
 
     /// Writes `index.html`: one row per image (the input, then each method's overlay) with the class explained.
@@ -105,7 +124,11 @@ public struct ExplanationWriter {
             page += "</td>"
             for m in methods {
                 if let w = row.first(where: { $0.method == m }) {
-                    page += "<td><a href=\"\(htmlEscaped(w.record))\"><img src=\"\(htmlEscaped(w.overlay))\" alt=\"\(htmlEscaped(m))\"></a></td>"
+                    page += "<td><a href=\"\(htmlEscaped(w.record))\"><img src=\"\(htmlEscaped(w.overlay))\" alt=\"\(htmlEscaped(m))\"></a>"
+                    if let a = w.animation {
+                        page += "<br><img src=\"\(htmlEscaped(a))\" alt=\"\(htmlEscaped(m)) scanpath, animated\">"
+                    }
+                    page += "</td>"
                 } else {
                     page += "<td>–</td>"
                 }

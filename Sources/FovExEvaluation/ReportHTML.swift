@@ -36,8 +36,9 @@ func svgLineChart(title: String, curves: [(name: String, values: [Double])], wid
 
 extension EvaluationReport {
     /// The report page: tables, mean curves per method, and a gallery of example maps.
-    /// `gallery` maps image id → method → relative path of an overlay picture.
-    public func html(gallery: [(image: String, overlays: [String: String])]) -> String {
+    /// `gallery` maps image id → method → relative path of an overlay picture; `extra` is HTML placed
+    /// after the gallery (the scanpath section).
+    public func html(gallery: [(image: String, overlays: [String: String])], extra: String = "") -> String {
         var page = """
         <!doctype html><html><head><meta charset="utf-8"><title>FovEx evaluation: \(htmlEscaped(configuration.model))</title>
         <style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:12px 0}
@@ -80,6 +81,6 @@ extension EvaluationReport {
             }
             page += "</table>"
         }
-        return page + "</body></html>\n"
+        return page + extra + "</body></html>\n"
     }
 }

@@ -124,6 +124,8 @@ public enum SkipKind: String, Sendable, Codable {
     case misclassified
     /// The image could not be read or decoded.
     case unreadable
+    /// The scanpath protocol: fewer than two observer scanpaths, so no leave-one-out ceiling.
+    case fewObservers
 }
 
 /// An image of a run that has no rows, and why.

@@ -24,13 +24,13 @@ public enum MetricRegistry {
     /// Agreement with human gaze.
     public static let gaze = ["nss", "auc_judd", "cc", "kld", "sauc"]
 
-    public static var all: [String] { paper + ["pointing_game"] + gaze }
+    public static var all: [String] { paper + ["pointing_game"] + gaze + ScanpathMetricRegistry.names }
 
-    /// Expands `paper`, `gaze` and comma-separated names, refusing unknown ones.
+    /// Expands `paper`, `gaze`, `scanpath` and comma-separated names, refusing unknown ones.
     public static func expand(_ list: String) throws -> [String] {
         var out: [String] = []
         for part in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
-            let names = part == "paper" ? paper : part == "gaze" ? gaze : [part]
+            let names = part == "paper" ? paper : part == "gaze" ? gaze : part == "scanpath" ? ScanpathMetricRegistry.names : [part]
             for n in names {
                 guard all.contains(n) else { throw MetricError.unknown(n) }
                 if !out.contains(n) { out.append(n) }
@@ -53,7 +53,7 @@ public enum MetricRegistry {
         case "cc": return CorrelationCoefficient(fixationSigma: s.fixationSigma)
         case "kld": return KLDivergence(fixationSigma: s.fixationSigma)
         case "sauc": return ShuffledAUC()
-        default: return nil
+        default: return ScanpathMetricRegistry.metric(named: name)
         }
     }
 
@@ -75,7 +75,7 @@ public enum MetricError: Error, CustomStringConvertible {
     case unknown(String)
     public var description: String {
         switch self {
-        case .unknown(let n): return "unknown metric '\(n)'; known: paper, gaze, \(MetricRegistry.all.joined(separator: ", "))"
+        case .unknown(let n): return "unknown metric '\(n)'; known: paper, gaze, scanpath, \(MetricRegistry.all.joined(separator: ", "))"
         }
     }
 }

@@ -22,12 +22,13 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Methods, comma-separated, or 'all'.") var methods: String
     @Option(help: "KIND:DIR, KIND being imagenet or gaze.") var data: String
-    @Option(help: "Metrics, comma-separated, or 'paper' / 'gaze'.") var metrics: String = "paper"
+    @Option(help: "Metrics, comma-separated, or 'paper' / 'gaze' / 'scanpath'.") var metrics: String = "paper"
     @Option(parsing: .unconditional, help: "Evaluate at most N images (a seeded subset).") var limit: Int?
     @Flag(help: "Only images the model classifies correctly (the paper's filter).") var correctOnly = false
     @Option(help: "Run shard I of N (0-based), e.g. 0/4.") var shard: String = "0/1"
     @Option(parsing: .unconditional, help: "Deletion/insertion pixels per step (224 or 1792).") var deletionStep = 224
     @OptionGroup var explainerOptions: ExplainerOptions
+    @OptionGroup var scanpathOptions: ScanpathEvaluateOptions
     @Option(help: "Run directory.") var out: String
 
     /// The seed of the image subset and of every seeded method (`--seed`).
@@ -48,6 +49,10 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--data must be imagenet:DIR or gaze:DIR, got '\(data)'")
         }
         let root = URL(fileURLWithPath: parts[1])
+        if let scanpathMetrics = try ScanpathEvaluateOptions.wanted(metrics) {
+            guard parts[0] == "gaze", !correctOnly else { throw ValidationError("scanpath metrics need gaze:DIR data (without --correct-only)") }
+            return try scanpathOptions.run(self, metricNames: scanpathMetrics, root: root, shard: (shardIndex, shardCount))
+        }
         let dataset: EvaluationDataset = parts[0] == "imagenet"
             ? try ImageNetDataset(root: root, synsets: Dictionary(uniqueKeysWithValues: ImageNetClasses.synsets.enumerated().map { ($1, $0) }))
             : try GazeDataset(root: root)
@@ -105,6 +110,7 @@ struct ReportCommand: ParsableCommand {
 
     @Argument(help: "Run directories written by `fovex evaluate`.") var runs: [String]
     @Option(help: "Report directory.") var out: String
+    @Option(help: "Scanpath runs: images whose scanpaths are shown animated.") var animations = 4
 
     func validate() throws { try RunOptionChecks.checkOutputDirectory(out) }
 
@@ -124,8 +130,20 @@ struct ReportCommand: ParsableCommand {
         try RunStore.atomicWrite(Data(report.markdown().utf8), to: outDir.appendingPathComponent("report.md"))
         try RunStore.atomicWrite(Data(report.csv().utf8), to: outDir.appendingPathComponent("report.csv"))
         let gallery = try ReportGallery.draw(report, into: outDir)
-        try RunStore.atomicWrite(Data(report.html(gallery: gallery).utf8), to: outDir.appendingPathComponent("report.html"))
-        print(report.markdown())
+        // Scanpath runs: best-matching observers, the figure, and FovEx beside a human observer, animated.
+        let scanpaths = try ScanpathReport(runs: dirs)
+        var markdown = report.markdown(), extra = ""
+        if !scanpaths.records.isEmpty {
+            markdown += scanpaths.geometryMarkdown(methods: report.methods) + scanpaths.markdown(methods: report.methods)
+            let figure = ScanpathReport.figure(report, metrics: report.metrics.filter { (report.summaries[$0]?.count ?? 0) > 1 },
+                                               title: "\(report.configuration.model): scanpath agreement with human observers")
+            try RunStore.atomicWrite(Data(figure.utf8), to: outDir.appendingPathComponent("scanpath.svg"))
+            try RunStore.atomicWrite(Data(markdown.utf8), to: outDir.appendingPathComponent("report.md"))
+            extra = "<h2>Means and 95 % intervals</h2><img src=\"scanpath.svg\" alt=\"scanpath metrics\">"
+                + (try scanpaths.writeAnimations(to: outDir, images: animations))
+        }
+        try RunStore.atomicWrite(Data(report.html(gallery: gallery, extra: extra).utf8), to: outDir.appendingPathComponent("report.html"))
+        print(markdown)
         print("Wrote \(outDir.path)/report.md, report.csv, report.html")
     }
 }
