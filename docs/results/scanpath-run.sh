@@ -18,11 +18,8 @@ FOVEX_THREADS=1 nice -n 10 "$FOVEX" evaluate --model efficientnet-lite0 --method
 mkdir -p docs/results/scanpath
 cp runs/osie-scanpath-report/report.md runs/osie-scanpath-report/report.csv \
    runs/osie-scanpath-report/scanpath.svg docs/results/scanpath/
-# One animated pair for the page, and frames of it at three moments (headless Chromium).
-first=$(ls runs/osie-scanpath-report/animations/*.fovex.svg | head -1)
-stem=$(basename "$first" .fovex.svg)
-cp "$first" runs/osie-scanpath-report/animations/"$stem".observer-*.svg docs/results/scanpath/
-for svg in docs/results/scanpath/"$stem".*.svg; do
-    name=$(basename "$svg" .svg)
-    tools/screenshot_scanpath.sh "$svg" "docs/results/scanpath/$name" 280 "5% 50% 95%"
+# Frames of one animated pair (FovEx and its best-matching observer) at three moments, in headless Chromium.
+IMAGE=${IMAGE:-1041}
+for svg in runs/osie-scanpath-report/animations/"$IMAGE".*.svg; do
+    tools/screenshot_scanpath.sh "$svg" "docs/results/scanpath/$(basename "$svg" .svg)" 240 "5% 50% 95%"
 done
