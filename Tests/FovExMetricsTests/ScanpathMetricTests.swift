@@ -1,4 +1,5 @@
 import XCTest
+import FovExModels
 import FovExTensor
 @testable import FovExMetrics
 
@@ -80,5 +81,35 @@ final class ScanpathMetricTests: XCTestCase {
         XCTAssertEqual(p[1].y, 12, accuracy: 1e-9)
         // A radius that covers the whole map leaves one fixation.
         XCTAssertEqual(ScanpathBaseline.saliencyPeaks(map: map, count: 5, width: 20, height: 20, inhibitionRadius: 2).count, 1)
+    }
+}
+
+/// Scanpath metrics as metrics of the evaluation harness: one sample's own scanpath against every observer.
+final class ScanpathSampleTests: XCTestCase {
+    func sample(predicted: [HumanFixation]?, observers: [ObserverScanpath]?) throws -> MetricSample {
+        let model = try ModelRegistry.randomModel("efficientnet-lite0", seed: 1)
+        let gaze = HumanGaze(width: 448, height: 448, fixatedPixels: [], scanpaths: observers)
+        return MetricSample(model: model, pixels: Tensor(zeros: [1, 3, 224, 224]), map: Tensor(zeros: [224, 224]), classIndex: 0,
+                            annotations: SampleAnnotations(gaze: gaze), predictedScanpath: predicted)
+    }
+
+    func testTheSampleScanpathIsScaledToTheImageAndAveragedOverObservers() throws {
+        // Input pixel 10 covers image pixels [20, 22) of the 448-pixel image: centre 20.5.
+        let own = [HumanFixation(x: 10, y: 10), HumanFixation(x: 100, y: 10)]
+        let exact = ObserverScanpath(observer: "a", fixations: [HumanFixation(x: 20.5, y: 20.5), HumanFixation(x: 200.5, y: 20.5)])
+        let shifted = ObserverScanpath(observer: "b", fixations: [HumanFixation(x: 20.5, y: 30.5), HumanFixation(x: 200.5, y: 30.5)])
+        let r = DynamicTimeWarping().measure(try sample(predicted: own, observers: [exact, shifted]))
+        XCTAssertEqual(r.value, (0 + 20) / 2, accuracy: 1e-9)
+        XCTAssertEqual(DynamicTimeWarping().needs, .observerScanpaths)
+    }
+
+    func testSamplesWithoutScanpathsGiveMissingResults() throws {
+        let obs = [ObserverScanpath(observer: "a", fixations: [HumanFixation(x: 1, y: 1)])]
+        XCTAssertTrue(ScanMatch().measure(try sample(predicted: nil, observers: obs)).missingReason?.contains("own scanpath") ?? false)
+        XCTAssertTrue(ScanMatch().measure(try sample(predicted: [HumanFixation(x: 1, y: 1)], observers: nil)).isMissing)
+        // MultiMatch is undefined for every observer here (fewer than 3 fixations): missing, with the reason.
+        let mm = MultiMatchMetric(dimension: .shape).measure(try sample(predicted: [HumanFixation(x: 1, y: 1)], observers: obs))
+        XCTAssertTrue(mm.isMissing)
+        XCTAssertTrue(mm.warnings.contains { $0.contains("3 fixations") })
     }
 }
