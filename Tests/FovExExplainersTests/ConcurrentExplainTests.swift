@@ -17,7 +17,7 @@ final class ConcurrentExplainTests: XCTestCase {
         options.stepsPerFixation = 6
         options.blurKernelSize = 9
         options.blurSigma = 3
-        let fovex = FovEx(options: options)
+        let fovex = try FovEx(options: options)
         let gradCAM = GradCAM()
 
         let aloneFovEx = try fovex.explain(first, model: model, classes: nil)[0]
