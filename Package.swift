@@ -35,7 +35,9 @@ let package = Package(
         .target(name: "FovExWeights", dependencies: ["FovExModels", "FovExCheckpoints"], swiftSettings: fast),
         .target(name: "FovExExplainers", dependencies: ["FovExModels"], swiftSettings: fast),
         .target(name: "FovExMetrics", dependencies: ["FovExModels"], swiftSettings: fast),
-        .target(name: "FovExEvaluation", dependencies: ["FovExExplainers", "FovExMetrics"], swiftSettings: fast),
+        // FovExWeights for its SHA-256: a run records the data set's digest beside the weights'.
+        .target(name: "FovExEvaluation", dependencies: ["FovExExplainers", "FovExMetrics", "FovExWeights"],
+                swiftSettings: fast),
         // The command line's option groups, a library so that their parsing and validation can be tested.
         .target(name: "FovExCommandLine", dependencies: [
             "FovExExplainers", "FovExWeights",
