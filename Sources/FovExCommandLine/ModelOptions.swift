@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FovExModels
+import FovExWeights
 
 /// `--model NAME [--weights FILE | --random-weights SEED]`, shared by every command that runs a model.
 public struct ModelOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import Foundation
 import FovExMetrics
 import FovExModels
+import FovExWeights
 
 /// A data set the evaluator runs on: its images, identified by their path relative to the data
 /// set's root, and the ground truth it gives each of them as metric annotations.

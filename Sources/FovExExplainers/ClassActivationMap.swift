@@ -23,7 +23,7 @@ extension CAMWeighting {
 
 /// A class activation map (pytorch-grad-cam's `BaseCAM`): cam = ReLU(Σ_k w_k A_k) of the
 /// activations A_k at a named inner point, with channel weights w_k from `Weighting`, bilinearly
-/// upsampled to the input and min-max normalised (see the project's `baselines.md`).
+/// upsampled to the input and min-max normalised (see `docs/design/baselines.md`).
 public struct ClassActivationMap<Weighting: CAMWeighting>: Explainer {
     public struct Options: Sendable, Codable, Equatable {
         /// The inner point whose activations are weighted; `nil` takes the model's default

@@ -4,9 +4,9 @@ import FovExTensor
 /// FovEx (Panda et al., 2024): a differentiable fovea is moved over the image by signed-gradient
 /// descent on the classifier's cross-entropy; the resulting scanpath becomes the attribution map.
 ///
-/// Every value is an option with the paper's setting as default (see the project's spec,
-/// `fovex.md`). Images in a batch are searched together; each gets its own seeded random
-/// generator, so a batch gives exactly what batch size 1 gives.
+/// Every value is an option with the paper's setting as default (see `docs/design/fovex.md`). Images in a
+/// batch are searched together; each gets its own seeded random generator, so a batch gives exactly what
+/// batch size 1 gives.
 public struct FovEx: Explainer {
     /// `paper` reproduces the reference code, including storing the position one step past the
     /// evaluated point as the best one; `refined` stores the evaluated point and keeps positions

@@ -81,13 +81,4 @@ public enum ModelRegistry {
         let weights = try ModelWeights(checkpoint: checkpoint, expecting: arch.parameters, architecture: name, source: source)
         return arch.build(weights, ModelIdentity(architecture: name, weights: source, weightsSHA256: sha256))
     }
-
-    /// The model `name` with weights from a safetensors, PyTorch ZIP or PyTorch legacy checkpoint file;
-    /// its SHA-256 is recorded in the model's identity.
-    public static func model(_ name: String, weightsFile url: URL) throws -> any ImageClassifier {
-        _ = try architecture(name)
-        let checkpoint = try Checkpoint.load(url)
-        let digest = try SHA256.hash(fileAt: url).hexString
-        return try model(name, checkpoint: checkpoint, source: url.lastPathComponent, sha256: digest)
-    }
 }

@@ -21,18 +21,21 @@ final class GradNode {
 }
 
 /// Whether operations record themselves for reverse-mode differentiation.
+///
+/// The mode is task-local: ``withoutGradients(_:)`` turns recording off for the code it runs (and the child
+/// tasks that code starts), on the calling thread only outside of tasks, so two threads or tasks explaining
+/// at once do not switch each other's recording off or on.
 public enum GradientMode {
-    nonisolated(unsafe) static var recordingDepthDisabled = 0
+    @TaskLocal static var isDisabled = false
 
     /// `true` unless inside ``withoutGradients(_:)``.
-    public static var isEnabled: Bool { recordingDepthDisabled == 0 }
+    public static var isEnabled: Bool { !isDisabled }
 }
 
 /// Runs `body` without recording anything for differentiation (inference, metrics, maps).
 public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
-    GradientMode.recordingDepthDisabled += 1
-    defer { GradientMode.recordingDepthDisabled -= 1 }
-    return try body()
+    if GradientMode.isDisabled { return try body() }
+    return try GradientMode.$isDisabled.withValue(true, operation: body)
 }
 
 public enum AutodiffError: Error, CustomStringConvertible {
@@ -72,7 +75,7 @@ extension Tensor {
     /// Records `self` as the output of an operation on `inputs` when any input is tracked.
     /// `backward` maps the output gradient to one gradient per input (nil: none, or not needed).
     func recorded(from inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
-        guard GradientMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return self }
+        guard inputs.contains(where: { $0.node != nil }), GradientMode.isEnabled else { return self }
         var t = self
         t.node = GradNode(inputs: inputs.map(\.node), shape: shape, backward: backward)
         return t
@@ -81,7 +84,7 @@ extension Tensor {
     /// Records `self` like ``recorded(from:_:)``, with a backward map that takes the output gradient as
     /// the parts that sum to it (one part when there is a single consumer).
     func recorded(from inputs: [Tensor], ofParts backward: @escaping ([Tensor]) -> [Tensor?]) -> Tensor {
-        guard GradientMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return self }
+        guard inputs.contains(where: { $0.node != nil }), GradientMode.isEnabled else { return self }
         var t = self
         t.node = GradNode(inputs: inputs.map(\.node), shape: shape, backward: { backward([$0]) }, backwardOfParts: backward)
         return t

@@ -48,6 +48,8 @@ private struct ConvKernels {
     let diffSrcMD, diffDstMD: dnnl_memory_desc_t
     let plainBackward: Bool
     let outShape: [Int]
+    /// The call's shape without its post-ops, which the packed backward weights are keyed by.
+    let shapeKey: String
 }
 
 private let convCache = PrimitiveCache<ConvKernels>()
@@ -135,7 +137,8 @@ extension Tensor {
             }
             let bwd = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), hint: hint.pd) }
             return ConvKernels(forward: fwd, backwardData: bwd, srcMD: src, dstMD: dst, biasMD: b, userWeightsMD: wUser,
-                               diffSrcMD: diffSrc, diffDstMD: diffDst, plainBackward: plain, outShape: [n, o, oh, ow])
+                               diffSrcMD: diffSrc, diffDstMD: diffDst, plainBackward: plain, outShape: [n, o, oh, ow],
+                               shapeKey: shapeKey)
         }
 
         let x = channelsLast()
@@ -144,47 +147,13 @@ extension Tensor {
                                   weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + shapeKey,
                                   bias: bias, residual: residual)
 
-        let inputShape = shape
         let inputs = residual.map { [x, $0] } ?? [x]
-        let stridedPointwise = kh == 1 && kw == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0)
-        let spaceToDepth = SpaceToDepthBackward(n: n, c: c, h: h, w: w, o: o, kh: kh, kw: kw,
-                                                stride: k.plainBackward && dilation == 1 ? stride : 1,
-                                                padTop: pt, padLeft: pl, oh: oh, ow: ow)
+        let strategy = ConvInputGradient(kernels: k, geometry: ConvGeometry(
+            inputShape: shape, kernel: (kh, kw), stride: stride, dilation: dilation, groups: groups, pads: (pt, pb, pl, pr),
+            outputSize: (oh, ow)), key: key)
         return out.recorded(from: inputs) { (parts: [Tensor]) in
             let gl = activationGradient(parts, output: out, activation: activation)
-            if stridedPointwise {
-                // oneDNN's strided 1×1 backward kernel reaches about half its unstrided speed here; the
-                // product at the output's resolution, spread onto the strided grid, is faster.
-                let compact = Tensor.uninitialized([inputShape[0] * k.outShape[2] * k.outShape[3], inputShape[1]])
-                pointwiseBackward(gl, weight: wc, pixels: compact.shape[0], into: compact.storage.pointer)
-                let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
-                                storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
-                scatterStrided(compact.storage.pointer, into: dx.storage.pointer, n: n, h: h, w: w, c: c, stride: stride,
-                               oh: oh, ow: ow)
-                return residual == nil ? [dx] : [dx, gl]
-            }
-            if spaceToDepth.applies {
-                let dx = spaceToDepth.inputGradient(of: gl, weight: wc)
-                return residual == nil ? [dx] : [dx, gl]
-            }
-            let bwdWeightsMD = k.backwardData.queryMD(dnnl_query_weights_md)
-            let packedB = PackedWeightCache.shared.packed(wc, as: bwdWeightsMD, sourceMD: k.userWeightsMD,
-                                                          key: "conv-bwd:" + shapeKey)
-            var diffDst = gl
-            if k.plainBackward {
-                diffDst = Tensor.uninitialized(k.outShape)
-                reorder(UnsafeMutableRawPointer(gl.basePointer), k.dstMD, UnsafeMutableRawPointer(diffDst.storage.pointer),
-                        k.diffDstMD, key: "conv-diff-dst:" + key)
-            }
-            let dx = Tensor(shape: inputShape,
-                            strides: k.plainBackward ? Tensor.contiguousStrides(for: inputShape)
-                                                     : Tensor.channelsLastStrides(inputShape),
-                            storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
-            k.backwardData.execute([
-                (DNNL_ARG_DIFF_DST, k.diffDstMD, UnsafeMutableRawPointer(diffDst.basePointer)),
-                (DNNL_ARG_WEIGHTS, bwdWeightsMD, UnsafeMutableRawPointer(packedB.pointer)),
-                (DNNL_ARG_DIFF_SRC, k.diffSrcMD, UnsafeMutableRawPointer(dx.storage.pointer)),
-            ])
+            let dx = strategy.inputGradient(of: gl, weight: wc)
             return residual == nil ? [dx] : [dx, gl]
         }
     }
@@ -193,6 +162,97 @@ extension Tensor {
     public static func channelsLastStrides(_ s: [Int]) -> [Int] {
         [s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]]
     }
+}
+
+/// The shape of one convolution call, as its backward strategies need it.
+private struct ConvGeometry {
+    let inputShape: [Int]
+    let kernel: (Int, Int)
+    let stride, dilation, groups: Int
+    /// Zero padding (top, bottom, left, right).
+    let pads: (Int, Int, Int, Int)
+    let outputSize: (Int, Int)
+
+    var isUnpadded: Bool { pads == (0, 0, 0, 0) }
+}
+
+/// How a convolution's input gradient is computed, chosen once per forward call from its shape: the three
+/// strategies compute the same product (the transposed convolution of the output gradient), each fastest on
+/// its own shapes.
+private enum ConvInputGradient {
+    /// A strided, unpadded 1×1 convolution: oneDNN's strided 1×1 backward kernel reaches about half its
+    /// unstrided speed here; the product at the output's resolution, spread onto the strided grid, is faster.
+    case stridedPointwise(ConvGeometry)
+    /// A strided convolution over few input channels (an image stem): the backward pass of the equivalent
+    /// stride-1 convolution on the space-to-depth rearranged input (``SpaceToDepthBackward``).
+    case spaceToDepth(SpaceToDepthBackward)
+    /// oneDNN's backward-data primitive, created with the forward one.
+    case backwardData(ConvKernels, ConvGeometry, key: String)
+
+    init(kernels k: ConvKernels, geometry g: ConvGeometry, key: String) {
+        let (n, c, h, w) = (g.inputShape[0], g.inputShape[1], g.inputShape[2], g.inputShape[3])
+        if g.kernel == (1, 1) && g.dilation == 1 && g.groups == 1 && g.isUnpadded {
+            self = .stridedPointwise(g)
+            return
+        }
+        let spaceToDepth = SpaceToDepthBackward(n: n, c: c, h: h, w: w, o: k.outShape[1], kh: g.kernel.0, kw: g.kernel.1,
+                                                stride: k.plainBackward && g.dilation == 1 ? g.stride : 1,
+                                                padTop: g.pads.0, padLeft: g.pads.2, oh: g.outputSize.0,
+                                                ow: g.outputSize.1)
+        self = spaceToDepth.applies ? .spaceToDepth(spaceToDepth) : .backwardData(k, g, key: key)
+    }
+
+    /// The input gradient (shaped like the input) of `gradient`, the gradient before the fused activation
+    /// (channels-last, shaped like the output), through the convolution with OIHW `weight`.
+    func inputGradient(of gradient: Tensor, weight: Tensor) -> Tensor {
+        switch self {
+        case .stridedPointwise(let g): return stridedPointwiseInputGradient(gradient, weight: weight, geometry: g)
+        case .spaceToDepth(let s2d): return s2d.inputGradient(of: gradient, weight: weight)
+        case let .backwardData(k, g, key): return backwardDataInputGradient(gradient, weight: weight, kernels: k, geometry: g,
+                                                                            key: key)
+        }
+    }
+}
+
+/// The input gradient of a strided, unpadded 1×1 convolution: the matrix product at the output's resolution,
+/// then spread onto every stride-th pixel of a zeroed input-sized gradient.
+private func stridedPointwiseInputGradient(_ gradient: Tensor, weight: Tensor, geometry g: ConvGeometry) -> Tensor {
+    let inputShape = g.inputShape
+    let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+    let (oh, ow) = g.outputSize
+    let compact = Tensor.uninitialized([n * oh * ow, c])
+    pointwiseBackward(gradient, weight: weight, pixels: compact.shape[0], into: compact.storage.pointer)
+    let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
+                    storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
+    scatterStrided(compact.storage.pointer, into: dx.storage.pointer, n: n, h: h, w: w, c: c, stride: g.stride,
+                   oh: oh, ow: ow)
+    return dx
+}
+
+/// The input gradient by oneDNN's backward-data primitive; in plain NCHW layout for few-channel inputs
+/// (see ``plainBackwardMaxChannels``), channels-last otherwise.
+private func backwardDataInputGradient(_ gradient: Tensor, weight: Tensor, kernels k: ConvKernels, geometry g: ConvGeometry,
+                                       key: String) -> Tensor {
+    let inputShape = g.inputShape
+    let bwdWeightsMD = k.backwardData.queryMD(dnnl_query_weights_md)
+    let packedB = PackedWeightCache.shared.packed(weight, as: bwdWeightsMD, sourceMD: k.userWeightsMD,
+                                                  key: "conv-bwd:" + k.shapeKey)
+    var diffDst = gradient
+    if k.plainBackward {
+        diffDst = Tensor.uninitialized(k.outShape)
+        reorder(UnsafeMutableRawPointer(gradient.basePointer), k.dstMD, UnsafeMutableRawPointer(diffDst.storage.pointer),
+                k.diffDstMD, key: "conv-diff-dst:" + key)
+    }
+    let dx = Tensor(shape: inputShape,
+                    strides: k.plainBackward ? Tensor.contiguousStrides(for: inputShape)
+                                             : Tensor.channelsLastStrides(inputShape),
+                    storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
+    k.backwardData.execute([
+        (DNNL_ARG_DIFF_DST, k.diffDstMD, UnsafeMutableRawPointer(diffDst.basePointer)),
+        (DNNL_ARG_WEIGHTS, bwdWeightsMD, UnsafeMutableRawPointer(packedB.pointer)),
+        (DNNL_ARG_DIFF_SRC, k.diffSrcMD, UnsafeMutableRawPointer(dx.storage.pointer)),
+    ])
+    return dx
 }
 
 /// The post-ops for a fused residual (a binary add of a tensor laid out like the output) and activation;

@@ -41,21 +41,34 @@ func memoryDesc(dims: [Int], tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
 }
 
 /// A created primitive with its descriptor; released with the cache entry.
+///
+/// Every primitive is created with a user-managed scratchpad, given a fresh buffer at each execution. oneDNN's
+/// default (library) scratchpad is one buffer per thread, so a primitive may run only on the thread that created
+/// it; the caches share primitives between threads (two explanations running at once), which that would break.
 final class DNNLPrimitive: @unchecked Sendable {
     let pd: dnnl_primitive_desc_t
     let primitive: dnnl_primitive_t
+    private let scratchpadMD: dnnl_memory_desc_t
+    private let scratchpadBytes: Int
 
+    /// Creates the primitive of `pd`, whose attribute asks for a user-managed scratchpad.
     init(pd: dnnl_primitive_desc_t) {
         self.pd = pd
         var p: dnnl_primitive_t?
         dnnlCheck(dnnl_primitive_create(&p, pd), "primitive creation")
         primitive = p!
+        scratchpadMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee ?? dnnl_memory_desc_t()
+        scratchpadBytes = mdSize(scratchpadMD)
     }
 
+    /// Creates a primitive for an operation descriptor, with `attr`'s post-ops (the attribute is set to a
+    /// user-managed scratchpad; the caller still owns and destroys it).
     convenience init(opDesc: UnsafeRawPointer, attr: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil) {
         var pd: dnnl_primitive_desc_t?
-        dnnlCheck(dnnl_primitive_desc_create(&pd, opaque(opDesc), attr, DNNLContext.shared.engine, hint),
-                  "primitive descriptor creation")
+        withUserScratchpad(attr) { attr in
+            dnnlCheck(dnnl_primitive_desc_create(&pd, opaque(opDesc), attr, DNNLContext.shared.engine, hint),
+                      "primitive descriptor creation")
+        }
         self.init(pd: pd!)
     }
 
@@ -80,12 +93,36 @@ final class DNNLPrimitive: @unchecked Sendable {
             mems.append(m)
             execArgs.append(dnnl_exec_arg_t(arg: arg, memory: m))
         }
+        // OpenMP's thread count is a per-thread setting: a thread other than the one that configured it
+        // (a second explainer thread) would otherwise run oneDNN on every core.
+        let threads = Int32(Threading.threadCount)
+        if omp_get_max_threads() != threads { omp_set_num_threads(threads) }
+        let scratchpad = scratchpadBytes > 0 ? TensorStorage(uninitializedCount: (scratchpadBytes + 3) / 4) : nil
+        if let scratchpad {
+            var m: dnnl_memory_t?
+            var mdv = scratchpadMD
+            dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, UnsafeMutableRawPointer(scratchpad.pointer)),
+                      "scratchpad memory creation")
+            mems.append(m)
+            execArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: m))
+        }
         ctx.lock.lock()
         dnnlCheck(dnnl_primitive_execute(primitive, ctx.stream, Int32(execArgs.count), &execArgs), "execution")
         dnnlCheck(dnnl_stream_wait(ctx.stream), "stream wait")
         ctx.lock.unlock()
         for m in mems { dnnl_memory_destroy(m) }
+        withExtendedLifetime(scratchpad) {}
     }
+}
+
+/// Runs `body` with `attr` (or, when nil, a new attribute) set to a user-managed scratchpad.
+private func withUserScratchpad(_ attr: dnnl_primitive_attr_t?, _ body: (dnnl_primitive_attr_t?) -> Void) {
+    var own: dnnl_primitive_attr_t?
+    if attr == nil { dnnlCheck(dnnl_primitive_attr_create(&own), "attribute creation") }
+    defer { if let own { dnnl_primitive_attr_destroy(own) } }
+    let a = attr ?? own
+    dnnlCheck(dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user), "user scratchpad attribute")
+    body(a)
 }
 
 @inline(__always) private func opaque(_ p: UnsafeRawPointer) -> const_dnnl_op_desc_t { const_dnnl_op_desc_t(p) }
@@ -108,7 +145,9 @@ func reorder(_ src: UnsafeMutableRawPointer, _ srcMD: dnnl_memory_desc_t,
         var s = srcMD, d = dstMD
         var pd: dnnl_primitive_desc_t?
         let e = DNNLContext.shared.engine
-        dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, nil), "reorder descriptor")
+        withUserScratchpad(nil) { attr in
+            dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, attr), "reorder descriptor")
+        }
         return DNNLPrimitive(pd: pd!)
     }
     let primitive = key.map { reorderCache.value(for: $0, make: make) } ?? make()

@@ -16,12 +16,17 @@ public struct ThreadCountError: Error, Equatable, CustomStringConvertible {
 /// The number of threads the kernels use: 2 by default (this project's machines have 2 cores),
 /// or the value of the `FOVEX_THREADS` environment variable.
 public enum Threading {
+    /// The configured count, behind a lock: explainers may run on several threads at once, and the
+    /// first of them to ask reads the environment.
     nonisolated(unsafe) private static var configured: Int?
+    private static let lock = NSLock()
 
     /// The default when `FOVEX_THREADS` is not set.
     public static let defaultThreadCount = 2
 
     public static var threadCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
         if let c = configured { return c }
         var n = defaultThreadCount
         do {
@@ -30,7 +35,7 @@ public enum Threading {
             // The command line refuses a bad value before it gets here; a library user is told once.
             FileHandle.standardError.write(Data("warning: \(error); using \(n) threads\n".utf8))
         }
-        setThreadCount(n)
+        setLocked(n)
         return n
     }
 
@@ -57,6 +62,12 @@ public enum Threading {
     /// Sets the thread count for oneDNN (OpenMP) and for the Swift kernels.
     public static func setThreadCount(_ n: Int) {
         precondition(n > 0, "thread count must be positive")
+        lock.lock()
+        defer { lock.unlock() }
+        setLocked(n)
+    }
+
+    private static func setLocked(_ n: Int) {
         configured = n
         omp_set_num_threads(Int32(n))
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FovExCommandLine
+import FovExTerminal
 import FovExImaging
 import FovExModels
 import FovExTensor

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import FovExTerminal
 import FovExCheckpoints
 import FovExModels
+import FovExWeights
 
 /// `fovex convert IN OUT.safetensors`: any supported checkpoint to safetensors.
 struct ConvertCommand: ParsableCommand {

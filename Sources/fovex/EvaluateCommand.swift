@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FovExCommandLine
+import FovExTerminal
 import FovExEvaluation
 import FovExExplainers
 import FovExMetrics

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import FovExTerminal
 import FovExModels
+import FovExWeights
 
 /// `fovex models list|fetch`: the known models and their weights in the cache.
 struct ModelsCommand: ParsableCommand {
@@ -41,7 +43,8 @@ struct ModelsList: ParsableCommand {
             for (i, w) in known.enumerated() {
                 let record = cache.record(for: w)
                 rows.append(Row(model: name, weights: w.id, isDefault: i == 0, source: w.origin, cached: record != nil,
-                                file: cache.url(for: w).path, sha256: record?.sha256, verification: record?.verification))
+                                file: cache.url(for: w).path, sha256: record?.sha256,
+                                verification: record?.verification ?? w.verification))
             }
         }
         if json {
@@ -58,9 +61,12 @@ struct ModelsList: ParsableCommand {
                     row.cached ? row.file ?? "" : row.source ?? ""]
         }
         let widths = (0..<3).map { c in table.map { $0[c].count }.max() ?? 0 }
-        for line in table {
+        // Each weights row is followed by how the file is (or was, once cached) verified.
+        let verifications = [nil] + rows.map(\.verification)
+        for (line, verification) in zip(table, verifications) {
             print((0..<3).map { line[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 + "  " + line[3])
+            if let verification { print(String(repeating: " ", count: widths[0] + 2) + "verified by: " + verification) }
         }
         print("Every model also runs with --weights FILE (safetensors or PyTorch checkpoint) or --random-weights SEED.")
     }

@@ -66,29 +66,36 @@ final class RunStoreTests: XCTestCase {
         let ids = (0..<23).map { String(format: "img%02d.jpg", $0) }
         let all = Selection(limit: 17, seed: 5).apply(to: ids)
         XCTAssertEqual(all.count, 17)
-        let shards = (0..<3).map { Selection(limit: 17, seed: 5, shardIndex: $0, shardCount: 3).apply(to: ids) }
-        XCTAssertEqual(Set(shards.flatMap { $0 }), Set(all))
-        XCTAssertEqual(shards.map(\.count).reduce(0, +), all.count)
+        XCTAssertEqual(all, all.sorted(), "a selection is processed in name order")
         XCTAssertNotEqual(Selection(limit: 17, seed: 6).apply(to: ids), all)
+        // The documented rule: image i of the selection goes to shard i mod N.
+        for k in 0..<3 {
+            let shard = Selection(limit: 17, seed: 5, shardIndex: k, shardCount: 3).apply(to: ids)
+            XCTAssertEqual(shard, stride(from: k, to: all.count, by: 3).map { all[$0] }, "shard \(k)/3")
+        }
 
-        // One unsharded run and the same work split into two shard directories give the same rows.
-        let whole = try RunStore(directory: tmp.appendingPathComponent("whole"), configuration: config())
-        for id in all { try whole.append([row(id, "fovex", Double(id.count)), row(id, "gradcam", 1)]) }
+        // Two shard directories, each holding only its own images, merge into rows whose metrics average to the
+        // hand-computed mean over the 17 images (the value of image imgNN is NN), each image exactly once.
+        func number(_ id: String) -> Double { Double(id.dropFirst(3).prefix(2))! }
         var shardDirs: [URL] = []
         for i in 0..<2 {
             let dir = tmp.appendingPathComponent("shard\(i)")
             shardDirs.append(dir)
             let s = try RunStore(directory: dir, configuration: config(), shard: (i, 2))
             for id in Selection(limit: 17, seed: 5, shardIndex: i, shardCount: 2).apply(to: ids) {
-                try s.append([row(id, "fovex", Double(id.count)), row(id, "gradcam", 1)])
+                try s.append([row(id, "fovex", number(id)), row(id, "gradcam", 1)])
             }
         }
         let directions = ["drop": false, "deletion": false]
         let merged = try EvaluationReport(runs: shardDirs, higherIsBetter: directions)
-        let single = try EvaluationReport(runs: [tmp.appendingPathComponent("whole")], higherIsBetter: directions)
-        XCTAssertEqual(merged.rows, single.rows)
         XCTAssertEqual(merged.imageCount, 17)
-        XCTAssertEqual(merged.markdown(), single.markdown())
+        XCTAssertEqual(merged.rows.filter { $0.method == "fovex" }.map(\.image).sorted(), all)
+        let expectedMean = all.map(number).reduce(0, +) / 17
+        XCTAssertEqual(try XCTUnwrap(merged.summaries["drop"]?["fovex"]).mean, expectedMean, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(merged.summaries["drop"]?["gradcam"]).mean, 1, accuracy: 1e-12)
+        // The same shard twice is not a whole run: its images count once.
+        let doubled = try EvaluationReport(runs: [shardDirs[0], shardDirs[0]], higherIsBetter: directions)
+        XCTAssertEqual(doubled.imageCount, 9)
     }
 
     func testReportRefusesMixedConfigurations() throws {

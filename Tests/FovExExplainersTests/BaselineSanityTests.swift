@@ -195,7 +195,7 @@ final class BaselineSanityTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try ExplainerRegistry.explainer(named: "lime", for: cnn)) { XCTAssertTrue("\($0)".contains("gradcam")) }
-        XCTAssertThrowsError(try ExplainerRegistry.explainers(" , ", for: cnn))
+        assertBadInput(try ExplainerRegistry.explainers(" , ", for: cnn), mentioning: ["no method given", "gradcam"])
     }
 
     func testBadRequestsAreClearErrors() throws {
@@ -205,17 +205,34 @@ final class BaselineSanityTests: XCTestCase {
             guard case ExplainerError.unknownPoint("layer9", let available) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(available, model.innerPoints)
         }
-        XCTAssertThrowsError(try GradCAM().explain(x, model: model, classes: [9]))
-        XCTAssertThrowsError(try GradCAM().explain(x, model: model, classes: [1, 2]))
-        XCTAssertThrowsError(try RISE().explain(Tensor(zeros: [1, 3, 32, 16]), model: model, classes: nil))
-        XCTAssertThrowsError(try RISE(masks: Tensor(zeros: [4, 1, 16, 16])).explain(x, model: model, classes: nil))
-        XCTAssertThrowsError(try RandomCAM(channelWeights: Tensor(zeros: [3])).explain(x, model: model, classes: nil))
-        XCTAssertThrowsError(try MeaningfulPerturbation(options: Self.mpOptions, noise: [x]).explain(x, model: model, classes: nil))
+        assertBadInput(try GradCAM().explain(x, model: model, classes: [9]), mentioning: ["class 9", "0..<5"])
+        assertBadInput(try GradCAM().explain(x, model: model, classes: [1, 2]), mentioning: ["2 classes", "1 images"])
+        assertBadInput(try RISE().explain(Tensor(zeros: [1, 3, 32, 16]), model: model, classes: nil),
+                       mentioning: ["rise", "square", "[1, 3, 32, 16]"])
+        assertBadInput(try RISE(masks: Tensor(zeros: [4, 1, 16, 16])).explain(x, model: model, classes: nil),
+                       mentioning: ["rise", "[4, 1, 16, 16]", "32×32"])
+        assertBadInput(try RandomCAM(channelWeights: Tensor(zeros: [3])).explain(x, model: model, classes: nil),
+                       mentioning: ["randomcam", "[3]", "8 channels"])
+        assertBadInput(try MeaningfulPerturbation(options: Self.mpOptions, noise: [x]).explain(x, model: model, classes: nil),
+                       mentioning: ["mp", "1 noise tensors", "\(Self.mpOptions.iterations) iterations"])
         // The CAM on the ViT's default point uses its patch grid: 4×4 tokens at patch 8.
         let vit = Self.randomViT()
         let (a, g, _) = try CAMSupport.activations(x, model: vit, classes: nil, point: vit.defaultCAMPoint,
                                                    withGradients: true, method: "test")
         XCTAssertEqual(a.shape, [1, 32, 4, 4])
         XCTAssertEqual(g?.shape, [1, 32, 4, 4])
+    }
+
+    /// Checks that `expression` throws ``ExplainerError/badInput(_:)`` whose message names every one of `fragments`.
+    func assertBadInput<T>(_ expression: @autoclosure () throws -> T, mentioning fragments: [String],
+                           file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try expression(), file: file, line: line) { error in
+            guard case ExplainerError.badInput(let message) = error else {
+                return XCTFail("expected a bad-input error, got \(error)", file: file, line: line)
+            }
+            for fragment in fragments {
+                XCTAssertTrue(message.contains(fragment), "'\(message)' does not mention '\(fragment)'", file: file, line: line)
+            }
+        }
     }
 }

@@ -25,6 +25,12 @@ final class FovExParityTests: XCTestCase {
             .crossEntropy(labels: classes)
         let grad = try gradients(of: loss.sum(), withRespectTo: [p])[0].scalars
         let refLoss = try tensor("loss").scalars, refGrad = try tensor("grad").scalars
+        // zip stops at the shorter side: the counts must agree first (one loss per image, two coordinates each).
+        XCTAssertEqual(loss.count, classes.count, "\(name) losses")
+        XCTAssertEqual(refLoss.count, classes.count, "\(name) reference losses")
+        XCTAssertEqual(grad.count, 2 * classes.count, "\(name) gradient components")
+        XCTAssertEqual(refGrad.count, grad.count, "\(name) reference gradient components")
+        XCTAssertGreaterThan(classes.count, 0)
         for (a, b) in zip(loss.scalars, refLoss) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(name) loss") }
         let scale = refGrad.map(abs).max()!
         for (a, b) in zip(grad, refGrad) { XCTAssertEqual(a, b, accuracy: 1e-3 * scale, "\(name) dL/dp") }

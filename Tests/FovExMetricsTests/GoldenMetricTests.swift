@@ -50,10 +50,9 @@ final class GoldenMetricTests: XCTestCase {
         let r = AUCJudd().evaluate(map: map, fixations: fix, otherFixations: [])
         XCTAssertEqual(r.value, 0.75 / 14 + 13.0 / 14, accuracy: 1e-9)
         XCTAssertEqual(AUCJudd().evaluate(map: Tensor(zeros: [4, 4]), fixations: fix, otherFixations: []).value, 0.5)
-        // Jitter is seeded: the same seed gives the same value.
-        let j = AUCJudd(jitter: 1e-7, seed: 3)
-        XCTAssertEqual(j.evaluate(map: map, fixations: fix, otherFixations: []).value,
-                       j.evaluate(map: map, fixations: fix, otherFixations: []).value)
+        // Jitter of 1e-7 breaks the ties among the zeros but moves no value across another: same area.
+        let jittered = AUCJudd(jitter: 1e-7, seed: 3).evaluate(map: map, fixations: fix, otherFixations: [])
+        XCTAssertEqual(jittered.value, 0.75 / 14 + 13.0 / 14, accuracy: 1e-9)
     }
 
     func testShuffledAUCCountsTiesAsHalf() {
@@ -64,15 +63,40 @@ final class GoldenMetricTests: XCTestCase {
         XCTAssertEqual(r.value, 0.875, accuracy: 1e-12)
     }
 
-    func testCCIsOneForTheFixationDensityItselfAndKLDZero() {
-        let fix = [PixelPoint(x: 5, y: 4), PixelPoint(x: 12, y: 9)]
-        let density = fixationDensity(fix, height: 16, width: 20, sigma: 2)
-        let map = Tensor(shape: [16, 20], scalars: density)
-        XCTAssertEqual(CorrelationCoefficient(fixationSigma: 2).evaluate(map: map, fixations: fix, otherFixations: []).value, 1, accuracy: 1e-6)
-        XCTAssertEqual(KLDivergence(fixationSigma: 2).evaluate(map: map, fixations: fix, otherFixations: []).value, 0, accuracy: 1e-6)
-        let flipped = Tensor(shape: [16, 20], scalars: fixationDensity([PixelPoint(x: 18, y: 1), PixelPoint(x: 1, y: 14)], height: 16, width: 20, sigma: 2))
-        XCTAssertLessThan(CorrelationCoefficient(fixationSigma: 2).evaluate(map: flipped, fixations: fix, otherFixations: []).value, 0.2)
-        XCTAssertGreaterThan(KLDivergence(fixationSigma: 2).evaluate(map: flipped, fixations: fix, otherFixations: []).value, 1)
+    func testCCAndKLDAgainstTheBinaryFixationMapByHand() {
+        // σ 0: the fixation density is the binary fixation map. Map a = [4, 1, 2, 3] (row-major 2×2),
+        // fixations on pixels 0 and 3 → b = [1, 0, 0, 1]. Deviations: a − 2.5 = [1.5, −1.5, −0.5, 0.5],
+        // b − 0.5 = [0.5, −0.5, −0.5, 0.5]: Σab = 2, Σa² = 5, Σb² = 1 → CC = 2/√5.
+        let map = Tensor(shape: [2, 2], scalars: [4, 1, 2, 3])
+        let fix = [PixelPoint(x: 0, y: 0), PixelPoint(x: 1, y: 1)]
+        let cc = CorrelationCoefficient(fixationSigma: 0).evaluate(map: map, fixations: fix, otherFixations: [])
+        XCTAssertEqual(cc.value, 2 / 5.0.squareRoot(), accuracy: 1e-9)
+        // P = [½, 0, 0, ½], Q = [0.4, 0.1, 0.2, 0.3] → KL = ½ ln(½/0.4) + ½ ln(½/0.3).
+        let kld = KLDivergence(fixationSigma: 0).evaluate(map: map, fixations: fix, otherFixations: [])
+        XCTAssertEqual(kld.value, 0.5 * log(0.5 / 0.4) + 0.5 * log(0.5 / 0.3), accuracy: 1e-9)
+        // A map uncorrelated with the fixations: a = [1, 2, 3, 4] against b = [1, 0, 0, 1].
+        let flat = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])
+        XCTAssertEqual(CorrelationCoefficient(fixationSigma: 0).evaluate(map: flat, fixations: fix, otherFixations: []).value,
+                       0, accuracy: 1e-9)
+    }
+
+    func testCCAndKLDAgainstABlurredFixationByHand() {
+        // One fixation in the centre of a 3×3 image, σ 1: the kernel's radius is capped at 1, so the density is
+        // k_i·k_j with k = [e^−½, 1, e^−½] / (1 + 2e^−½), exactly what the MIT benchmark's blur gives there.
+        let a = exp(-0.5), k = [a, 1, a].map { $0 / (1 + 2 * a) }
+        let density = (0..<9).map { k[$0 / 3] * k[$0 % 3] }
+        let centre = [PixelPoint(x: 1, y: 1)]
+        // Map: one-hot at the centre. With means 1/9: Σab = d_centre − 1/9, Σa² = 8/9, Σb² = (Σk²)² − 1/9.
+        let oneHot = Tensor(shape: [3, 3], scalars: [0, 0, 0, 0, 1, 0, 0, 0, 0])
+        let sumK2 = k.map { $0 * $0 }.reduce(0, +)
+        let expectedCC = (density[4] - 1.0 / 9) / (8.0 / 9 * (sumK2 * sumK2 - 1.0 / 9)).squareRoot()
+        XCTAssertEqual(CorrelationCoefficient(fixationSigma: 1).evaluate(map: oneHot, fixations: centre, otherFixations: []).value,
+                       expectedCC, accuracy: 1e-6)
+        // Map 1…9 (row-major): Q_i = i/45 → KL = Σ d_i ln(d_i / Q_i).
+        let ramp = Tensor(shape: [3, 3], scalars: (1...9).map(Float.init))
+        let expectedKL = (0..<9).map { density[$0] * log(density[$0] / (Double($0 + 1) / 45)) }.reduce(0, +)
+        XCTAssertEqual(KLDivergence(fixationSigma: 1).evaluate(map: ramp, fixations: centre, otherFixations: []).value,
+                       expectedKL, accuracy: 1e-6)
     }
 
     func testEBPGWithABoxHoldingHalfTheEnergy() {

@@ -46,7 +46,14 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(out.captured["conv1"]?.shape, [1, 64, 32, 32])
         XCTAssertEqual(out.captured["layer3.0"]?.shape, [1, 256, 4, 4])
         XCTAssertEqual(out.captured["layer4"]?.shape, [1, 512, 2, 2])
-        XCTAssertEqual(out.captured["layer4"]?.scalars, out.captured["layer4.1"]?.scalars)
+        // `layer4` is the last stage's output: the one the head pools and classifies.
+        let weights = ModelWeights(random: try ModelRegistry.architecture("resnet18").parameters, seed: 3)
+        let layer4 = try XCTUnwrap(out.captured["layer4"])
+        let head = withoutGradients {
+            layer4.mean(alongAxes: [2, 3]).linear(weight: weights["fc.weight"], bias: weights["fc.bias"])
+        }
+        for (a, b) in zip(head.scalars, out.logits.scalars) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b))) }
+        XCTAssertEqual(head.count, 1000)
         XCTAssertEqual(out.logits.shape, [1, 1000])
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import FovExImaging
 @testable import FovExModels
+import FovExWeights
 import FovExTensor
 
 /// Real EfficientNet-Lite0 weights on the 1300 ImageNet validation images: top-1 must be within

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import FovExCheckpoints
 @testable import FovExModels
+import FovExWeights
 import FovExTensor
 
 final class ModelWeightsTests: XCTestCase {

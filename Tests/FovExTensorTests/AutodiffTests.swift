@@ -77,6 +77,42 @@ final class AutodiffTests: XCTestCase {
         XCTAssertFalse(x.detached().exp().requiresGradient)
     }
 
+    func testWithoutGradientsOnOneThreadLeavesAnotherThreadRecording() throws {
+        // Thread A sits inside withoutGradients while thread B records and differentiates; with a
+        // process-wide mode B would record nothing and find its input untracked.
+        final class Observations: @unchecked Sendable {
+            var insideA: Bool?, afterB: Bool?, recordsOnB = false, gradient: [Float] = []
+        }
+        let seen = Observations()
+        let x = randomNormal([4], seed: 11)
+        let entered = DispatchSemaphore(value: 0), recorded = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let a = Thread {
+            withoutGradients {
+                entered.signal()
+                recorded.wait()
+                seen.insideA = GradientMode.isEnabled
+            }
+            done.signal()
+        }
+        a.start()
+        entered.wait()
+        let b = Thread {
+            let xt = x.requiringGradient()
+            let y = (xt * xt).sum()
+            seen.recordsOnB = y.requiresGradient
+            seen.gradient = (try? gradients(of: y, withRespectTo: [xt])[0].scalars) ?? []
+            seen.afterB = GradientMode.isEnabled
+            recorded.signal()
+        }
+        b.start()
+        done.wait()
+        XCTAssertTrue(seen.recordsOnB, "thread B recorded while thread A was inside withoutGradients")
+        XCTAssertEqual(seen.gradient, x.scalars.map { 2 * $0 })
+        XCTAssertEqual(seen.afterB, true)
+        XCTAssertEqual(seen.insideA, false, "thread A's scope held while thread B recorded")
+        XCTAssertTrue(GradientMode.isEnabled)
+    }
+
     func testGraphIsReleasedAfterBackward() throws {
         let x = randomNormal([4], seed: 11).requiringGradient()
         let y = x.exp().sum()

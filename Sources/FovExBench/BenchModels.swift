@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import FovExTerminal
 import FovExModels
 import FovExTensor
 
 /// `fovex bench models`: forward and forward + input-gradient time per image, against PyTorch in the same run.
-struct BenchModels: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchModels: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "Time models' forward pass and forward + gradient of the top logit w.r.t. the input, against PyTorch.",
         discussion: """
@@ -40,7 +41,7 @@ struct BenchModels: ParsableCommand {
         var target: Double?
     }
 
-    func validate() throws {
+    public func validate() throws {
         guard repeats > 0, threads > 0 else { throw ValidationError("--repeats and --threads must be positive") }
         guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--batches needs positive integers") }
         for name in modelList { _ = try ModelRegistry.architecture(name) }
@@ -49,7 +50,9 @@ struct BenchModels: ParsableCommand {
     private var modelList: [String] { models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     private var batchList: [Int] { batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
-    func run() throws {
+    public init() {}
+
+    public func run() throws {
         Threading.setThreadCount(threads)
         let loadBefore = MachineLoad.average()
         var rows = try measureSwift()

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import FovExModels
+import FovExModels
+@testable import FovExWeights
 
 /// The FIPS 180-4 / NIST CSRC example vectors for SHA-256.
 final class SHA256Tests: XCTestCase {

@@ -1,14 +1,15 @@
 import ArgumentParser
 import Foundation
 import FovExCommandLine
+import FovExTerminal
 import FovExExplainers
 import FovExModels
 import FovExTensor
 
 /// `fovex bench explainers`: seconds per image of each baseline explainer, against its reference
 /// re-stated in PyTorch, measured in the same run.
-struct BenchExplainers: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchExplainers: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "explainers",
         abstract: "Time the baseline explainers per image (random weights) against their references in PyTorch.",
         discussion: """
@@ -64,7 +65,7 @@ struct BenchExplainers: ParsableCommand {
         var rows: [Row]
     }
 
-    func validate() throws {
+    public func validate() throws {
         guard threads > 0, repeats > 0 else { throw ValidationError("--threads and --repeats must be positive") }
         for name in modelList { _ = try ModelRegistry.architecture(name) }
         for method in methodList ?? [] where !ExplainerRegistry.names.contains(method) || method == "fovex" {
@@ -93,7 +94,9 @@ struct BenchExplainers: ParsableCommand {
     private var riseMasks: Int { rise.riseMasks }
     private var mpIterations: Int { mp.mpIterations }
 
-    func run() throws {
+    public init() {}
+
+    public func run() throws {
         Threading.setThreadCount(threads)
         let loadBefore = MachineLoad.average()
         var rows = try measureSwift()

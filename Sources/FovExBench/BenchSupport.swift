@@ -1,4 +1,5 @@
 import Foundation
+import FovExTerminal
 
 // Timing, machine-load and PyTorch-launching helpers shared by the `fovex bench` commands.
 

@@ -1,7 +1,8 @@
 import Foundation
 import FovExCheckpoints
 import XCTest
-@testable import FovExModels
+import FovExModels
+@testable import FovExWeights
 
 /// The weights cache: fetching over HTTP with key-and-shape verification, records, and corruption checks.
 final class WeightsCacheTests: XCTestCase {
@@ -43,7 +44,7 @@ final class WeightsCacheTests: XCTestCase {
         XCTAssertEqual(try KnownWeights.named("resnet50").id, KnownWeights.all.first { $0.architecture == "resnet50" }?.id)
         XCTAssertEqual(try KnownWeights.named("resnet50.a1_in1k").architecture, "resnet50")
         XCTAssertEqual(try KnownWeights.named("vit-b16").architecture, "vit-b16")
-        XCTAssertThrowsError(try KnownWeights.named("resnet18")) { error in
+        XCTAssertThrowsError(try KnownWeights.named("efficientnet-lite3")) { error in
             XCTAssertTrue("\(error)".contains("--weights"), "\(error)")
         }
         for w in KnownWeights.all {
@@ -65,6 +66,62 @@ final class WeightsCacheTests: XCTestCase {
         // efficientnet-lite0's RECORD line: ...efficientnet-lite0-57934424.pth,sha256=V5NEJIqT4jAm5rePH2-vC8HSgjhvbIgc26rNScq_d9s
         let decoded = try XCTUnwrap(PipWeights.base64URLDecoded("V5NEJIqT4jAm5rePH2-vC8HSgjhvbIgc26rNScq_d9s"))
         XCTAssertEqual(SHA256.Digest(bytes: decoded).hexString, PipPackage.efficientNetLite[0].memberSHA256)
+    }
+
+    /// The downloads users expect: torchvision's ResNets, verified like torchvision does by the hash prefix in the
+    /// file name, and timm's ViTs from the Hugging Face hub, verified by keys and shapes.
+    func testTorchvisionResNetsAndTimmViTsAreKnownWithTheirVerification() throws {
+        let torchvision = ["resnet18": "f37072fd", "resnet34": "b627a593", "resnet50": "0676ba61",
+                           "resnet101": "63fe2227", "resnet152": "394f9c45"]
+        for (architecture, hash) in torchvision {
+            let w = try KnownWeights.named(architecture)
+            XCTAssertEqual(w.id, "\(architecture).tv_in1k")
+            XCTAssertEqual(w.origin, "https://download.pytorch.org/models/\(architecture)-\(hash).pth")
+            XCTAssertEqual(w.fileName, "\(architecture)-\(hash).pth")
+            XCTAssertEqual(w.published, .prefix(hash))
+            XCTAssertTrue(w.verification.contains("SHA-256 starts with \(hash)"), w.verification)
+            XCTAssertTrue(w.verification.contains("recorded on first download"), w.verification)
+        }
+        let timm = ["vit-ti16": "vit_tiny_patch16_224", "vit-s16": "vit_small_patch16_224",
+                    "vit-b16": "vit_base_patch16_224", "vit-l16": "vit_large_patch16_224"]
+        for (architecture, model) in timm {
+            let w = try KnownWeights.named(architecture)
+            XCTAssertEqual(w.id, "\(architecture).augreg_in21k_ft_in1k")
+            XCTAssertEqual(w.origin, "https://huggingface.co/timm/\(model).augreg_in21k_ft_in1k/resolve/main/model.safetensors")
+            XCTAssertNil(w.published)
+            XCTAssertTrue(w.verification.hasPrefix("every key and shape of \(architecture)"), w.verification)
+        }
+        XCTAssertTrue(try KnownWeights.named("efficientnet-lite0").verification.contains("RECORD"))
+        // Every architecture but the two largest EfficientNet-Lites has a download.
+        let without = ModelRegistry.names.filter { name in !KnownWeights.all.contains { $0.architecture == name } }
+        XCTAssertEqual(without, ["efficientnet-lite3", "efficientnet-lite4"])
+    }
+
+    /// A file whose SHA-256 does not start with the prefix its name publishes is deleted, and nothing is cached.
+    func testFileNotMatchingItsPublishedPrefixNeverEntersTheCache() throws {
+        let body = try liteCheckpointBytes()
+        let server = try LoopbackHTTPServer(body: body)
+        defer { server.stop() }
+        let cache = WeightsCache(directory: directory.appendingPathComponent("cache"))
+        let digest = SHA256.hash(body).hexString
+        // The right prefix with its last digit changed.
+        let wrong = String(digest.prefix(7)) + (digest[digest.index(digest.startIndex, offsetBy: 7)] == "0" ? "1" : "0")
+        let w = weights(at: server.url, published: .prefix(wrong))
+        XCTAssertThrowsError(try cache.fetch(w, downloader: quickRetries)) { error in
+            guard case let WeightsError.checksumMismatch(_, expected, found) = error else {
+                return XCTFail("expected checksumMismatch, got \(error)")
+            }
+            XCTAssertEqual(expected, "\(wrong)… (prefix)")
+            XCTAssertEqual(found, digest)
+        }
+        XCTAssertNil(cache.record(for: w))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.url(for: w).path))
+        // With the right prefix the whole digest is what the cache records, and every later load checks it.
+        let right = weights(at: server.url, published: .prefix(String(digest.prefix(8))))
+        let record = try cache.fetch(right, downloader: quickRetries)
+        XCTAssertEqual(record.sha256, digest)
+        XCTAssertEqual(record.sha256.count, 64)
+        XCTAssertTrue(record.verification.contains("SHA-256 prefix \(digest.prefix(8))"), record.verification)
     }
 
     func testFetchVerifiesKeysAndShapesThenRecordsTheDigest() throws {

@@ -6,8 +6,8 @@ import FovExModels
 import FovExTensor
 
 /// `fovex bench fovex`: seconds per image of the FovEx search, against the reference algorithm in PyTorch.
-struct BenchFovEx: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchFovEx: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "fovex",
         abstract: "Time FovEx per image (random weights) against the reference algorithm re-stated in PyTorch.",
         discussion: """
@@ -31,7 +31,9 @@ struct BenchFovEx: ParsableCommand {
         var ratio: Double?
     }
 
-    func run() throws {
+    public init() {}
+
+    public func run() throws {
         Threading.setThreadCount(threads)
         let modelList = models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let batchList = batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

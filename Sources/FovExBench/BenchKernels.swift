@@ -79,8 +79,8 @@ struct KernelReport: Codable {
 }
 
 /// `fovex bench kernels`: convolution and matmul throughput, forward and backward-data, against PyTorch.
-struct BenchKernels: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BenchKernels: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "kernels",
         abstract: "Time convolution and matmul kernels (forward and backward-data) against PyTorch.",
         discussion: """
@@ -97,12 +97,14 @@ struct BenchKernels: ParsableCommand {
     @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
     @Option(help: "Seconds of timed repetitions per kernel and direction.") var minTime = 0.5
 
-    func validate() throws {
+    public func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if !(minTime > 0) { throw ValidationError("--min-time must be positive") }
     }
 
-    func run() throws {
+    public init() {}
+
+    public func run() throws {
         let n = threads ?? Threading.threadCount
         Threading.setThreadCount(n)
         var results: [KernelResult] = []

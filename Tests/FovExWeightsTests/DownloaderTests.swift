@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import FovExModels
+import FovExModels
+@testable import FovExWeights
 
 /// The downloader against a loopback server: resuming, verification and atomic placement.
 final class DownloaderTests: XCTestCase {
