@@ -5,6 +5,7 @@ import FovExEvaluation
 import FovExExplainers
 import FovExMetrics
 import FovExModels
+import FovExTerminal
 
 /// The options of `fovex evaluate --metrics scanpath`, and the run they configure.
 struct ScanpathEvaluateOptions: ParsableArguments {
