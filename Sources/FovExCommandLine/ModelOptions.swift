@@ -2,13 +2,19 @@ import ArgumentParser
 import Foundation
 import FovExModels
 import FovExWeights
+import FovExONNX
 
-/// `--model NAME [--weights FILE | --random-weights SEED]`, shared by every command that runs a model.
+/// `--model NAME|FILE.onnx [--weights FILE | --random-weights SEED]`, shared by every command that runs a model,
+/// with the preprocessing options an ONNX file needs.
 public struct ModelOptions: ParsableArguments {
-    @Option(help: "Model name (see `fovex models list`).") public var model: String
+    @Option(help: "Model name (see `fovex models list`) or an ONNX file (FILE.onnx).") public var model: String
     @Option(help: "Load weights from this checkpoint file instead of the cache.") public var weights: String?
     @Option(parsing: .unconditional, help: "Use random weights drawn from this seed (for timing and tests); not with --weights.")
     public var randomWeights: UInt64?
+    @OptionGroup public var onnx: ONNXModelOptions
+
+    /// Whether `--model` names an ONNX file rather than a built-in architecture.
+    public var isONNX: Bool { model.lowercased().hasSuffix(".onnx") }
 
     public init() {}
 
@@ -18,10 +24,18 @@ public struct ModelOptions: ParsableArguments {
             throw ValidationError("--weights and --random-weights contradict each other: give one of them")
         }
         if let weights, weights.isEmpty { throw ValidationError("--weights needs a file name, got ''") }
+        // An ONNX file holds its weights, and built-in models know their preprocessing and classes.
+        if isONNX && (weights != nil || randomWeights != nil) {
+            throw ValidationError("--weights and --random-weights do not apply to an ONNX file: it carries its weights")
+        }
+        if !isONNX && onnx.isUsed {
+            throw ValidationError("--input-size, --preprocess, --mean, --std and --labels apply to ONNX models (--model FILE.onnx) only")
+        }
     }
 
     /// The model with the weights asked for: random, from a file, or from the cache.
     public func load() throws -> any ImageClassifier {
+        if isONNX { return try onnx.load(model) }
         if let seed = randomWeights { return try ModelRegistry.randomModel(model, seed: seed) }
         if let weights { return try ModelRegistry.model(model, weightsFile: URL(fileURLWithPath: weights)) }
         return try ModelRegistry.cachedModel(model)

@@ -3,13 +3,14 @@ import Foundation
 import FovExTerminal
 import FovExModels
 import FovExWeights
+import FovExONNX
 
 /// `fovex models list|fetch`: the known models and their weights in the cache.
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "List the known models and fetch their weights into the cache ($FOVEX_CACHE, default ~/.cache/fovex).",
-        subcommands: [ModelsList.self, ModelsFetch.self]
+        subcommands: [ModelsList.self, ModelsFetch.self, ModelsInspect.self]
     )
 }
 
@@ -102,5 +103,37 @@ struct ModelsFetch: ParsableCommand {
             print("  sha256 \(record.sha256)")
             print("  verified: \(record.verification)")
         }
+    }
+}
+
+/// `fovex models inspect FILE.onnx`: what an ONNX file holds and whether it runs here.
+struct ModelsInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show an ONNX file's inputs, outputs, opset, op counts, unsupported ops and candidate CAM layers.",
+        discussion: """
+        The model is loaded as a classifier (one pass on a blank image at --input-size, by default the size \
+        the file declares) to find the layers CAM methods can use; a model that cannot load says why. Exits with \
+        status 1 when the model cannot be used.
+        """)
+
+    @Argument(help: "The ONNX file.") var file: String
+    @Option(help: "The square input side to try (1…4096).") var inputSize: Int?
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func validate() throws {
+        if let inputSize, !(1...4096).contains(inputSize) { throw ValidationError("--input-size must be in 1…4096, got \(inputSize)") }
+    }
+
+    func run() throws {
+        let report = try ONNXInspection(contentsOf: URL(fileURLWithPath: file), inputSize: inputSize)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(report.text)
+        }
+        if report.problem != nil { throw ExitCode(1) }
     }
 }

@@ -1,0 +1,143 @@
+import Foundation
+import FovExModels
+import FovExTensor
+
+/// An image classifier read from an ONNX file, runnable forward and backward like the built-in models.
+///
+///     let model = try ONNXClassifier(contentsOf: URL(fileURLWithPath: "resnet50.onnx"))
+///     let logits = model.logits(pixels)          // [N, 3, S, S] in [0, 1]
+///
+/// The graph is compiled once at load (see ``ONNXProgram``) and checked with one forward pass on a blank image,
+/// which fixes the output's shape, the inner points and the default CAM point. Every node records on the
+/// autodiff tape, so gradients with respect to the input and to any node's output (capture it by its ONNX
+/// value name) work. The batch size is free.
+public final class ONNXClassifier: ImageClassifier {
+    public let identity: ModelIdentity
+    public var preprocessing: Preprocessing
+    public let classNames: [String]
+    /// The float values of rank 3 or more the graph computes from its input, in execution order, by their
+    /// ONNX names (a fused convolution chain is one point, named by its last node's output).
+    public let innerPoints: [String]
+    public let defaultCAMPoint: String
+    /// The parsed model (inputs, outputs, opset, op counts, metadata).
+    public let model: ONNXModel
+    /// Shapes of every value for a single image, as the load-time check computed them.
+    public let valueShapes: [String: [Int]]
+    private let program: ONNXProgram
+
+    /// ImageNet's mean and standard deviation, the usual normalisation of exported torchvision models.
+    public static func imageNetPreprocessing(size: Int) -> Preprocessing {
+        Preprocessing(geometry: .direct(size: size), interpolation: .bilinear, antialias: true,
+                      mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+    }
+
+    /// Reads and compiles the model in `url` (external data files beside it included). The identity names the
+    /// file; `fovex` adds its SHA-256.
+    ///
+    /// - Parameters:
+    ///   - preprocessing: how images become the model's input; by default ImageNet's normalisation at the
+    ///     input size the graph declares (224 when it declares none).
+    ///   - classNames: one name per output; by default ImageNet's when the model has 1000 outputs, else `class i`.
+    /// - Throws: ``ONNXError`` and ``UnsupportedONNXOperatorsError`` (before any work is done) naming the file.
+    public convenience init(contentsOf url: URL, preprocessing: Preprocessing? = nil, classNames: [String]? = nil) throws {
+        let model = try ONNXModel(contentsOf: url)
+        try self.init(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent),
+                      preprocessing: preprocessing, classNames: classNames)
+    }
+
+    /// Compiles an already parsed model.
+    public init(_ model: ONNXModel, identity: ModelIdentity, preprocessing: Preprocessing? = nil,
+                classNames: [String]? = nil) throws {
+        let program = try ONNXProgram(model)
+        let declared = model.inputs[0].shape
+        if let declared {
+            guard declared.count == 4, declared[1] == nil || declared[1] == 3 else {
+                throw ONNXError(file: model.file, problem: "input '\(model.inputs[0].name)' has shape "
+                    + "\(model.inputs[0].shapeDescription); an image classifier takes [N, 3, H, W]")
+            }
+        }
+        let size = preprocessing?.inputSize ?? declared?[2] ?? 224
+        var shapes: [String: [Int]] = [:]
+        let probe: Tensor = try withoutGradients {
+            try program.run(Tensor(zeros: [1, 3, size, size]), shapes: &shapes).output
+        }
+        guard probe.rank == 2, probe.shape[0] == 1, probe.shape[1] >= 1 else {
+            throw ONNXError(file: model.file, problem: "output '\(program.outputName)' has shape \(probe.shape) for one "
+                + "\(size)×\(size) image; a classifier's output must be [N, classes]")
+        }
+        let classes = probe.shape[1]
+        if let classNames, classNames.count != classes {
+            throw ONNXError(file: model.file, problem: "the model has \(classes) outputs, but \(classNames.count) class names were given")
+        }
+        self.classNames = classNames ?? (classes == 1000 ? ImageNetClasses.names : (0..<classes).map { "class \($0)" })
+        self.preprocessing = preprocessing ?? ONNXClassifier.imageNetPreprocessing(size: size)
+        self.identity = identity
+        self.model = model
+        self.program = program
+        self.valueShapes = shapes
+        let points = program.steps.flatMap(\.outputs).filter { (shapes[$0]?.count ?? 0) >= 3 }
+        innerPoints = points
+        defaultCAMPoint = ONNXClassifier.camPoint(model: model, program: program, points: points, shapes: shapes) ?? points.last ?? program.outputName
+    }
+
+    /// The CAM point: for a transformer (a graph with Softmax over tokens), the token tensor entering the final
+    /// normalisation; otherwise the last 4-D activation with a spatial extent (the input of global pooling).
+    static func camPoint(model: ONNXModel, program: ONNXProgram, points: [String], shapes: [String: [Int]]) -> String? {
+        let isTransformer = program.steps.contains { $0.node.opType == "Softmax" }
+        if isTransformer {
+            // The input of a layer norm: LayerNormalization's, or the X of Sub(X, ReduceMean(X)) in the
+            // opset-13 decomposition; the last one that is a [1, T, C] token tensor over a square grid.
+            let producers = Dictionary(program.steps.flatMap { s in s.outputs.map { ($0, s.node) } }, uniquingKeysWith: { a, _ in a })
+            var candidates: [String] = []
+            for step in program.steps {
+                let n = step.node
+                if n.opType == "LayerNormalization" { candidates.append(n.inputs[0]) }
+                if n.opType == "Sub", n.inputs.count == 2, let m = producers[n.inputs[1]], m.opType == "ReduceMean",
+                   m.inputs.first == n.inputs[0] { candidates.append(n.inputs[0]) }
+            }
+            if let c = candidates.last(where: { tokenGrid(shapes[$0]) != nil }) { return c }
+        }
+        return points.last { name in
+            guard let s = shapes[name], s.count == 4 else { return false }
+            return s[2] * s[3] > 1
+        }
+    }
+
+    /// The patch grid side and whether a class token leads, for [N, T, C] tokens over a square grid.
+    static func tokenGrid(_ shape: [Int]?) -> (side: Int, classToken: Bool)? {
+        guard let shape, shape.count == 3 else { return nil }
+        for (tokens, classToken) in [(shape[1] - 1, true), (shape[1], false)] where tokens > 0 {
+            let side = Int(Double(tokens).squareRoot().rounded())
+            if side * side == tokens && side > 1 { return (side, classToken) }
+        }
+        return nil
+    }
+
+    public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
+        do {
+            let (logits, captured) = try run(pixels, capturing: points)
+            return ClassifierOutput(logits: logits, captured: captured)
+        } catch {
+            // The load-time pass ran this graph; an input of another size that breaks it is a caller's error.
+            preconditionFailure("\(error)")
+        }
+    }
+
+    /// Runs the model on [N, 3, S, S] pixels in [0, 1], throwing (rather than stopping) when a node cannot
+    /// take the input.
+    public func run(_ pixels: Tensor, capturing points: Set<String> = []) throws -> (logits: Tensor, captured: [String: Tensor]) {
+        guard pixels.rank == 4, pixels.shape[1] == 3 else {
+            throw ONNXError(file: model.file, problem: "input must be [N, 3, H, W] pixels, got \(pixels.shape)")
+        }
+        let result = try program.run(preprocessing.normalized(pixels), capturing: points)
+        return (result.output, result.captured)
+    }
+
+    /// Tokens [N, T, C] become [N, C, h, w] over the patch grid (a leading class token dropped); other
+    /// tensors pass unchanged.
+    public func spatialMap(of captured: Tensor, at point: String) -> Tensor {
+        guard captured.rank == 3, let grid = ONNXClassifier.tokenGrid(captured.shape) else { return captured }
+        let tokens = grid.classToken ? captured.sliced(axis: 1, 1..<captured.shape[1]) : captured
+        return tokens.reshaped([captured.shape[0], grid.side, grid.side, captured.shape[2]]).permuted([0, 3, 1, 2])
+    }
+}

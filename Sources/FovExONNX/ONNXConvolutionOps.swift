@@ -1,0 +1,177 @@
+import Foundation
+import FovExTensor
+
+// Convolution, pooling and batch normalisation on NCHW tensors.
+
+/// A 2-D convolution with constant weights, as the graph compiler plans it: batch normalisation folded in,
+/// and an activation and a residual sum fused into oneDNN's pass where the graph allows.
+struct ConvolutionPlan {
+    var weight: Tensor
+    var bias: Tensor?
+    var stride: Int
+    var padding: ConvPadding
+    var dilation: Int
+    var groups: Int
+    var activation: ConvActivation?
+    /// Whether the kernel's second input is a residual added before the activation.
+    var hasResidual = false
+
+    /// Reads a Conv node's attributes; refuses what `conv2d` cannot do.
+    init(_ ctx: KernelContext) throws {
+        guard let w = ctx.constantFloat(1) else { throw UnsupportedUseError("weights that are not constant are not supported") }
+        guard w.rank == 4 else { throw UnsupportedUseError("only 2-D convolutions are supported (weights \(w.shape))") }
+        let node = ctx.node
+        let strides = node.ints("strides") ?? [1, 1], dilations = node.ints("dilations") ?? [1, 1]
+        guard strides.count == 2, strides[0] == strides[1], dilations.count == 2, dilations[0] == dilations[1] else {
+            throw UnsupportedUseError("unequal strides \(strides) or dilations \(dilations) are not supported")
+        }
+        if let k = node.ints("kernel_shape"), k != Array(w.shape[2...]) {
+            throw UnsupportedUseError("kernel_shape \(k) disagrees with the weights \(w.shape)")
+        }
+        switch node.string("auto_pad") ?? "NOTSET" {
+        case "NOTSET":
+            let p = node.ints("pads") ?? [0, 0, 0, 0]
+            guard p.count == 4 else { throw UnsupportedUseError("pads \(p)") }
+            padding = .zeros(top: p[0], bottom: p[2], left: p[1], right: p[3])
+        case "VALID": padding = .symmetric(0)
+        case "SAME_UPPER": padding = .same
+        case let other: throw UnsupportedUseError("auto_pad = \(other) is not supported")
+        }
+        weight = w
+        if ctx.node.inputs.count > 2 && !ctx.node.inputs[2].isEmpty {
+            guard let b = ctx.constantFloat(2) else { throw UnsupportedUseError("a bias that is not constant is not supported") }
+            bias = b.reshaped([-1])
+        }
+        stride = strides[0]
+        dilation = dilations[0]
+        groups = node.int("group", default: 1)
+        guard groups >= 1, w.shape[0] % groups == 0 else { throw UnsupportedUseError("group = \(groups) for weights \(w.shape)") }
+    }
+
+    /// The kernel: input 0 is the image, input 1 (with `hasResidual`) the residual.
+    var kernel: ONNXKernel {
+        let plan = self
+        return { inputs in
+            let x = try floatInput(inputs, 0, "Conv")
+            guard x.rank == 4, x.shape[1] == plan.weight.shape[1] * plan.groups else {
+                throw KernelError("Conv: input \(x.shape) does not fit weights \(plan.weight.shape) with group \(plan.groups)")
+            }
+            let residual = plan.hasResidual ? try floatInput(inputs, 1, "Add") : nil
+            let (h, w) = (x.shape[2], x.shape[3])
+            let (kh, kw) = (plan.weight.shape[2], plan.weight.shape[3])
+            let oh: Int, ow: Int
+            if case let .zeros(t, b, l, r) = plan.padding {
+                oh = (h + t + b - ((kh - 1) * plan.dilation + 1)) / plan.stride + 1
+                ow = (w + l + r - ((kw - 1) * plan.dilation + 1)) / plan.stride + 1
+            } else {
+                // SAME_UPPER: ceil(input / stride).
+                (oh, ow) = ((h + plan.stride - 1) / plan.stride, (w + plan.stride - 1) / plan.stride)
+            }
+            guard oh > 0 && ow > 0 else { throw KernelError("Conv: kernel \(kh)×\(kw) does not fit input \(x.shape)") }
+            let outShape = [x.shape[0], plan.weight.shape[0], oh, ow]
+            if let residual, residual.shape != outShape {
+                // A broadcasting sum cannot run inside oneDNN's pass: add it after the convolution.
+                guard Tensor.broadcastShape(outShape, residual.shape) != nil else {
+                    throw KernelError("Add: shapes \(outShape) and \(residual.shape) do not broadcast")
+                }
+                let y = x.conv2d(weight: plan.weight, bias: plan.bias, stride: plan.stride, padding: plan.padding,
+                                 dilation: plan.dilation, groups: plan.groups) + residual
+                switch plan.activation {
+                case .relu?: return [.float(y.relu())]
+                case .relu6?: return [.float(y.relu6())]
+                case nil: return [.float(y)]
+                }
+            }
+            return [.float(x.conv2d(weight: plan.weight, bias: plan.bias, stride: plan.stride, padding: plan.padding,
+                                    dilation: plan.dilation, groups: plan.groups, residual: residual,
+                                    activation: plan.activation))]
+        }
+    }
+}
+
+/// A pooling window read from MaxPool's or AveragePool's attributes, limited to what the tensor library runs:
+/// square windows and strides, equal padding on every side, floor mode.
+private struct PoolWindow {
+    var kernel: Int
+    var stride: Int
+    var padding: Int
+
+    init(_ node: ONNXNode) throws {
+        guard let k = node.ints("kernel_shape"), k.count == 2, k[0] == k[1] else {
+            throw UnsupportedUseError("only square 2-D windows are supported (kernel_shape \(node.ints("kernel_shape") ?? []))")
+        }
+        let s = node.ints("strides") ?? [1, 1]
+        guard s.count == 2, s[0] == s[1] else { throw UnsupportedUseError("unequal strides \(s) are not supported") }
+        let p = node.ints("pads") ?? [0, 0, 0, 0]
+        guard p.count == 4, Set(p).count == 1, 2 * p[0] <= k[0] else {
+            throw UnsupportedUseError("pads \(p) are not supported (equal on every side, at most half the window)")
+        }
+        guard (node.string("auto_pad") ?? "NOTSET") == "NOTSET" || node.string("auto_pad") == "VALID" else {
+            throw UnsupportedUseError("auto_pad = \(node.string("auto_pad")!) is not supported")
+        }
+        guard node.int("ceil_mode", default: 0) == 0 else { throw UnsupportedUseError("ceil_mode = 1 is not supported yet") }
+        if let d = node.ints("dilations"), d.contains(where: { $0 != 1 }) {
+            throw UnsupportedUseError("dilations \(d) are not supported")
+        }
+        (kernel, stride, padding) = (k[0], s[0], p[0])
+    }
+}
+
+extension ONNXOperators {
+    static let convolutionBuilders: [String: KernelBuilder] = {
+        var b: [String: KernelBuilder] = [:]
+        b["Conv"] = { ctx in try ConvolutionPlan(ctx).kernel }
+        b["MaxPool"] = { ctx in
+            if ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty {
+                throw UnsupportedUseError("the Indices output is not supported")
+            }
+            try ctx.require("storage_order", in: [0], default: 0)
+            let window = try PoolWindow(ctx.node)
+            return { inputs in
+                let x = try floatInput(inputs, 0, "MaxPool")
+                guard x.rank == 4, x.shape[2] + 2 * window.padding >= window.kernel, x.shape[3] + 2 * window.padding >= window.kernel else {
+                    throw KernelError("MaxPool: window \(window.kernel) does not fit input \(x.shape)")
+                }
+                return [.float(x.maxPool2d(kernel: window.kernel, stride: window.stride, padding: window.padding))]
+            }
+        }
+        b["AveragePool"] = { ctx in
+            let window = try PoolWindow(ctx.node)
+            let includePad = ctx.node.int("count_include_pad", default: 0) != 0
+            return { inputs in
+                let x = try floatInput(inputs, 0, "AveragePool")
+                guard x.rank == 4, x.shape[2] + 2 * window.padding >= window.kernel, x.shape[3] + 2 * window.padding >= window.kernel else {
+                    throw KernelError("AveragePool: window \(window.kernel) does not fit input \(x.shape)")
+                }
+                return [.float(x.avgPool2d(kernel: window.kernel, stride: window.stride, padding: window.padding,
+                                           countIncludePad: includePad))]
+            }
+        }
+        b["GlobalAveragePool"] = { _ in
+            { inputs in
+                let x = try floatInput(inputs, 0, "GlobalAveragePool")
+                guard x.rank == 4 else { throw KernelError("GlobalAveragePool needs an NCHW input, got \(x.shape)") }
+                return [.float(x.adaptiveAvgPool2d(outputSize: 1))]
+            }
+        }
+        b["BatchNormalization"] = { ctx in
+            try ctx.require("training_mode", in: [0], default: 0)
+            if ctx.node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
+                throw UnsupportedUseError("running-statistics outputs (training) are not supported")
+            }
+            guard let scale = ctx.constantFloat(1), let offset = ctx.constantFloat(2), let mean = ctx.constantFloat(3),
+                  let variance = ctx.constantFloat(4) else {
+                throw UnsupportedUseError("scale, bias, mean and variance must be constant")
+            }
+            let epsilon = ctx.node.float("epsilon", default: 1e-5)
+            return { inputs in
+                let x = try floatInput(inputs, 0, "BatchNormalization")
+                guard x.rank >= 2, x.shape[1] == mean.count else {
+                    throw KernelError("BatchNormalization: input \(x.shape) for \(mean.count) channels")
+                }
+                return [.float(x.batchNorm(mean: mean, variance: variance, scale: scale, offset: offset, epsilon: epsilon))]
+            }
+        }
+        return b
+    }()
+}

@@ -1,0 +1,175 @@
+import Foundation
+import FovExTensor
+
+// Element-wise ops: arithmetic with numpy broadcasting, activations, comparisons, Where and Cast. Float
+// tensors go through the differentiable tensor ops; integer tensors (shape arithmetic) are computed directly.
+
+extension ONNXOperators {
+    static let elementwiseBuilders: [String: KernelBuilder] = {
+        var b: [String: KernelBuilder] = [:]
+        func arithmetic(_ op: String, _ f: @escaping (Tensor, Tensor) -> Tensor,
+                        _ g: @escaping (Int, Int) throws -> Int) {
+            b[op] = { _ in
+                { inputs in
+                    switch (inputs.first ?? nil, inputs.count > 1 ? inputs[1] : nil) {
+                    case let (.float(x)?, .float(y)?):
+                        guard Tensor.broadcastShape(x.shape, y.shape) != nil else {
+                            throw KernelError("\(op): shapes \(x.shape) and \(y.shape) do not broadcast")
+                        }
+                        return [.float(f(x, y))]
+                    case let (.integer(x)?, .integer(y)?):
+                        return [.integer(try IntegerTensor.combined(x, y, g))]
+                    default:
+                        throw KernelError("\(op) needs two float or two integer inputs")
+                    }
+                }
+            }
+        }
+        arithmetic("Add", +, { $0 &+ $1 })
+        arithmetic("Sub", -, { $0 &- $1 })
+        arithmetic("Mul", *, { $0 &* $1 })
+        arithmetic("Div", /, { a, b in
+            guard b != 0 else { throw KernelError("Div: integer division by zero") }
+            return a / b
+        })
+
+        func unary(_ op: String, _ f: @escaping (Tensor) -> Tensor) {
+            b[op] = { _ in { inputs in [.float(f(try floatInput(inputs, 0, op)))] } }
+        }
+        unary("Relu") { $0.relu() }
+        unary("Sigmoid") { $0.sigmoid() }
+        unary("Tanh") { $0.tanh() }
+        unary("Exp") { $0.exp() }
+        unary("Log") { $0.log() }
+        unary("Neg") { -$0 }
+        unary("Abs") { $0.abs() }
+        unary("Sqrt") { $0.sqrt() }
+        unary("Erf") { $0.erf() }
+        unary("Reciprocal") { 1 / $0 }
+        unary("Softplus") { ($0.exp() + 1).log() }
+        b["HardSigmoid"] = { ctx in
+            let alpha = ctx.node.float("alpha", default: 0.2), beta = ctx.node.float("beta", default: 0.5)
+            return { inputs in [.float((try floatInput(inputs, 0, "HardSigmoid") * alpha + beta).clamped(min: 0, max: 1))] }
+        }
+        b["HardSwish"] = { _ in
+            { inputs in
+                let x = try floatInput(inputs, 0, "HardSwish")
+                return [.float(x * (x * (1 / 6) + 0.5).clamped(min: 0, max: 1))]
+            }
+        }
+        b["Gelu"] = { ctx in
+            let approximate = ctx.node.string("approximate") ?? "none"
+            guard approximate == "none" || approximate == "tanh" else {
+                throw UnsupportedUseError("approximate = '\(approximate)' is not supported")
+            }
+            return { inputs in
+                let x = try floatInput(inputs, 0, "Gelu")
+                if approximate == "none" { return [.float(x.gelu())] }
+                let inner = (x + x * x * x * 0.044715) * 0.7978845608028654
+                return [.float(x * 0.5 * (inner.tanh() + 1))]
+            }
+        }
+        b["Pow"] = { _ in
+            { inputs in
+                let x = try floatInput(inputs, 0, "Pow")
+                guard let p = try scalarInput(inputs, 1, "Pow") else { throw KernelError("Pow needs an exponent") }
+                return [.float(p == 2 ? x * x : p == 1 ? x : x.pow(p))]
+            }
+        }
+        b["Clip"] = { ctx in
+            let legacy = ctx.opset < 11
+            return { inputs in
+                let x = try floatInput(inputs, 0, "Clip")
+                let lower = legacy ? ctx.node.float("min", default: -.infinity) : try scalarInput(inputs, 1, "Clip") ?? -.infinity
+                let upper = legacy ? ctx.node.float("max", default: .infinity) : try scalarInput(inputs, 2, "Clip") ?? .infinity
+                return [.float(x.clamped(min: lower, max: upper))]
+            }
+        }
+        for op in ["Identity", "Dropout"] {
+            b[op] = { ctx in
+                if ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty {
+                    throw UnsupportedUseError("the mask output is not supported")
+                }
+                return { inputs in
+                    guard let v = inputs.first ?? nil else { throw KernelError("\(op) needs an input") }
+                    return [v]
+                }
+            }
+        }
+        b["Equal"] = { _ in
+            { inputs in
+                switch (inputs.first ?? nil, inputs.count > 1 ? inputs[1] : nil) {
+                case let (.integer(x)?, .integer(y)?):
+                    return [.integer(try IntegerTensor.combined(x, y, bool: true) { $0 == $1 ? 1 : 0 })]
+                case let (.float(x)?, .float(y)?):
+                    let xi = IntegerTensor(shape: x.shape, values: x.scalars.map { Int($0.bitPattern) })
+                    let yi = IntegerTensor(shape: y.shape, values: y.scalars.map { Int($0.bitPattern) })
+                    return [.integer(try IntegerTensor.combined(xi, yi, bool: true) { $0 == $1 ? 1 : 0 })]
+                default:
+                    throw KernelError("Equal needs two inputs of one kind")
+                }
+            }
+        }
+        b["Not"] = { _ in
+            { inputs in
+                let x = try integerInput(inputs, 0, "Not")
+                return [.integer(IntegerTensor(shape: x.shape, values: x.values.map { $0 == 0 ? 1 : 0 }, isBool: true))]
+            }
+        }
+        b["Mod"] = { ctx in
+            let fmod = ctx.node.int("fmod", default: 0) != 0
+            return { inputs in
+                let x = try integerInput(inputs, 0, "Mod"), y = try integerInput(inputs, 1, "Mod")
+                return [.integer(try IntegerTensor.combined(x, y) { a, m in
+                    guard m != 0 else { throw KernelError("Mod: division by zero") }
+                    let r = a % m
+                    // Without fmod the result takes the divisor's sign (Python's %).
+                    return !fmod && r != 0 && (r < 0) != (m < 0) ? r + m : r
+                })]
+            }
+        }
+        b["Where"] = { _ in
+            { inputs in
+                let condition = try integerInput(inputs, 0, "Where")
+                switch (inputs.count > 1 ? inputs[1] : nil, inputs.count > 2 ? inputs[2] : nil) {
+                case let (.integer(x)?, .integer(y)?):
+                    guard let s = Tensor.broadcastShape(condition.shape, x.shape).flatMap({ Tensor.broadcastShape($0, y.shape) }) else {
+                        throw KernelError("Where: shapes \(condition.shape), \(x.shape), \(y.shape) do not broadcast")
+                    }
+                    let c = try condition.broadcast(to: s), a = try x.broadcast(to: s), d = try y.broadcast(to: s)
+                    return [.integer(IntegerTensor(shape: s, values: (0..<c.count).map { c.values[$0] != 0 ? a.values[$0] : d.values[$0] },
+                                                   isBool: x.isBool && y.isBool))]
+                case let (.float(x)?, .float(y)?):
+                    let mask = Tensor(shape: condition.shape, scalars: condition.values.map { $0 != 0 ? 1 : 0 })
+                    guard Tensor.broadcastShape(mask.shape, x.shape).flatMap({ Tensor.broadcastShape($0, y.shape) }) != nil else {
+                        throw KernelError("Where: shapes \(condition.shape), \(x.shape), \(y.shape) do not broadcast")
+                    }
+                    return [.float(Tensor.select(mask, x, y))]
+                default:
+                    throw KernelError("Where needs two value inputs of one kind")
+                }
+            }
+        }
+        b["Cast"] = { ctx in
+            let to = ctx.node.int("to", default: 1)
+            let floatTypes: Set<Int> = [1, 10, 11, 16], integerTypes: Set<Int> = [2, 3, 4, 5, 6, 7, 9, 12, 13]
+            guard floatTypes.contains(to) || integerTypes.contains(to) else {
+                throw UnsupportedUseError("cast to element type \(to) is not supported")
+            }
+            return { inputs in
+                guard let v = inputs.first ?? nil else { throw KernelError("Cast needs an input") }
+                switch (v, floatTypes.contains(to)) {
+                case (.float, true): return [v]
+                case (.float(let t), false):
+                    return [.integer(IntegerTensor(shape: t.shape, values: t.scalars.map { to == 9 ? ($0 != 0 ? 1 : 0) : Int($0) },
+                                                   isBool: to == 9))]
+                case (.integer(let t), true): return [.float(Tensor(shape: t.shape, scalars: t.values.map { Float($0) }))]
+                case (.integer(let t), false):
+                    return [.integer(IntegerTensor(shape: t.shape, values: to == 9 ? t.values.map { $0 != 0 ? 1 : 0 } : t.values,
+                                                   isBool: to == 9))]
+                }
+            }
+        }
+        return b
+    }()
+}

@@ -1,0 +1,178 @@
+import Foundation
+import FovExTensor
+import SwiftProtobuf
+
+extension ONNXModel {
+    /// Reads an ONNX file, with the weights it keeps as external data in files beside it.
+    ///
+    /// - Throws: ``ONNXError`` naming the file when it cannot be read, is not an ONNX model, or refers to
+    ///   external data that is missing, outside the model's directory, or too short.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw ONNXError(file: url.path, problem: "cannot read the file (\(error.localizedDescription))")
+        }
+        try self.init(serializedBytes: data, file: url.path, externalDataDirectory: url.deletingLastPathComponent())
+    }
+
+    /// Parses a serialized `ModelProto`: the entry point for models held in memory and for fuzzing.
+    ///
+    /// - Parameters:
+    ///   - bytes: the protobuf encoding of the model.
+    ///   - file: the name errors mention.
+    ///   - externalDataDirectory: where tensors stored as external data are looked up; nil refuses them.
+    /// - Throws: ``ONNXError`` for anything malformed; never traps on bad bytes.
+    public init(serializedBytes bytes: Data, file: String = "<bytes>", externalDataDirectory: URL? = nil) throws {
+        let proto: Onnx_ModelProto
+        do {
+            proto = try Onnx_ModelProto(serializedBytes: bytes)
+        } catch {
+            throw ONNXError(file: file, problem: "not an ONNX model: the protobuf does not decode (\(error))")
+        }
+        guard proto.hasGraph else { throw ONNXError(file: file, problem: "the model has no graph") }
+        var opset: Int?
+        var others: [String: Int] = [:]
+        for entry in proto.opsetImport {
+            if entry.domain.isEmpty || entry.domain == "ai.onnx" { opset = Int(entry.version) } else {
+                others[entry.domain] = Int(entry.version)
+            }
+        }
+        guard let opset else { throw ONNXError(file: file, problem: "the model imports no default-domain opset") }
+        let decoder = TensorDecoder(file: file, directory: externalDataDirectory)
+        let graph = proto.graph
+        var initializers: [String: ONNXValue] = [:]
+        for t in graph.initializer { initializers[t.name] = try decoder.value(of: t) }
+        var nodes: [ONNXNode] = []
+        for (i, n) in graph.node.enumerated() {
+            var attributes: [String: ONNXAttribute] = [:]
+            for a in n.attribute { attributes[a.name] = try decoder.attribute(a, node: n.name) }
+            nodes.append(ONNXNode(opType: n.opType, domain: n.domain, name: n.name.isEmpty ? "#\(i)" : n.name,
+                                  inputs: n.input, outputs: n.output, attributes: attributes))
+        }
+        self.file = file
+        self.opset = opset
+        self.otherOpsets = others
+        self.producer = proto.producerName + (proto.producerVersion.isEmpty ? "" : " " + proto.producerVersion)
+        self.inputs = graph.input.filter { initializers[$0.name] == nil }.map(ONNXModel.valueInfo)
+        self.outputs = graph.output.map(ONNXModel.valueInfo)
+        self.metadata = Dictionary(proto.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        self.nodes = nodes
+        self.initializers = initializers
+    }
+
+    private static func valueInfo(_ v: Onnx_ValueInfoProto) -> ONNXValueInfo {
+        let tensorType = v.type.tensorType
+        let element = Onnx_TensorProto.DataType(rawValue: Int(tensorType.elemType)).map { "\($0)" } ?? "type \(tensorType.elemType)"
+        guard tensorType.hasShape else {
+            return ONNXValueInfo(name: v.name, elementType: element, shape: nil, dimensionNames: [])
+        }
+        let dims = tensorType.shape.dim
+        return ONNXValueInfo(name: v.name, elementType: element,
+                             shape: dims.map { if case .dimValue(let v)? = $0.value, v > 0 { return Int(v) } else { return nil } },
+                             dimensionNames: dims.map { if case .dimParam(let p)? = $0.value { return p } else { return nil } })
+    }
+}
+
+/// Decodes `TensorProto`s (inline or external) and attributes into this library's values.
+private struct TensorDecoder {
+    let file: String
+    let directory: URL?
+
+    func attribute(_ a: Onnx_AttributeProto, node: String) throws -> ONNXAttribute {
+        switch a.type {
+        case .int: return .int(Int(a.i))
+        case .float: return .float(a.f)
+        case .string: return .string(String(decoding: a.s, as: UTF8.self))
+        case .ints: return .ints(a.ints.map { Int($0) })
+        case .floats: return .floats(a.floats)
+        case .tensor: return .tensor(try value(of: a.t))
+        default: return .other
+        }
+    }
+
+    func value(of t: Onnx_TensorProto) throws -> ONNXValue {
+        let shape = t.dims.map { Int($0) }
+        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) < 1 << 34 else {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)' has an invalid shape \(t.dims)")
+        }
+        let count = shape.reduce(1, *)
+        let raw = t.dataLocation == .external ? try externalBytes(of: t) : (t.hasRawData ? t.rawData : nil)
+        func wrongCount(_ n: Int) -> ONNXError {
+            ONNXError(file: file, problem: "tensor '\(t.name)' of shape \(shape) holds \(n) values")
+        }
+        func ints(_ values: [Int], bool: Bool = false) throws -> ONNXValue {
+            guard values.count == count else { throw wrongCount(values.count) }
+            return .integer(IntegerTensor(shape: shape, values: values, isBool: bool))
+        }
+        func floats(_ values: [Float]) throws -> ONNXValue {
+            guard values.count == count else { throw wrongCount(values.count) }
+            return .float(Tensor(shape: shape, scalars: values))
+        }
+        switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
+        case .float?:
+            if let raw { return try floats(raw.littleEndianValues(of: UInt32.self).map { Float(bitPattern: $0) }) }
+            return try floats(t.floatData)
+        case .double?:
+            if let raw { return try floats(raw.littleEndianValues(of: UInt64.self).map { Float(Double(bitPattern: $0)) }) }
+            return try floats(t.doubleData.map { Float($0) })
+        case .float16?:
+            if let raw { return try floats(raw.littleEndianValues(of: UInt16.self).map { Float(Float16(bitPattern: $0)) }) }
+            return try floats(t.int32Data.map { Float(Float16(bitPattern: UInt16(truncatingIfNeeded: $0))) })
+        case .int64?:
+            if let raw { return try ints(raw.littleEndianValues(of: UInt64.self).map { Int(Int64(bitPattern: $0)) }) }
+            return try ints(t.int64Data.map { Int($0) })
+        case .int32?:
+            if let raw { return try ints(raw.littleEndianValues(of: UInt32.self).map { Int(Int32(bitPattern: $0)) }) }
+            return try ints(t.int32Data.map { Int($0) })
+        case .int8?, .uint8?, .bool?:
+            let signed = t.dataType == Onnx_TensorProto.DataType.int8.rawValue
+            let bool = t.dataType == Onnx_TensorProto.DataType.bool.rawValue
+            if let raw { return try ints(raw.map { signed ? Int(Int8(bitPattern: $0)) : Int($0) }, bool: bool) }
+            return try ints(t.int32Data.map { Int($0) }, bool: bool)
+        default:
+            throw ONNXError(file: file, problem: "tensor '\(t.name)' has element type \(t.dataType), which this library does not read")
+        }
+    }
+
+    /// The bytes of a tensor stored in a file beside the model (`location`, optional `offset` and `length`).
+    private func externalBytes(of t: Onnx_TensorProto) throws -> Data {
+        let entries = Dictionary(t.externalData.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        guard let location = entries["location"], !location.isEmpty else {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)' is stored externally but names no location")
+        }
+        guard let directory else {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)' is stored in '\(location)', but the model was read from memory")
+        }
+        // The location is relative to the model's directory and may not leave it (ONNX's own checker rule).
+        let parts = location.split(separator: "/", omittingEmptySubsequences: true)
+        guard !location.hasPrefix("/"), !parts.contains(".."), !location.contains("\\") else {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)': external data location '\(location)' leaves the model's directory")
+        }
+        let url = directory.appendingPathComponent(location)
+        let whole: Data
+        do { whole = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)': cannot read its external data file '\(location)'")
+        }
+        let offset = Int(entries["offset"] ?? "0") ?? -1
+        let length = entries["length"].map { Int($0) ?? -1 } ?? (whole.count - max(offset, 0))
+        guard offset >= 0, length >= 0, offset <= whole.count, length <= whole.count - offset else {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)': offset \(entries["offset"] ?? "0") and length "
+                + "\(entries["length"] ?? "-") lie outside '\(location)' (\(whole.count) bytes)")
+        }
+        return whole.subdata(in: whole.startIndex + offset ..< whole.startIndex + offset + length)
+    }
+}
+
+extension Data {
+    /// The bytes read as consecutive little-endian integers of `T`'s width (a trailing partial value is dropped,
+    /// and the caller's count check reports it).
+    fileprivate func littleEndianValues<T: FixedWidthInteger>(of: T.Type) -> [T] {
+        let n = count / MemoryLayout<T>.size
+        return [T](unsafeUninitializedCapacity: n) { buffer, initialized in
+            withUnsafeBytes { raw in
+                for i in 0..<n { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
+            }
+            initialized = n
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import FovExTensor
+
+/// One compiled step: a node (or a fused chain of nodes) with the values it reads and writes.
+struct ONNXStep {
+    /// The first node of the step, for error messages.
+    let node: ONNXNode
+    let inputs: [String]
+    let outputs: [String]
+    let kernel: ONNXKernel
+    /// Values no later step reads, released once this step has run.
+    var releases: [String] = []
+}
+
+/// A graph made ready to run: constant sub-graphs evaluated, batch norms folded into the convolutions before
+/// them, convolution + residual sum + ReLU/ReLU6 chains fused, and every remaining node bound to a kernel
+/// on the differentiable tensor ops.
+///
+/// Everything that depends on the input (shape arithmetic on the batch size included) runs at each call, so
+/// the batch size is free.
+final class ONNXProgram {
+    let file: String
+    let opset: Int
+    let inputName: String
+    let outputName: String
+    let constants: [String: ONNXValue]
+    let steps: [ONNXStep]
+
+    /// The opsets this library reads.
+    static let supportedOpsets = 11...21
+
+    /// Compiles `model`'s graph.
+    ///
+    /// - Throws: ``UnsupportedONNXOperatorsError`` listing every node whose op (or attribute value) is not
+    ///   supported, before any work; ``ONNXError`` for an opset outside 11…21, a graph without exactly one
+    ///   image input, or a constant sub-graph that fails.
+    init(_ model: ONNXModel) throws {
+        file = model.file
+        opset = model.opset
+        guard ONNXProgram.supportedOpsets.contains(model.opset) else {
+            throw ONNXError(file: file, problem: "opset \(model.opset) is outside the supported 11…21")
+        }
+        guard model.inputs.count == 1 else {
+            throw ONNXError(file: file, problem: "the graph has \(model.inputs.count) inputs (\(model.inputs.map(\.name))); "
+                + "an image classifier has one")
+        }
+        guard let output = model.outputs.first else { throw ONNXError(file: file, problem: "the graph has no output") }
+        inputName = model.inputs[0].name
+        outputName = output.name
+
+        let nodes = model.nodes
+        var uses: [UnsupportedONNXOperatorsError.Use] = nodes.compactMap { n in
+            let known = (n.domain.isEmpty || n.domain == "ai.onnx") && ONNXOperators.builders[n.opType] != nil
+            return known ? nil : .init(opType: n.qualifiedOpType, node: n.name, reason: nil)
+        }
+        if !uses.isEmpty { throw UnsupportedONNXOperatorsError(file: file, opset: opset, uses: uses) }
+
+        var consumers: [String: [Int]] = [:]
+        for (i, n) in nodes.enumerated() { for name in n.inputs where !name.isEmpty { consumers[name, default: []].append(i) } }
+        let graphOutputs = Set(model.outputs.map(\.name))
+        var absorbed = Set<Int>()
+        func soleConsumer(of name: String) -> (Int, ONNXNode)? {
+            // A node already fused into an earlier convolution's chain is not free to join another one.
+            guard !graphOutputs.contains(name), let c = consumers[name], c.count == 1, !absorbed.contains(c[0]) else { return nil }
+            return (c[0], nodes[c[0]])
+        }
+
+        var constants = model.initializers
+        var planned: [(position: Int, step: ONNXStep)] = []
+        for (i, node) in nodes.enumerated() where !absorbed.contains(i) {
+            let ctx = KernelContext(node: node, opset: opset, constants: constants)
+            let kernel: ONNXKernel
+            do {
+                if node.opType == "Conv" && !node.inputs.allSatisfy({ $0.isEmpty || constants[$0] != nil }) {
+                    let (step, last, chain) = try ONNXProgram.fusedConvolution(ctx, index: i, constants: constants,
+                                                                                soleConsumer: soleConsumer)
+                    absorbed.formUnion(chain)
+                    planned.append((last, step))
+                    continue
+                }
+                kernel = try ONNXOperators.builders[node.opType]!(ctx)
+            } catch let e as UnsupportedUseError {
+                uses.append(.init(opType: node.opType, node: node.name, reason: e.reason))
+                continue
+            }
+            if node.inputs.allSatisfy({ $0.isEmpty || constants[$0] != nil }) {
+                // A constant sub-graph (initializers, Constant nodes and what is computed from them only): run it now.
+                let outputs: [ONNXValue]
+                do {
+                    outputs = try withoutGradients { try kernel(node.inputs.map { $0.isEmpty ? nil : constants[$0] }) }
+                } catch {
+                    throw ONNXError(file: file, problem: "node '\(node.name)' (\(node.opType)) fails on its constant inputs: \(error)")
+                }
+                for (name, v) in zip(node.outputs, outputs) where !name.isEmpty { constants[name] = v }
+                continue
+            }
+            planned.append((i, ONNXStep(node: node, inputs: node.inputs, outputs: node.outputs, kernel: kernel)))
+        }
+        if !uses.isEmpty { throw UnsupportedONNXOperatorsError(file: file, opset: opset, uses: uses) }
+
+        var steps = planned.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
+            .map(\.element.step)
+        // Free each value after its last reader, so that a forward pass without gradients keeps few activations.
+        var lastReader: [String: Int] = [:]
+        for (k, s) in steps.enumerated() { for name in s.inputs where !name.isEmpty && constants[name] == nil { lastReader[name] = k } }
+        for (name, k) in lastReader where name != outputName { steps[k].releases.append(name) }
+        self.constants = constants
+        self.steps = steps
+    }
+
+    /// A Conv node with the BatchNormalization, Add (of a non-constant residual) and Relu or Clip(0, 6)
+    /// that follow it as their output's only reader, as one oneDNN pass. The step runs at the position of the
+    /// chain's last node, where the residual is ready.
+    private static func fusedConvolution(_ ctx: KernelContext, index: Int, constants: [String: ONNXValue],
+                                         soleConsumer: (String) -> (Int, ONNXNode)?)
+        throws -> (step: ONNXStep, position: Int, chain: [Int]) {
+        var plan = try ConvolutionPlan(ctx)
+        var out = ctx.node.outputs[0], last = index, chain: [Int] = [], inputs = [ctx.node.inputs[0]]
+        func constant(_ node: ONNXNode, _ i: Int) -> Tensor? {
+            guard i < node.inputs.count, case .float(let t)? = constants[node.inputs[i]] else { return nil }
+            return t
+        }
+        if let (j, bn) = soleConsumer(out), bn.opType == "BatchNormalization", bn.inputs.first == out,
+           bn.int("training_mode", default: 0) == 0, !bn.outputs.dropFirst().contains(where: { !$0.isEmpty }),
+           let scale = constant(bn, 1), let offset = constant(bn, 2), let mean = constant(bn, 3), let variance = constant(bn, 4),
+           [scale, offset, mean, variance].allSatisfy({ $0.count == plan.weight.shape[0] }) {
+            let folded = foldBatchNorm(intoConvWeight: plan.weight, bias: plan.bias, mean: mean, variance: variance,
+                                       scale: scale, offset: offset, epsilon: bn.float("epsilon", default: 1e-5))
+            (plan.weight, plan.bias) = (folded.weight, folded.bias)
+            (out, last) = (bn.outputs[0], j)
+            chain.append(j)
+        }
+        if let (j, add) = soleConsumer(out), add.opType == "Add", add.inputs.count == 2, add.inputs[0] != add.inputs[1] {
+            let other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0]
+            if constants[other] == nil {
+                plan.hasResidual = true
+                inputs.append(other)
+                (out, last) = (add.outputs[0], j)
+                chain.append(j)
+            }
+        }
+        if let (j, act) = soleConsumer(out) {
+            var activation: ConvActivation?
+            if act.opType == "Relu" { activation = .relu }
+            if act.opType == "Clip" {
+                let lower = ctx.opset < 11 ? act.float("min", default: -.infinity) : constant(act, 1)?.scalars.first
+                let upper = ctx.opset < 11 ? act.float("max", default: .infinity) : constant(act, 2)?.scalars.first
+                if lower == 0 && upper == 6 { activation = .relu6 }
+            }
+            if let activation {
+                plan.activation = activation
+                (out, last) = (act.outputs[0], j)
+                chain.append(j)
+            }
+        }
+        return (ONNXStep(node: ctx.node, inputs: inputs, outputs: [out], kernel: plan.kernel), last, chain)
+    }
+
+    /// Runs the graph on `input`, keeping the float values named in `points`.
+    ///
+    /// - Parameter shapes: when given, receives the shape of every value computed (for inspection).
+    func run(_ input: Tensor, capturing points: Set<String> = [], shapes: UnsafeMutablePointer<[String: [Int]]>? = nil)
+        throws -> (output: Tensor, captured: [String: Tensor]) {
+        var values: [String: ONNXValue] = [inputName: .float(input)]
+        var captured: [String: Tensor] = [:]
+        if points.contains(inputName) { captured[inputName] = input }
+        for step in steps {
+            let inputs = try step.inputs.map { name -> ONNXValue? in
+                if name.isEmpty { return nil }
+                guard let v = values[name] ?? constants[name] else {
+                    throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)) reads '\(name)', "
+                        + "which no earlier node computes")
+                }
+                return v
+            }
+            let outputs: [ONNXValue]
+            do { outputs = try step.kernel(inputs) } catch {
+                throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)): \(error)")
+            }
+            for (name, v) in zip(step.outputs, outputs) where !name.isEmpty {
+                values[name] = v
+                shapes?.pointee[name] = v.shape
+                if points.contains(name), case .float(let t) = v { captured[name] = t }
+            }
+            for name in step.releases { values[name] = nil }
+        }
+        guard case .float(let output)? = values[outputName] ?? constants[outputName] else {
+            throw ONNXError(file: file, problem: "the output '\(outputName)' is not a float tensor computed from the input")
+        }
+        return (output, captured)
+    }
+}

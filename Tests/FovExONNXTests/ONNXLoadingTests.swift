@@ -1,0 +1,174 @@
+import Foundation
+import FovExModels
+import FovExTensor
+@testable import FovExONNX
+import SwiftProtobuf
+import XCTest
+
+/// Reading files: external data, bad bytes, unsupported ops, a non-classifier output, batch-norm folding.
+final class ONNXLoadingTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-onnx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func resnetProto() throws -> Onnx_ModelProto {
+        try Onnx_ModelProto(serializedBytes: Data(contentsOf: ONNXFixtures.url("resnet18-opset13.onnx")))
+    }
+
+    /// Every initializer moved to one data file beside the model (ONNX's external-data layout): the logits
+    /// still match PyTorch's.
+    func testExternalDataBesideTheFile() throws {
+        var proto = try resnetProto()
+        var blob = Data()
+        for i in proto.graph.initializer.indices {
+            var t = proto.graph.initializer[i]
+            guard t.hasRawData else { continue }
+            let entries = [("location", "weights.bin"), ("offset", "\(blob.count)"), ("length", "\(t.rawData.count)")]
+            t.externalData = entries.map { k, v in
+                var e = Onnx_StringStringEntryProto()
+                e.key = k
+                e.value = v
+                return e
+            }
+            blob += t.rawData
+            t.clearRawData()
+            t.dataLocation = .external
+            proto.graph.initializer[i] = t
+        }
+        XCTAssertGreaterThan(blob.count, 100_000)
+        let url = directory.appendingPathComponent("model.onnx")
+        try proto.serializedData().write(to: url)
+        try blob.write(to: directory.appendingPathComponent("weights.bin"))
+        let model = try ONNXClassifier(contentsOf: url, preprocessing: ONNXFixtures.raw(size: 64))
+        let reference = try ONNXFixtures.reference("resnet18")
+        XCTAssertLessThanOrEqual(relativeError(model.logits(reference["input"]!), reference["logits"]!), 1e-4)
+
+        // A data file that is too short, or a location outside the model's directory, is refused by name.
+        try blob.prefix(1000).write(to: directory.appendingPathComponent("weights.bin"))
+        XCTAssertThrowsError(try ONNXModel(contentsOf: url)) { error in
+            XCTAssertTrue("\(error)".contains("weights.bin") && "\(error)".contains("model.onnx"), "\(error)")
+        }
+        proto.graph.initializer[0].externalData[0].value = "../weights.bin"
+        try proto.serializedData().write(to: url)
+        XCTAssertThrowsError(try ONNXModel(contentsOf: url)) { error in
+            XCTAssertTrue("\(error)".contains("leaves the model's directory"), "\(error)")
+        }
+    }
+
+    func testGarbageIsAClearError() throws {
+        let url = directory.appendingPathComponent("broken.onnx")
+        try Data("this is not a protobuf \u{1}\u{2}\u{3}".utf8).write(to: url)
+        XCTAssertThrowsError(try ONNXClassifier(contentsOf: url)) { error in
+            XCTAssertTrue(error is ONNXError, "\(error)")
+            XCTAssertTrue("\(error)".contains("broken.onnx"), "\(error)")
+        }
+        // Truncated real models fail the same way.
+        let bytes = try Data(contentsOf: ONNXFixtures.url("vit-opset17.onnx"))
+        for cut in [10, 1000, bytes.count / 2] {
+            XCTAssertThrowsError(try ONNXClassifier(ONNXModel(serializedBytes: bytes.prefix(cut)),
+                                                    identity: ModelIdentity(architecture: "onnx", weights: "cut")))
+        }
+    }
+
+    /// An op this library does not run is named with its node, the opset and the file, before any work.
+    func testUnsupportedOpIsNamed() throws {
+        let proto = GraphBuilder.model([
+            GraphBuilder.node("Relu", "first", ["x"], ["a"]),
+            GraphBuilder.node("GridSample", "warp", ["a", "a"], ["b"]),
+            GraphBuilder.node("GlobalAveragePool", "pool", ["b"], ["c"]),
+            GraphBuilder.node("Flatten", "flat", ["c"], ["y"]),
+        ], outputDims: [nil, 3], opset: 17)
+        let url = directory.appendingPathComponent("custom.onnx")
+        try proto.serializedData().write(to: url)
+        XCTAssertThrowsError(try ONNXClassifier(contentsOf: url)) { error in
+            guard let e = error as? UnsupportedONNXOperatorsError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.uses.map(\.opType), ["GridSample"])
+            XCTAssertEqual(e.uses.map(\.node), ["warp"])
+            XCTAssertEqual(e.opset, 17)
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("custom.onnx") && text.contains("GridSample") && text.contains("'warp'")
+                          && text.contains("opset 17"), text)
+        }
+        // A supported op with an attribute value it cannot take is named with the reason.
+        var pool = GraphBuilder.node("MaxPool", "ceil", ["x"], ["y"])
+        var kernel = Onnx_AttributeProto()
+        (kernel.name, kernel.type, kernel.ints) = ("kernel_shape", .ints, [3, 3])
+        var ceil = Onnx_AttributeProto()
+        (ceil.name, ceil.type, ceil.i) = ("ceil_mode", .int, 1)
+        pool.attribute = [kernel, ceil]
+        let model = try ONNXModel(serializedBytes: GraphBuilder.model([pool], outputDims: [nil, 3, 3, 3]).serializedData(), file: "pool.onnx")
+        XCTAssertThrowsError(try ONNXProgram(model)) { error in
+            XCTAssertTrue("\(error)".contains("MaxPool at node 'ceil': ceil_mode = 1"), "\(error)")
+        }
+    }
+
+    func testOutputThatIsNotClassScoresIsRefused() throws {
+        let proto = GraphBuilder.model([GraphBuilder.node("GlobalAveragePool", "pool", ["x"], ["y"])], outputDims: [nil, 3, 1, 1])
+        let url = directory.appendingPathComponent("pool.onnx")
+        try proto.serializedData().write(to: url)
+        XCTAssertThrowsError(try ONNXClassifier(contentsOf: url)) { error in
+            XCTAssertTrue("\(error)".contains("[1, 3, 1, 1]") && "\(error)".contains("[N, classes]"), "\(error)")
+        }
+    }
+
+    func testOpsetOutsideTheSupportedRangeIsRefused() throws {
+        let proto = GraphBuilder.model([GraphBuilder.node("Relu", "r", ["x"], ["y"])], outputDims: [nil, 3, 8, 8], opset: 7)
+        let model = try ONNXModel(serializedBytes: proto.serializedData(), file: "old.onnx")
+        XCTAssertThrowsError(try ONNXProgram(model)) { error in
+            XCTAssertTrue("\(error)".contains("old.onnx") && "\(error)".contains("opset 7"), "\(error)")
+        }
+    }
+
+    /// A BatchNormalization after a convolution (as exporters write in training mode or from other frameworks)
+    /// is folded into it. The stem's weights are halved and its bias moved by the mean, and a batch norm with
+    /// scale 2·√(var + ε) undoes both: the logits must stay PyTorch's, which needs every statistic applied.
+    func testBatchNormalizationFoldsIntoTheConvolution() throws {
+        var proto = try resnetProto()
+        let conv = proto.graph.node.firstIndex { $0.opType == "Conv" }!
+        let weightName = proto.graph.node[conv].input[1], biasName = proto.graph.node[conv].input[2]
+        func floats(_ name: String) -> [Float] {
+            let t = proto.graph.initializer.first { $0.name == name }!
+            return t.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        func setFloats(_ name: String, _ values: [Float], dims: [Int64]? = nil) {
+            var t = Onnx_TensorProto()
+            t.name = name
+            t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+            t.dims = dims ?? [Int64(values.count)]
+            t.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
+            if let i = proto.graph.initializer.firstIndex(where: { $0.name == name }) {
+                t.dims = proto.graph.initializer[i].dims
+                proto.graph.initializer[i] = t
+            } else { proto.graph.initializer.append(t) }
+        }
+        let channels = floats(biasName).count
+        let mean = (0..<channels).map { Float($0) * 0.1 - 0.3 }, variance = (0..<channels).map { Float($0) * 0.05 + 0.5 }
+        let eps: Float = 1e-5
+        setFloats(weightName, floats(weightName).map { $0 / 2 })
+        setFloats(biasName, zip(floats(biasName), mean).map { $0 / 2 + $1 })
+        setFloats("bn.scale", variance.map { 2 * ($0 + eps).squareRoot() })
+        setFloats("bn.bias", [Float](repeating: 0, count: channels))
+        setFloats("bn.mean", mean)
+        setFloats("bn.var", variance)
+        let convOut = proto.graph.node[conv].output[0]
+        proto.graph.node[conv].output[0] = "conv.raw"
+        var bn = GraphBuilder.node("BatchNormalization", "bn", ["conv.raw", "bn.scale", "bn.bias", "bn.mean", "bn.var"], [convOut])
+        var epsilon = Onnx_AttributeProto()
+        (epsilon.name, epsilon.type, epsilon.f) = ("epsilon", .float, eps)
+        bn.attribute = [epsilon]
+        proto.graph.node.insert(bn, at: conv + 1)
+
+        let model = try ONNXModel(serializedBytes: proto.serializedData(), file: "bn.onnx")
+        let program = try ONNXProgram(model)
+        XCTAssertFalse(program.steps.contains { $0.node.opType == "BatchNormalization" }, "folded into the convolution")
+        let classifier = try ONNXClassifier(model, identity: ModelIdentity(architecture: "onnx", weights: "bn.onnx"),
+                                            preprocessing: ONNXFixtures.raw(size: 64))
+        let reference = try ONNXFixtures.reference("resnet18")
+        XCTAssertLessThanOrEqual(relativeError(classifier.logits(reference["input"]!), reference["logits"]!), 1e-4)
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import FovExModels
+import FovExTensor
+@testable import FovExONNX
+import XCTest
+
+/// Logits and input gradients of the exported small torchvision models against PyTorch's
+/// (tools/make_onnx_fixtures.py): ≤ 1e−4 and ≤ 1e−3 relative, for a batch of two at opsets 13 and 17.
+final class ONNXParityTests: XCTestCase {
+    func check(_ family: String, opset: Int, size: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let reference = try ONNXFixtures.reference(family)
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("\(family)-opset\(opset).onnx"),
+                                       preprocessing: ONNXFixtures.raw(size: size))
+        XCTAssertEqual(model.model.opset, opset, file: file, line: line)
+        let input = reference["input"]!.requiringGradient()
+        XCTAssertEqual(input.shape[0], 2, "the fixtures hold a batch of two; the graph was probed with one", file: file, line: line)
+        let logits = model.logits(input)
+        XCTAssertLessThanOrEqual(relativeError(logits, reference["logits"]!), 1e-4, "\(family) opset \(opset) logits",
+                                 file: file, line: line)
+        let objective = (logits * reference["seed"]!).sum()
+        let gradient = try gradients(of: objective, withRespectTo: [input])[0]
+        XCTAssertLessThanOrEqual(relativeError(gradient, reference["input_gradient"]!), 1e-3,
+                                 "\(family) opset \(opset) input gradient", file: file, line: line)
+    }
+
+    func testResNet18Opset13() throws { try check("resnet18", opset: 13, size: 64) }
+    func testResNet18Opset17() throws { try check("resnet18", opset: 17, size: 64) }
+    func testMobileNetV2Opset13() throws { try check("mobilenet_v2", opset: 13, size: 64) }
+    func testMobileNetV2Opset17() throws { try check("mobilenet_v2", opset: 17, size: 64) }
+    func testViTOpset13() throws { try check("vit", opset: 13, size: 32) }
+    func testViTOpset17() throws { try check("vit", opset: 17, size: 32) }
+
+    /// A batch of one gives the same logits as that image's row of a batch of two (the batch size is free).
+    func testBatchSizeIsDynamic() throws {
+        let reference = try ONNXFixtures.reference("vit")
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("vit-opset13.onnx"), preprocessing: ONNXFixtures.raw(size: 32))
+        let single = model.logits(reference["input"]!.sliced(axis: 0, 1..<2))
+        XCTAssertLessThanOrEqual(relativeError(single, reference["logits"]!.sliced(axis: 0, 1..<2).contiguous()), 1e-4)
+    }
+
+    /// The ResNet's convolutions and their residual sums and ReLUs run fused; a gradient with respect to an
+    /// inner point (the CAM point) is the gradient of the logits through the rest of the graph.
+    func testResNetStructureAndCAMPoint() throws {
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("resnet18-opset13.onnx"), preprocessing: ONNXFixtures.raw(size: 64))
+        XCTAssertEqual(model.classNames.count, 10)
+        XCTAssertEqual(model.valueShapes[model.defaultCAMPoint], [1, 32, 2, 2], "the last 4-D activation before pooling")
+        let program = try ONNXProgram(model.model)
+        XCTAssertEqual(program.steps.filter { $0.node.opType == "Conv" }.count, 20)
+        XCTAssertEqual(program.steps.filter { $0.node.opType == "Relu" || $0.node.opType == "Add" }.count, 0,
+                       "every ReLU and residual sum of a ResNet-18 follows a convolution and is fused into it")
+
+        let reference = try ONNXFixtures.reference("resnet18")
+        let out = model.forward(reference["input"]!.requiringGradient(), capturing: [model.defaultCAMPoint])
+        let feature = out.captured[model.defaultCAMPoint]!
+        XCTAssertEqual(feature.shape, [2, 32, 2, 2])
+        // The head is global pooling and a linear layer: d logit_c / d feature = W[c] / 4 at every position.
+        let g = try gradients(of: out.logits.sliced(axis: 1, 3..<4).sum(), withRespectTo: [feature])[0]
+        let fcWeight = program.constants.values.compactMap { v -> Tensor? in
+            if case .float(let t) = v, t.shape == [10, 32] { return t } else { return nil }
+        }.first!
+        let expected = fcWeight.sliced(axis: 0, 3..<4).reshaped([1, 32, 1, 1]).broadcast(to: [2, 32, 2, 2]) * 0.25
+        XCTAssertLessThanOrEqual(relativeError(g.contiguous(), expected.contiguous()), 1e-6)
+    }
+
+    /// A ViT's CAM point is the token tensor before the final norm, turned into a map over the 4×4 patch grid.
+    func testViTCAMPointIsTheTokenGrid() throws {
+        for opset in [13, 17] {
+            let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("vit-opset\(opset).onnx"),
+                                           preprocessing: ONNXFixtures.raw(size: 32))
+            XCTAssertEqual(model.valueShapes[model.defaultCAMPoint], [1, 17, 32], "opset \(opset)")
+            let reference = try ONNXFixtures.reference("vit")
+            let tokens = model.forward(reference["input"]!, capturing: [model.defaultCAMPoint]).captured[model.defaultCAMPoint]!
+            let map = model.spatialMap(of: tokens, at: model.defaultCAMPoint)
+            XCTAssertEqual(map.shape, [2, 32, 4, 4])
+            // Patch (row 1, column 2) is token 1 + 1·4 + 2.
+            XCTAssertEqual(map[1, 5, 1, 2], tokens[1, 7, 5])
+        }
+    }
+}
