@@ -61,7 +61,7 @@ public struct ONNXInspection: Encodable {
             classes = classifier.classNames.count
             camCandidates = classifier.innerPoints.compactMap { p in
                 guard let s = classifier.valueShapes[p] else { return nil }
-                let spatial = s.count == 4 ? s[2] * s[3] > 1 : ONNXClassifier.tokenGrid(s) != nil
+                let spatial = s.count == 4 ? s[2] * s[3] > 1 : ONNXClassifier.tokenGrid(s) != nil && s[2] > 1
                 return spatial ? CAMCandidate(point: p, shape: s, isDefault: p == classifier.defaultCAMPoint) : nil
             }
         } catch let e as UnsupportedONNXOperatorsError {
