@@ -2,8 +2,11 @@
 public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
     /// A tensor present on both sides with different shapes.
     public struct ShapeDifference: Equatable, Sendable {
+        /// The tensor's name.
         public var name: String
+        /// The shape the model expects.
         public var expected: [Int]
+        /// The shape the checkpoint has.
         public var found: [Int]
     }
 

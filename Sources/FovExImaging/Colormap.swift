@@ -1,6 +1,13 @@
 /// Colormaps for showing a map of values in [0, 1] as colours, with matplotlib's 256-entry tables.
 public enum Colormap: String, Sendable, CaseIterable {
-    case jet, turbo, viridis, inferno
+    /// matplotlib's `jet`: blue through cyan, yellow and red (the paper's figures).
+    case jet
+    /// Google's `turbo`: a smoother, perceptually more even rainbow.
+    case turbo
+    /// matplotlib's `viridis`: perceptually uniform, dark blue to yellow, readable in grey.
+    case viridis
+    /// matplotlib's `inferno`: perceptually uniform, black through red to pale yellow.
+    case inferno
 
     /// The table entry matplotlib picks for `value`: ⌊value·256⌋ clamped to 0…255, so 1 picks the
     /// last entry, values below 0 the first and above 1 the last. NaN gives `nil` (matplotlib's

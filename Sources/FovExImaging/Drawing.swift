@@ -1,9 +1,12 @@
 /// A position on an image in pixels: x to the right, y down, (0, 0) the centre of the top-left
 /// pixel (so integer coordinates are pixel indices, as in fixation data).
 public struct ImagePoint: Sendable, Hashable {
+    /// Pixels to the right of the top-left pixel's centre.
     public var x: Float
+    /// Pixels below the top-left pixel's centre.
     public var y: Float
 
+    /// The point at column `x`, row `y`.
     public init(x: Float, y: Float) {
         self.x = x
         self.y = y

@@ -5,10 +5,14 @@ import FovExTensor
 /// The value at column `x`, row `y` is `values[y * width + x]`. Maps meant for display or for the
 /// colormaps hold values in [0, 1].
 public struct FloatMap: Sendable, Equatable {
+    /// Columns.
     public let width: Int
+    /// Rows.
     public let height: Int
+    /// The values, row-major: `width * height` of them.
     public var values: [Float]
 
+    /// Wraps row-major values; `values.count` must be `width * height`.
     public init(width: Int, height: Int, values: [Float]) {
         precondition(width >= 0 && height >= 0, "negative map size \(width)×\(height)")
         precondition(values.count == width * height,

@@ -2,7 +2,9 @@ import Foundation
 
 /// Bits per sample of a grayscale PNG.
 public enum PNGBitDepth: Int, Sendable {
+    /// Values in [0, 1] stored as 0…255.
     case eight = 8
+    /// Values in [0, 1] stored as 0…65535: enough to keep a map's fine differences.
     case sixteen = 16
 }
 

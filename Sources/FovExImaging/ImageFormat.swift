@@ -1,6 +1,8 @@
 /// The image file formats this module reads and writes.
 public enum ImageFormat: String, Sendable, CaseIterable {
+    /// JPEG (JFIF or EXIF), decoded and encoded with libjpeg-turbo.
     case jpeg = "JPEG"
+    /// PNG, decoded and encoded with libpng.
     case png = "PNG"
 
     /// The format announced by a file's first bytes (its magic number), or `nil` for anything

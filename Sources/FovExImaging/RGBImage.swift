@@ -1,19 +1,28 @@
 /// An 8-bit sRGB colour.
 public struct RGBColor: Sendable, Hashable {
+    /// Red, 0…255.
     public var red: UInt8
+    /// Green, 0…255.
     public var green: UInt8
+    /// Blue, 0…255.
     public var blue: UInt8
 
+    /// The colour with these channel values.
     public init(red: UInt8, green: UInt8, blue: UInt8) {
         self.red = red
         self.green = green
         self.blue = blue
     }
 
+    /// Black.
     public static let black = RGBColor(red: 0, green: 0, blue: 0)
+    /// White.
     public static let white = RGBColor(red: 255, green: 255, blue: 255)
+    /// A strong red (230, 25, 25).
     public static let red = RGBColor(red: 230, green: 25, blue: 25)
+    /// The yellow of scanpath markers and lines.
     public static let yellow = RGBColor(red: 255, green: 220, blue: 0)
+    /// Cyan.
     public static let cyan = RGBColor(red: 0, green: 220, blue: 255)
 
     /// Rec. 601 luma in [0, 255], used to pick a readable contrasting colour.
@@ -30,7 +39,9 @@ public struct RGBColor: Sendable, Hashable {
 /// encoded as decoders deliver them (no gamma conversion); ``tensor()`` maps them to [0, 1] by
 /// dividing by 255.
 public struct RGBImage: Sendable, Equatable {
+    /// Columns.
     public let width: Int
+    /// Rows.
     public let height: Int
     /// Interleaved R, G, B bytes, `3 * width * height` of them.
     public var pixels: [UInt8]

@@ -1,12 +1,19 @@
 /// How scanpath markers and the lines between them look.
 public struct ScanpathStyle: Sendable, Equatable {
+    /// Radius of a fixation's disc, in pixels.
     public var markerRadius: Float
+    /// Colour of the discs; the numbers are drawn in its contrasting colour.
     public var markerFill: RGBColor
+    /// Colour of the discs' outlines.
     public var markerOutline: RGBColor
+    /// Width of the outlines, in pixels.
     public var outlineWidth: Float
+    /// Colour of the lines joining consecutive fixations.
     public var lineColor: RGBColor
+    /// Thickness of those lines, in pixels.
     public var lineThickness: Float
 
+    /// A style with discs of `markerRadius`; the outline and the line thickness default to sizes that scale with it.
     public init(markerRadius: Float, markerFill: RGBColor = .yellow, markerOutline: RGBColor = .black,
                 outlineWidth: Float? = nil, lineColor: RGBColor = .yellow, lineThickness: Float? = nil) {
         self.markerRadius = markerRadius

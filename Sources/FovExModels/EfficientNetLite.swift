@@ -12,14 +12,22 @@ public final class EfficientNetLite: ImageClassifier {
     /// A Lite variant's width and depth multipliers and native resolution (TensorFlow's
     /// `efficientnet_lite_builder`).
     public struct Configuration: Sendable, Equatable {
+        /// Width multiplier: channels are scaled by it and rounded to multiples of 8.
         public var width: Double
+        /// Depth multiplier: repeats of the middle stages are scaled by it, rounded up.
         public var depth: Double
+        /// The native input size.
         public var resolution: Int
 
+        /// Lite0: ×1.0 width, ×1.0 depth, 224 px.
         public static let lite0 = Configuration(width: 1.0, depth: 1.0, resolution: 224)
+        /// Lite1: ×1.0 width, ×1.1 depth, 240 px.
         public static let lite1 = Configuration(width: 1.0, depth: 1.1, resolution: 240)
+        /// Lite2: ×1.1 width, ×1.2 depth, 260 px.
         public static let lite2 = Configuration(width: 1.1, depth: 1.2, resolution: 260)
+        /// Lite3: ×1.2 width, ×1.4 depth, 280 px.
         public static let lite3 = Configuration(width: 1.2, depth: 1.4, resolution: 280)
+        /// Lite4: ×1.4 width, ×1.8 depth, 300 px.
         public static let lite4 = Configuration(width: 1.4, depth: 1.8, resolution: 300)
 
         /// The accuracy-check preprocessing: bicubic resize of the short side to resolution + 32, centre
@@ -99,7 +107,10 @@ public final class EfficientNetLite: ImageClassifier {
         let residual: Bool
     }
 
+    /// The architecture's name and the weights' source and SHA-256.
     public let identity: ModelIdentity
+    /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable:
+    /// explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
     public let classNames: [String]
     public let innerPoints: [String]

@@ -11,16 +11,26 @@ public struct Preprocessing: Sendable, Codable, Equatable {
         case shortSideThenCenterCrop(resize: Int, crop: Int)
     }
 
-    public enum Interpolation: String, Sendable, Codable, Equatable { case bilinear, bicubic }
+    /// How resizing interpolates.
+    public enum Interpolation: String, Sendable, Codable, Equatable {
+        /// Linear in each direction (PIL and torchvision `BILINEAR`).
+        case bilinear
+        /// Keys' cubic convolution: a = −0.75 as PyTorch's, or a = −0.5 as PIL's when antialiased; upscaled values are clamped to [0, 1].
+        case bicubic
+    }
 
+    /// How the image becomes a square.
     public var geometry: Geometry
+    /// How resizing interpolates.
     public var interpolation: Interpolation
     /// Antialiased downscaling (as PIL and torchvision's `antialias=True`).
     public var antialias: Bool
-    /// Per-channel mean and standard deviation in [0, 1] units: the model computes (x − mean) / std.
+    /// Per-channel mean in [0, 1] units: the model computes (x − mean) / std.
     public var mean: [Float]
+    /// Per-channel standard deviation in [0, 1] units.
     public var std: [Float]
 
+    /// A preparation with these choices; `mean` and `std` have one value per channel.
     public init(geometry: Geometry, interpolation: Interpolation, antialias: Bool, mean: [Float], std: [Float]) {
         self.geometry = geometry
         self.interpolation = interpolation
@@ -47,6 +57,7 @@ public struct ModelIdentity: Sendable, Codable, Equatable {
     /// SHA-256 of the weights file, when loaded from one.
     public var weightsSHA256: String?
 
+    /// An identity to record with results.
     public init(architecture: String, weights: String, weightsSHA256: String? = nil) {
         self.architecture = architecture
         self.weights = weights
@@ -62,6 +73,7 @@ public struct ClassifierOutput {
     /// anything computed from `logits` can be taken with respect to them).
     public var captured: [String: Tensor]
 
+    /// The output of a forward pass; `captured` holds exactly the points that were asked for.
     public init(logits: Tensor, captured: [String: Tensor]) {
         self.logits = logits
         self.captured = captured
@@ -74,7 +86,9 @@ public struct ClassifierOutput {
 /// applies its own normalisation inside `forward`, so masking, blurring and foveation happen
 /// in pixel space before it, as the specs require.
 public protocol ImageClassifier: AnyObject {
+    /// What the model is and which weights it carries, recorded with every result.
     var identity: ModelIdentity { get }
+    /// How photos become its input; it applies ``Preprocessing/mean`` and ``Preprocessing/std`` itself, in ``forward(_:capturing:)``.
     var preprocessing: Preprocessing { get }
     /// Class names in index order (ImageNet-1k for the built-in models).
     var classNames: [String] { get }

@@ -4,6 +4,7 @@ import FovExTensor
 
 /// A model name the registry does not know.
 public struct UnknownModelError: Error, CustomStringConvertible {
+    /// The name that was asked for.
     public var name: String
 
     public var description: String {
@@ -19,6 +20,7 @@ public struct UnknownModelError: Error, CustomStringConvertible {
 public enum ModelRegistry {
     /// One architecture: its parameter list and how to build it from matching weights.
     public struct Architecture {
+        /// The name the registry knows it by (`resnet50`, `vit-b16`, …).
         public let name: String
         /// Every tensor a checkpoint for it holds, in the reference implementation's order.
         public let parameters: [ParameterSpec]

@@ -17,10 +17,15 @@ public final class ResNet: ImageClassifier {
         /// Bottleneck blocks (1×1 → 3×3 → 1×1, expansion 4) rather than basic blocks (3×3 → 3×3).
         public var bottleneck: Bool
 
+        /// ResNet-18: basic blocks, 2-2-2-2.
         public static let resnet18 = Configuration(blocks: [2, 2, 2, 2], bottleneck: false)
+        /// ResNet-34: basic blocks, 3-4-6-3.
         public static let resnet34 = Configuration(blocks: [3, 4, 6, 3], bottleneck: false)
+        /// ResNet-50: bottleneck blocks, 3-4-6-3.
         public static let resnet50 = Configuration(blocks: [3, 4, 6, 3], bottleneck: true)
+        /// ResNet-101: bottleneck blocks, 3-4-23-3.
         public static let resnet101 = Configuration(blocks: [3, 4, 23, 3], bottleneck: true)
+        /// ResNet-152: bottleneck blocks, 3-8-36-3.
         public static let resnet152 = Configuration(blocks: [3, 8, 36, 3], bottleneck: true)
 
         var expansion: Int { bottleneck ? 4 : 1 }
@@ -68,7 +73,9 @@ public final class ResNet: ImageClassifier {
         let downsample: FoldedConvolution?
     }
 
+    /// The architecture's name and the weights' source and SHA-256.
     public let identity: ModelIdentity
+    /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable: explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
     public let classNames: [String]
     public let innerPoints: [String]

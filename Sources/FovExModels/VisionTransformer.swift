@@ -12,15 +12,33 @@ import FovExTensor
 public final class VisionTransformer: TokenClassifier {
     /// Width, depth and heads of a ViT variant.
     public struct Configuration: Sendable, Equatable {
+        /// Token width C.
         public var dimension: Int
+        /// Transformer blocks.
         public var depth: Int
+        /// Attention heads per block (C must divide by it).
         public var heads: Int
+        /// Side of a square patch, in pixels.
         public var patch = 16
+        /// Side of the square input, in pixels (a multiple of `patch`).
         public var imageSize = 224
 
+        /// A variant with these dimensions (the named ones are ``tiny``, ``small``, ``base`` and ``large``).
+        public init(dimension: Int, depth: Int, heads: Int, patch: Int = 16, imageSize: Int = 224) {
+            self.dimension = dimension
+            self.depth = depth
+            self.heads = heads
+            self.patch = patch
+            self.imageSize = imageSize
+        }
+
+        /// ViT-Ti/16: C 192, 12 blocks, 3 heads.
         public static let tiny = Configuration(dimension: 192, depth: 12, heads: 3)
+        /// ViT-S/16: C 384, 12 blocks, 6 heads.
         public static let small = Configuration(dimension: 384, depth: 12, heads: 6)
+        /// ViT-B/16: C 768, 12 blocks, 12 heads.
         public static let base = Configuration(dimension: 768, depth: 12, heads: 12)
+        /// ViT-L/16: C 1024, 24 blocks, 16 heads.
         public static let large = Configuration(dimension: 1024, depth: 24, heads: 16)
 
         var grid: Int { imageSize / patch }
@@ -80,10 +98,13 @@ public final class VisionTransformer: TokenClassifier {
         let fc2: Linear
     }
 
+    /// The architecture's name and the weights' source and SHA-256.
     public let identity: ModelIdentity
+    /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable: explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
     public let classNames: [String]
     public let innerPoints: [String]
+    /// The variant's width, depth, heads, patch and input size.
     public let configuration: Configuration
     public var defaultCAMPoint: String { "blocks.\(configuration.depth - 1).norm1" }
     public var blockCount: Int { configuration.depth }

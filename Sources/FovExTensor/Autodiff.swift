@@ -38,9 +38,13 @@ public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
     return try GradientMode.$isDisabled.withValue(true, operation: body)
 }
 
+/// Why a gradient could not be taken; each message says how to set the computation up instead.
 public enum AutodiffError: Error, CustomStringConvertible {
+    /// A tensor asked for (at `index` in `withRespectTo`) is not part of the recorded computation.
     case notTracked(index: Int)
+    /// The output is not a scalar and no seed (the gradient flowing into it) was given.
     case notScalar(shape: [Int])
+    /// The recorded computation was already consumed by an earlier backward pass (pass `retainGraph: true` to reuse it).
     case graphReleased
 
     public var description: String {

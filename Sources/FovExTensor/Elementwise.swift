@@ -311,6 +311,7 @@ extension Tensor {
     }
     /// 1 where self > other, else 0 (a constant).
     public func greater(than other: Tensor) -> Tensor { Tensor.zip(self, other, GreaterK.self) }
+    /// 1 where self > `other`, else 0 (a constant).
     public func greater(than other: Float) -> Tensor { Tensor.zip(self, Tensor(other), GreaterK.self) }
     /// 1 where self < other, else 0 (a constant).
     public func less(than other: Tensor) -> Tensor { Tensor.zip(self, other, LessK.self) }

@@ -1,7 +1,7 @@
 // Vectorised transcendental functions for the element-wise kernels. glibc's scalar expf/erff
 // are 5–10× slower per element; these stay within a few ULP (exp, log) or 2e-7 absolute (erf).
 
-public typealias Vec = SIMD16<Float>
+typealias Vec = SIMD16<Float>
 typealias VecBits = SIMD16<UInt32>
 
 @inline(__always) func vselect(_ mask: SIMDMask<SIMD16<Int32>>, _ a: Vec, _ b: Vec) -> Vec {

@@ -3,9 +3,11 @@ import Foundation
 /// A 64-byte-aligned buffer of `Float`s shared by tensors and their views.
 ///
 /// oneDNN reads and writes these buffers directly, so the alignment matches what its
-/// kernels prefer for full-width vector loads. Large buffers are recycled through ``BufferPool``.
+/// kernels prefer for full-width vector loads. Large buffers are recycled through a process-wide pool of freed buffers.
 public final class TensorStorage: @unchecked Sendable {
+    /// The number of floats the buffer holds.
     public let count: Int
+    /// The first float, 64-byte aligned; valid for as long as the storage lives.
     public let pointer: UnsafeMutablePointer<Float>
     private let byteCount: Int
 
@@ -33,9 +35,9 @@ public final class TensorStorage: @unchecked Sendable {
 /// time on this project's workloads. Reusing buffers of the exact size avoids that. The pool holds
 /// at most `FOVEX_BUFFER_POOL_MB` megabytes (default 1024; 0 turns it off); when a freed buffer would
 /// overflow it, the pool is emptied first.
-public final class BufferPool: @unchecked Sendable {
+final class BufferPool: @unchecked Sendable {
     /// The process-wide pool.
-    public static let shared = BufferPool(
+    static let shared = BufferPool(
         capacityBytes: (ProcessInfo.processInfo.environment["FOVEX_BUFFER_POOL_MB"].flatMap(Int.init) ?? 1024) << 20)
 
     /// Buffers below this size go straight to malloc, whose own bins serve them well.
@@ -49,7 +51,7 @@ public final class BufferPool: @unchecked Sendable {
     init(capacityBytes: Int) { self.capacityBytes = max(0, capacityBytes) }
 
     /// Bytes currently held for reuse.
-    public var pooledBytes: Int { lock.lock(); defer { lock.unlock() }; return heldBytes }
+    var pooledBytes: Int { lock.lock(); defer { lock.unlock() }; return heldBytes }
 
     func take(byteCount: Int) -> UnsafeMutableRawPointer {
         if byteCount >= Self.minimumPooledBytes {
@@ -82,7 +84,7 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     /// Frees every pooled buffer.
-    public func drain() {
+    func drain() {
         lock.lock(); defer { lock.unlock() }
         drainLocked()
     }

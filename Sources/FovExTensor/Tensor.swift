@@ -8,9 +8,13 @@ import Foundation
 /// ``contiguous()`` (row-major) or keep a dense permuted layout such as channels-last, which is
 /// how convolutional networks stay in oneDNN's preferred layout from layer to layer.
 public struct Tensor: @unchecked Sendable {
+    /// The size of each axis, outermost first (NCHW for images).
     public let shape: [Int]
+    /// Elements to step in ``storage`` per index on each axis (row-major for a fresh tensor; channels-last after a convolution).
     public let strides: [Int]
+    /// Index in ``storage`` of the element at index 0 on every axis.
     public let offset: Int
+    /// The buffer this tensor and its views share.
     public let storage: TensorStorage
     /// The autodiff node that produced this tensor, or `nil` for a constant.
     var node: GradNode?
@@ -51,7 +55,7 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// A tensor with uninitialised contents laid out with the same dense strides as `like`.
-    static func uninitialized(like other: Tensor) -> Tensor {
+    public static func uninitialized(like other: Tensor) -> Tensor {
         if other.isDense {
             return Tensor(shape: other.shape, strides: other.strides, offset: 0,
                           storage: TensorStorage(uninitializedCount: other.count))
@@ -59,11 +63,13 @@ public struct Tensor: @unchecked Sendable {
         return .uninitialized(other.shape)
     }
 
+    /// The number of axes.
     public var rank: Int { shape.count }
+    /// The number of elements: the product of the shape (1 for a scalar).
     public var count: Int { shape.reduce(1, *) }
 
     /// Row-major strides for `shape`.
-    public static func contiguousStrides(for shape: [Int]) -> [Int] {
+    static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var acc = 1
         for i in stride(from: shape.count - 1, through: 0, by: -1) {
@@ -196,6 +202,7 @@ extension Tensor: CustomStringConvertible {
 /// Deterministic pseudo-random numbers (SplitMix64) so that seeded runs repeat exactly on any machine.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
+    /// A generator whose sequence is fixed by `seed`, the same on every platform.
     public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

@@ -24,6 +24,7 @@ public enum Threading {
     /// The default when `FOVEX_THREADS` is not set.
     public static let defaultThreadCount = 2
 
+    /// The thread count in use; the first read applies `FOVEX_THREADS` (or ``defaultThreadCount``).
     public static var threadCount: Int {
         lock.lock()
         defer { lock.unlock() }

@@ -17,6 +17,7 @@ extension Tensor {
             .recorded(from: [c]) { g in [g.reshaped(oldShape)] }
     }
 
+    /// ``reshaped(_:)-([Int])`` with the dimensions written out.
     public func reshaped(_ dims: Int...) -> Tensor { reshaped(dims) }
 
     /// A view with the axes reordered: result axis i is axis `order[i]` of self. Differentiable.
@@ -28,6 +29,7 @@ extension Tensor {
             .recorded(from: [self]) { g in [g.permuted(inverse)] }
     }
 
+    /// ``permuted(_:)-([Int])`` with the order written out.
     public func permuted(_ order: Int...) -> Tensor { permuted(order) }
 
     /// A view with two axes swapped (negative axes count from the end). Differentiable.
@@ -128,7 +130,7 @@ extension Tensor {
     }
 
     /// Sums a gradient over broadcast axes so that it has `target`'s shape.
-    public func summed(toShape target: [Int]) -> Tensor {
+    func summed(toShape target: [Int]) -> Tensor {
         if shape == target { return self }
         let lead = rank - target.count
         var axes = Array(0..<lead)
@@ -195,6 +197,7 @@ extension Tensor {
 
 /// How ``Tensor/padded(_:mode:)`` fills the border.
 public enum PaddingMode: Sendable, Equatable {
+    /// Zeros outside the tensor.
     case zeros
     /// Mirror without repeating the edge pixel (PyTorch `reflect`, NumPy `reflect`).
     case reflect
