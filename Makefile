@@ -1,6 +1,8 @@
 # FovEx for Swift — the two commands of the README:
 #   make demo   installs what is missing, builds, fetches EfficientNet-Lite0, explains the sample photos
-#   make test   installs what is missing, builds optimised with testability, runs the whole test suite
+#   make test   installs what is missing, builds optimised with testability, runs the whole test suite and the
+#               example packages (examples/swift-package, examples/custom-model)
+#   make docs   the DocC documentation of the library modules as a static site in docs-site/
 
 SWIFT        ?= swift
 APT_PACKAGES := libdnnl-dev libturbojpeg0-dev libpng-dev pkg-config
@@ -15,8 +17,17 @@ DEMO_METHODS ?= fovex,gradcam,gradcam++,randomcam
 # whose CPU has both; `FOVEX_NATIVE=0 make …` builds the portable package. A plain `swift build` is portable.
 FOVEX_NATIVE ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo 1 || echo 0)
 export FOVEX_NATIVE
+# The example packages build in one scratch directory of their own (they share the library's build products
+# there, and never disturb the test build in .build/release), and portable (FOVEX_NATIVE=0): as a package that
+# depends on this one by version must, since SwiftPM refuses unsafe flags in such dependencies.
+EXAMPLES_SCRATCH := $(CURDIR)/.build/examples
+EXAMPLES_BIN := $(EXAMPLES_SCRATCH)/release
+EXAMPLES_OUT := $(EXAMPLES_SCRATCH)/output
+DOCS_OUT     ?= docs-site
+# Set when the site is served below the web server's root, e.g. DOCS_BASE_PATH=fovex-swift.
+DOCS_BASE_PATH ?=
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test examples docs demo bench clean
 
 # apt-get update runs once, and only when something is missing.
 deps:
@@ -37,7 +48,26 @@ test: deps
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	-$(FOVEX) models fetch $(DEMO_MODEL)
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
+	$(MAKE) examples
 
+# Builds and runs both example packages, so that what they use of the public API cannot drift. Without
+# Lite0's weights in the cache, explain-photo exits with status 3 and says how to fetch them; the run here
+# then goes on with random weights (and says so), which exercises the same calls.
+examples: deps
+	FOVEX_NATIVE=0 $(SWIFT) build -c release --package-path examples/swift-package --scratch-path $(EXAMPLES_SCRATCH)
+	FOVEX_NATIVE=0 $(SWIFT) build -c release --package-path examples/custom-model --scratch-path $(EXAMPLES_SCRATCH)
+	@status=0; $(EXAMPLES_BIN)/explain-photo docs/samples/chelsea.png --out $(EXAMPLES_OUT)/explain-photo || status=$$?; \
+	if [ $$status = 3 ]; then \
+	  echo "examples: EfficientNet-Lite0's weights are not cached; running explain-photo with random weights instead"; \
+	  $(EXAMPLES_BIN)/explain-photo docs/samples/chelsea.png --out $(EXAMPLES_OUT)/explain-photo --random-weights 1; \
+	elif [ $$status != 0 ]; then exit $$status; fi
+	$(EXAMPLES_BIN)/custom-model docs/samples/coffee.png --out $(EXAMPLES_OUT)/custom-model
+
+# DocC straight from the compiled modules (no package plugin, so the package and everything that depends on it
+# resolve no documentation dependencies): symbol graphs with swift-symbolgraph-extract, one archive per module
+# with its catalog (Sources/MODULE/MODULE.docc), merged into one static site. Warnings fail the build.
+docs: build
+	DOCS_BASE_PATH="$(DOCS_BASE_PATH)" tools/build-docs.sh $(DOCS_OUT)
 demo: build
 	$(FOVEX) models fetch $(DEMO_MODEL)
 	$(FOVEX) explain docs/samples --model $(DEMO_MODEL) --method $(DEMO_METHODS) --out $(DEMO_OUT)
@@ -49,4 +79,4 @@ bench: build
 	$(FOVEX) bench explainers
 
 clean:
-	rm -rf .build $(DEMO_OUT)
+	rm -rf .build $(DEMO_OUT) $(DOCS_OUT)

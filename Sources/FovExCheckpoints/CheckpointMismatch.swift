@@ -36,7 +36,9 @@ public struct CheckpointMismatch: Error, CustomStringConvertible, Equatable {
 extension Checkpoint {
     /// Compares the checkpoint with the names and shapes a model expects; `nil` when they agree.
     ///
-    /// - Parameter allowingUnexpected: when true, extra tensors in the checkpoint are not reported.
+    /// - Parameters:
+    ///   - expected: the shape of every tensor the model needs, by name.
+    ///   - allowingUnexpected: when true, extra tensors in the checkpoint are not reported.
     public func verify(expected: [String: [Int]], allowingUnexpected: Bool = false) -> CheckpointMismatch? {
         let missing = expected.keys.filter { tensors[$0] == nil }.sorted()
         let unexpected = allowingUnexpected ? [] : tensors.keys.filter { expected[$0] == nil }.sorted()

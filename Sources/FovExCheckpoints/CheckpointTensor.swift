@@ -1,6 +1,7 @@
 /// One named array from a checkpoint: its shape, the dtype it was stored with, and its elements
 /// converted to `Float`, row-major.
 public struct CheckpointTensor: Sendable, Equatable {
+    /// The size of each axis, outermost first, as stored in the file.
     public var shape: [Int]
     /// The dtype in the file the tensor came from (writers store `Float32` whatever this says).
     public var dtype: TensorDType

@@ -38,9 +38,9 @@ public enum ExplainerRegistry {
 
     /// What a method needs of the model it explains.
     public enum Requirement: Sendable {
-        /// Any ``ImageClassifier``.
+        /// Any `ImageClassifier`.
         case anyClassifier
-        /// A Vision Transformer's attention probabilities (a ``TokenClassifier``).
+        /// A Vision Transformer's attention probabilities (a `TokenClassifier`).
         case tokenClassifier
 
         func isMet(by model: ImageClassifier) -> Bool {
@@ -80,7 +80,7 @@ public enum ExplainerRegistry {
     /// All method names, in the order `all` lists them.
     public static var names: [String] { entries.map(\.name) }
 
-    /// Methods that need a Vision Transformer's attention (a ``TokenClassifier``).
+    /// Methods that need a Vision Transformer's attention (a `TokenClassifier`).
     public static var tokenOnlyNames: Set<String> { Set(entries.filter { $0.requirement == .tokenClassifier }.map(\.name)) }
 
     /// The methods that can explain `model`, in ``names`` order.
@@ -92,7 +92,7 @@ public enum ExplainerRegistry {
     ///
     /// - Throws: ``ExplainerError/badInput(_:)`` for an unknown name,
     ///   ``ExplainerError/unsupportedModel(method:reason:)`` for a method that needs more of the model
-    ///   (GAE or class-embedding projection asked of a model that is not a ``TokenClassifier``), and
+    ///   (GAE or class-embedding projection asked of a model that is not a `TokenClassifier`), and
     ///   ``InvalidOptionError`` for its options out of range.
     public static func explainer(named name: String, for model: ImageClassifier, options: Options = Options()) throws -> Explainer {
         let key = name.lowercased()

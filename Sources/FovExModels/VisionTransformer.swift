@@ -119,8 +119,13 @@ public final class VisionTransformer: TokenClassifier {
 
     /// Builds the network from weights that match ``parameters(_:classes:)``.
     ///
-    /// - Parameter normalizesInput: apply the preprocessing's mean and std inside `forward` (the
-    ///   checkpoints' convention); `false` feeds [0, 1] pixels straight in, as the FovEx authors' demo did.
+    /// - Parameters:
+    ///   - configuration: the variant's dimensions.
+    ///   - weights: tensors named and shaped as ``parameters(_:classes:)`` lists them.
+    ///   - identity: the architecture's name and the weights' source, recorded with results.
+    ///   - classNames: names of the head's classes, in index order.
+    ///   - normalizesInput: apply the preprocessing's mean and std inside `forward` (the
+    ///     checkpoints' convention); `false` feeds [0, 1] pixels straight in, as the FovEx authors' demo did.
     public init(_ configuration: Configuration, weights: ModelWeights, identity: ModelIdentity,
                 normalizesInput: Bool = true, classNames: [String] = ImageNetClasses.names) {
         self.configuration = configuration

@@ -104,6 +104,9 @@ private func summed(_ parts: [Tensor]) -> Tensor {
 /// tensors), in one backward pass.
 ///
 /// - Parameters:
+///   - output: the tensor to differentiate, computed from `tensors` while gradients were recorded.
+///   - tensors: the tensors to differentiate with respect to: leaves made with `requiringGradient()`, or
+///     inner tensors of the same computation.
 ///   - seed: the gradient of the final objective with respect to `output`; defaults to 1 for a
 ///     scalar output.
 ///   - retainGraph: keep the recorded graph for another backward pass; by default every node

@@ -66,6 +66,12 @@ extension Tensor {
     /// tensor. Differentiable with respect to the input and `residual`; weights and bias are constants.
     ///
     /// - Parameters:
+    ///   - weight: [O, C / groups, kH, kW] filters.
+    ///   - bias: [O] added to every output position, or `nil`.
+    ///   - stride: the step between output positions, on both axes.
+    ///   - padding: the border added before the convolution (``ConvPadding``).
+    ///   - dilation: the spacing between kernel taps, on both axes.
+    ///   - groups: channel groups (C for a depthwise convolution); C and O must divide by it.
     ///   - residual: a tensor shaped like the output, added before `activation` in the same pass
     ///     (a ResNet block's shortcut).
     ///   - activation: applied to conv + bias + residual in the same pass.

@@ -82,8 +82,11 @@ private func batchNormCoefficients(channels c: Int, mean: Tensor, variance: Tens
 /// - Parameters:
 ///   - weight: the convolution's [O, I, kH, kW] weights (any rank with the output channels first).
 ///   - bias: its [O] bias, or `nil` for none (zeros).
-///   - mean, variance, scale, offset: the batch norm's [O] running statistics and affine parameters;
-///     `scale` defaults to ones and `offset` to zeros.
+///   - mean: the batch norm's [O] running mean.
+///   - variance: its [O] running variance.
+///   - scale: its [O] affine scale (γ); `nil` for ones.
+///   - offset: its [O] affine offset (β); `nil` for zeros.
+///   - epsilon: the ε added to the variance (PyTorch's default 1e−5; EfficientNet-Lite uses 1e−3).
 /// - Returns: the folded weight (row-major, `weight`'s shape) and bias ([O]).
 public func foldBatchNorm(intoConvWeight weight: Tensor, bias: Tensor?, mean: Tensor, variance: Tensor,
                           scale: Tensor? = nil, offset: Tensor? = nil, epsilon: Float = 1e-5)

@@ -38,6 +38,8 @@ public struct Downloader {
     /// Downloads `url` to `destination` and returns the file's SHA-256.
     ///
     /// - Parameters:
+    ///   - url: where the file is served (HTTPS).
+    ///   - destination: where the verified file ends up; it is replaced only by a complete, verified download.
     ///   - expected: the published checksum, when there is one.
     ///   - validate: a further check of the finished file (it runs on the `.part` file, before the rename);
     ///     throwing rejects the download.
