@@ -209,32 +209,45 @@ enum SquareK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec
 // MARK: - Public element-wise API
 
 extension Tensor {
+    /// Element-wise sum, broadcasting as NumPy and PyTorch do. Differentiable in both operands.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         zip(a, b, AddK.self).recorded(from: [a, b]) { g in [g.summed(toShape: a.shape), g.summed(toShape: b.shape)] }
     }
+    /// Element-wise difference, broadcasting. Differentiable in both operands.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         zip(a, b, SubK.self).recorded(from: [a, b]) { g in [g.summed(toShape: a.shape), (-g).summed(toShape: b.shape)] }
     }
+    /// Element-wise product, broadcasting. Differentiable in both operands.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         zip(a, b, MulK.self).recorded(from: [a, b]) { g in
             [a.node == nil ? nil : (g * b).summed(toShape: a.shape), b.node == nil ? nil : (g * a).summed(toShape: b.shape)]
         }
     }
+    /// Element-wise quotient, broadcasting. Differentiable in both operands.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         zip(a, b, DivK.self).recorded(from: [a, b]) { g in
             [a.node == nil ? nil : (g / b).summed(toShape: a.shape),
              b.node == nil ? nil : (-(g * a) / (b * b)).summed(toShape: b.shape)]
         }
     }
+    /// `b` added to every element.
     public static func + (a: Tensor, b: Float) -> Tensor { a + Tensor(b) }
+    /// `b` subtracted from every element.
     public static func - (a: Tensor, b: Float) -> Tensor { a - Tensor(b) }
+    /// Every element times `b`.
     public static func * (a: Tensor, b: Float) -> Tensor { a * Tensor(b) }
+    /// Every element divided by `b` (as a product with 1 / `b`).
     public static func / (a: Tensor, b: Float) -> Tensor { a * Tensor(1 / b) }
+    /// `a` added to every element of `b`.
     public static func + (a: Float, b: Tensor) -> Tensor { Tensor(a) + b }
+    /// `a` minus every element of `b`.
     public static func - (a: Float, b: Tensor) -> Tensor { Tensor(a) - b }
+    /// `a` times every element of `b`.
     public static func * (a: Float, b: Tensor) -> Tensor { Tensor(a) * b }
+    /// `a` divided by every element of `b`.
     public static func / (a: Float, b: Tensor) -> Tensor { Tensor(a) / b }
 
+    /// Every element negated. Differentiable.
     public static prefix func - (a: Tensor) -> Tensor {
         a.map(NegK.self).recorded(from: [a]) { g in [-g] }
     }

@@ -55,7 +55,7 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// A tensor with uninitialised contents laid out with the same dense strides as `like`.
-    public static func uninitialized(like other: Tensor) -> Tensor {
+    static func uninitialized(like other: Tensor) -> Tensor {
         if other.isDense {
             return Tensor(shape: other.shape, strides: other.strides, offset: 0,
                           storage: TensorStorage(uninitializedCount: other.count))

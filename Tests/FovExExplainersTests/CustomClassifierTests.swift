@@ -26,7 +26,7 @@ private final class RedSpotNet: ImageClassifier {
         detectorWeight = Tensor(shape: [4, 3, 3, 3], scalars: w)
         detectorBias = Tensor(shape: [4], scalars: [-0.5, 0, 0, 0])
         // The class-0 logit weighs the red detector strongly; the background logit is the bias.
-        head = Tensor(shape: [2, 4], scalars: [40, 0, 0, 0, 0, 0, 0, 0])
+        head = Tensor(shape: [2, 4], scalars: [200, 0, 0, 0, 0, 0, 0, 0])
     }
 
     let identity = ModelIdentity(architecture: "red-spot-net", weights: "hand-set")
