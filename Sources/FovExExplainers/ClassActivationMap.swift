@@ -25,6 +25,7 @@ extension CAMWeighting {
 /// activations A_k at a named inner point, with channel weights w_k from `Weighting`, bilinearly
 /// upsampled to the input and min-max normalised (see `docs/design/baselines.md`).
 public struct ClassActivationMap<Weighting: CAMWeighting>: Explainer {
+    /// Where to read activations, and the weighting rule's settings.
     public struct Options: Sendable, Codable, Equatable {
         /// The inner point whose activations are weighted; `nil` takes the model's default
         /// (ResNet `layer4`, ViT `blocks[-1].norm1` with its patch tokens on their grid,
@@ -33,6 +34,7 @@ public struct ClassActivationMap<Weighting: CAMWeighting>: Explainer {
         /// The weighting rule's own settings.
         public var weighting: Weighting
 
+        /// Options reading `point` (`nil`: the model's default CAM point) with `weighting`'s settings.
         public init(point: String? = nil, weighting: Weighting = Weighting()) {
             self.point = point
             self.weighting = weighting
@@ -54,6 +56,7 @@ public struct ClassActivationMap<Weighting: CAMWeighting>: Explainer {
         }
     }
 
+    /// The settings this explainer runs with (checked when it was built).
     public var options: Options
     public var name: String { Weighting.methodName }
 
@@ -97,6 +100,7 @@ public struct GradCAMWeights: CAMWeighting {
     public static let methodName = "gradcam"
     public static let needsGradients = true
 
+    /// The rule with its default settings.
     public init() {}
 
     public func channelWeights(activations: Tensor, gradients: Tensor?, point: String) throws -> Tensor {
@@ -104,7 +108,7 @@ public struct GradCAMWeights: CAMWeighting {
     }
 
     /// [N, C, h, w] → [N, C].
-    public static func channelWeights(gradients g: Tensor) -> Tensor {
+    static func channelWeights(gradients g: Tensor) -> Tensor {
         g.mean(alongAxes: [2, 3])
     }
 }
@@ -121,8 +125,10 @@ public struct GradCAMPlusPlusWeights: CAMWeighting {
     /// ε in the denominator of a_ij.
     public var epsilon: Float = 1e-6
 
+    /// The rule with its default settings.
     public init() {}
 
+    /// The rule with ε = `epsilon` (checked when the explainer is built).
     public init(epsilon: Float) { self.epsilon = epsilon }
 
     public func validate() throws {
@@ -135,7 +141,7 @@ public struct GradCAMPlusPlusWeights: CAMWeighting {
 
     /// The weights [N, C] from activations and gradients [N, C, h, w]. Where g = 0 the coefficient
     /// a_ij is 0 (the numerator vanishes), as pytorch-grad-cam sets it.
-    public static func channelWeights(activations a: Tensor, gradients g: Tensor, epsilon: Float) -> Tensor {
+    static func channelWeights(activations a: Tensor, gradients g: Tensor, epsilon: Float) -> Tensor {
         let g2 = g * g
         let g3 = g2 * g
         let sumA = a.sum(alongAxes: [2, 3], keepingDimensions: true)
@@ -156,8 +162,10 @@ public struct RandomCAMWeights: CAMWeighting {
     /// (to reproduce another implementation's draw). Recorded as `weights = given`.
     public var given: Tensor?
 
+    /// The rule with its default settings.
     public init() {}
 
+    /// The rule drawing weights from `seed`, or using `given` ([C] or [N, C]) instead.
     public init(seed: UInt64 = 42, given: Tensor? = nil) {
         self.seed = seed
         self.given = given
@@ -188,7 +196,7 @@ public struct RandomCAMWeights: CAMWeighting {
     }
 
     /// C weights from Uniform(−1, 1), drawn from `SeededGenerator(seed:)`.
-    public static func seededWeights(channels: Int, seed: UInt64) -> Tensor {
+    static func seededWeights(channels: Int, seed: UInt64) -> Tensor {
         var generator = SeededGenerator(seed: seed)
         return Tensor(randomUniform: [channels], in: -1...1, generator: &generator)
     }

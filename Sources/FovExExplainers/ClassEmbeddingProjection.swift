@@ -10,6 +10,7 @@ import FovExTensor
 public struct ClassEmbeddingProjection: Explainer {
     public var name: String { "clsemb" }
 
+    /// The method; it has no options.
     public init() {}
 
     public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {

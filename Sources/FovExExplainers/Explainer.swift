@@ -11,14 +11,16 @@ public struct Explanation: Sendable {
     public var method: String
     /// [S, S] at the model's input size, min-max normalised to [0, 1].
     public var map: Tensor
-    /// The class explained and its softmax probability on the clean image.
+    /// The class explained.
     public var classIndex: Int
+    /// The class's softmax probability on the clean image.
     public var probability: Float
     /// Every option value the method used, by name.
     public var settings: [String: String]
     /// Method-specific results (e.g. a ``Scanpath``); empty for most methods.
     public var attachments: [any ExplanationAttachment]
 
+    /// An explanation; explainers build these, and tests or other methods may too.
     public init(method: String, map: Tensor, classIndex: Int, probability: Float, settings: [String: String],
                 attachments: [any ExplanationAttachment] = []) {
         self.method = method
@@ -35,9 +37,14 @@ public struct Explanation: Sendable {
     }
 }
 
+/// Why a method could not explain the images it was given; each message says what is possible instead.
 public enum ExplainerError: Error, CustomStringConvertible {
+    /// The method needs more of the model than it offers (GAE asked of a CNN, for one); `reason` names
+    /// the methods that can explain it.
     case unsupportedModel(method: String, reason: String)
+    /// A CAM method was asked for an inner point the model does not name; `available` lists those it does.
     case unknownPoint(String, available: [String])
+    /// The images, classes or method name given cannot be used; the message says why.
     case badInput(String)
 
     public var description: String {

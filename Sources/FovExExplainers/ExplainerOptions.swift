@@ -14,6 +14,7 @@ public struct InvalidOptionError: Error, Equatable, CustomStringConvertible {
     /// The values accepted, in words, e.g. `a finite number in (0, 2]`.
     public var accepted: String
 
+    /// The error for `option` of `method` set to `value`, where `accepted` describes the allowed values.
     public init(method: String, option: String, value: String, accepted: String) {
         self.method = method
         self.option = option
@@ -30,7 +31,9 @@ public struct InvalidOptionError: Error, Equatable, CustomStringConvertible {
 /// A closed or half-open interval an option's value must lie in, declared once beside the option and
 /// checked by the explainer's initialiser (and so by every command line that builds one).
 public struct OptionBounds<Value: Comparable & Sendable>: Sendable {
+    /// The lower end.
     public var lower: Value
+    /// The upper end.
     public var upper: Value
     /// Whether `lower` itself is accepted (false for "positive" ranges such as (0, 2]).
     public var includesLower: Bool
@@ -52,6 +55,7 @@ public struct OptionBounds<Value: Comparable & Sendable>: Sendable {
         (self.lower, self.upper, includesLower, includesUpper) = (lower, upper, false, true)
     }
 
+    /// Whether `value` lies inside, ends included as declared.
     public func contains(_ value: Value) -> Bool {
         (includesLower ? value >= lower : value > lower) && (includesUpper ? value <= upper : value < upper)
     }

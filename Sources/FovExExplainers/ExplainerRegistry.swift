@@ -9,15 +9,22 @@ import FovExTensor
 public enum ExplainerRegistry {
     /// The options of every method, each defaulting to the project's settings.
     public struct Options {
+        /// Grad-CAM's options.
         public var gradCAM = GradCAM.Options()
+        /// Grad-CAM++'s options.
         public var gradCAMPlusPlus = GradCAMPlusPlus.Options()
+        /// RandomCAM's options.
         public var randomCAM = RandomCAM.Options()
+        /// RISE's options.
         public var rise = RISE.Options()
+        /// Meaningful Perturbation's options.
         public var meaningfulPerturbation = MeaningfulPerturbation.Options()
+        /// FovEx's options.
         public var fovex = FovEx.Options()
         /// Progress of the long-running methods (RISE, Meaningful Perturbation): (method, done, total).
         public var progress: ((_ method: String, _ done: Int, _ total: Int) -> Void)?
 
+        /// Every method's defaults.
         public init() {}
 
         /// Sets the inner point of all three CAM methods (nil: each model's default).
@@ -53,7 +60,9 @@ public enum ExplainerRegistry {
 
     /// One method: its name, what it needs of the model, and how it is built from the options.
     public struct Entry: Sendable {
+        /// The name the method is asked for by (`gradcam`, `fovex`, …).
         public var name: String
+        /// What the method needs of the model.
         public var requirement: Requirement
         /// Builds the method; throws ``InvalidOptionError`` for options out of range.
         public var make: @Sendable (Options) throws -> Explainer

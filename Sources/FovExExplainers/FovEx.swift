@@ -11,8 +11,14 @@ public struct FovEx: Explainer {
     /// `paper` reproduces the reference code, including storing the position one step past the
     /// evaluated point as the best one; `refined` stores the evaluated point and keeps positions
     /// inside the image.
-    public enum Variant: String, Sendable, Codable, CaseIterable { case paper, refined }
+    public enum Variant: String, Sendable, Codable, CaseIterable {
+        /// The reference code's behaviour, kept for parity with the paper's numbers.
+        case paper
+        /// The evaluated position is stored, and positions stay inside the image.
+        case refined
+    }
 
+    /// FovEx's settings, named after the specification's symbols; every default is the paper's.
     public struct Options: Sendable, Codable, Equatable {
         /// Fixations per image (N).
         public var fixations = 10
@@ -26,6 +32,7 @@ public struct FovEx: Explainer {
         public var forgetting: Float = 0.1
         /// Peripheral blur: Gaussian kernel size K and σ_b in pixels (reflect padding).
         public var blurKernelSize = 41
+        /// σ_b of the peripheral blur, in pixels.
         public var blurSigma: Float = 10
         /// Width σ_ε of the Gaussians summed into the attribution map.
         public var heatmapSigma: Float = 0.15
@@ -37,8 +44,10 @@ public struct FovEx: Explainer {
         public var randomRestarts = true
         /// Seed of each image's random generator.
         public var seed: UInt64 = 42
+        /// Which reading of the reference code to follow (see ``FovEx/Variant``).
         public var variant: Variant = .paper
 
+        /// The paper's settings.
         public init() {}
 
         // The accepted values, declared once: the initialiser checks them, and command lines say them.
@@ -77,6 +86,7 @@ public struct FovEx: Explainer {
         }
     }
 
+    /// The settings this explainer runs with (checked when it was built).
     public var options: Options
     public var name: String { "fovex" }
 
@@ -91,8 +101,11 @@ public struct FovEx: Explainer {
 
     /// What the search found for one image, before it is turned into a map.
     public struct Search {
+        /// The fixations in the order they were made.
         public var scanpath: [Fixation]
+        /// The class the search explained.
         public var classIndex: Int
+        /// That class's softmax probability on the clean image.
         public var probability: Float
     }
 
@@ -220,18 +233,21 @@ public struct Scanpath: ExplanationAttachment, Equatable {
     /// The fixations in the order they were made.
     public var fixations: [Fixation]
 
+    /// A scanpath of these fixations, in order.
     public init(fixations: [Fixation]) { self.fixations = fixations }
 }
 
 /// One fixation of a FovEx scanpath.
 public struct Fixation: Sendable, Codable, Equatable {
-    /// Position in normalised units: the model input's pixel grid spans −1…1 on each axis
+    /// Row position in normalised units: the model input's pixel grid spans −1…1 on each axis
     /// (pixel centre i at −1 + 2i/(S−1)); positions may lie outside that range.
     public var row: Float
+    /// Column position in the same normalised units.
     public var col: Float
     /// Cross-entropy of the class explained with this fixation applied (the best loss found).
     public var loss: Float
 
+    /// A fixation at (row, col) in normalised units with the loss found there.
     public init(row: Float, col: Float, loss: Float) {
         self.row = row
         self.col = col

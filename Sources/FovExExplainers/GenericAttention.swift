@@ -9,6 +9,7 @@ import FovExTensor
 public struct GenericAttention: Explainer {
     public var name: String { "gae" }
 
+    /// The method; it has no options.
     public init() {}
 
     public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {

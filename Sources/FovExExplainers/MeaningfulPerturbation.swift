@@ -12,19 +12,23 @@ import FovExTensor
 /// are optimised together, each with its own mask and its own seeded noise generator, so a batch
 /// gives exactly what batch size 1 gives.
 public struct MeaningfulPerturbation: Explainer {
+    /// The settings of the mask search; the defaults are the project's (the reference script's, with 300 iterations).
     public struct Options: Sendable, Codable, Equatable {
         /// Side of the square mask that is optimised.
         public var maskSize = 28
         /// Adam steps (the reference script used 500; 300 is the project's default).
         public var iterations = 300
+        /// Adam's learning rate for the mask.
         public var learningRate: Float = 0.1
         /// Weight of mean|1 − m|, which asks for as little deletion as possible.
         public var l1Coefficient: Float = 0.01
         /// Weight of the total variation Σ over both axes of mean|Δm|^β, which asks for smooth masks.
         public var tvCoefficient: Float = 0.2
+        /// The exponent β of the total variation.
         public var tvBeta: Float = 3
         /// The Gaussian blur that supplies the deleted pixels: kernel size and σ in pixels (reflect padding).
         public var blurKernelSize = 11
+        /// σ of that blur, in pixels.
         public var blurSigma: Float = 5
         /// σ of the Gaussian noise added to the perturbed image at every iteration (pixel units).
         public var noiseStandardDeviation: Float = 0.2
@@ -33,11 +37,14 @@ public struct MeaningfulPerturbation: Explainer {
         public var alignCorners = true
         /// Adam's β1, β2 and ε (PyTorch's defaults).
         public var adamBeta1: Float = 0.9
+        /// Adam's β2.
         public var adamBeta2: Float = 0.999
+        /// Adam's ε.
         public var adamEpsilon: Float = 1e-8
         /// Seed of each image's noise generator.
         public var seed: UInt64 = 42
 
+        /// The default settings.
         public init() {}
 
         /// A mask of 2…1024 cells per side (and, checked per image, at most its side): the
@@ -80,6 +87,7 @@ public struct MeaningfulPerturbation: Explainer {
         }
     }
 
+    /// The settings this explainer runs with (checked when it was built).
     public var options: Options
     /// Noise to add instead of seeded noise, one tensor per iteration, each [N, 3, S, S] or
     /// [1, 3, S, S] (the same for every image).

@@ -10,6 +10,7 @@ import FovExTensor
 /// cell. The masks come from one seeded generator and serve every image; they are made and run in
 /// batches, so memory stays bounded however many there are.
 public struct RISE: Explainer {
+    /// The settings of the masks; the defaults are the RISE paper's for ImageNet.
     public struct Options: Sendable, Codable, Equatable {
         /// Number of masks N (the RISE paper's ImageNet ResNet-50 setting).
         public var masks = 4000
@@ -23,6 +24,7 @@ public struct RISE: Explainer {
         /// Seed of the masks.
         public var seed: UInt64 = 42
 
+        /// The default settings.
         public init() {}
 
         /// 1…1 000 000 masks (the RISE paper: 4000 for ImageNet).
@@ -43,6 +45,7 @@ public struct RISE: Explainer {
         }
     }
 
+    /// The settings this explainer runs with (checked when it was built).
     public var options: Options
     /// Masks to use instead of seeded ones, [M, 1, S, S] or [M, S, S] (M replaces `options.masks`).
     public var masks: Tensor?

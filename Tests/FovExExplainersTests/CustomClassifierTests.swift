@@ -77,8 +77,8 @@ final class CustomClassifierTests: XCTestCase {
         let pixels = RedSpotNet.photo(row: square.row, col: square.col)
         XCTAssertEqual(model.probabilities(pixels).argmax(alongAxis: 1), [0], "the hand-set net must see the square")
         for point in model.innerPoints {
-            for explainer: Explainer in [GradCAM(options: .init(point: point)),
-                                         GradCAMPlusPlus(options: .init(point: point))] {
+            for explainer: Explainer in [try GradCAM(options: .init(point: point)),
+                                         try GradCAMPlusPlus(options: .init(point: point))] {
                 let e = try XCTUnwrap(explainer.explain(pixels, model: model, classes: nil).first)
                 XCTAssertEqual(e.map.shape, [RedSpotNet.size, RedSpotNet.size])
                 XCTAssertEqual(e.classIndex, 0)
@@ -97,7 +97,7 @@ final class CustomClassifierTests: XCTestCase {
         options.stepsPerFixation = 10
         options.blurKernelSize = 15
         options.blurSigma = 4
-        let search = try XCTUnwrap(FovEx(options: options).scanpaths(pixels, model: model, classes: [0]).first)
+        let search = try XCTUnwrap(try FovEx(options: options).scanpaths(pixels, model: model, classes: [0]).first)
         XCTAssertEqual(search.scanpath.count, 3)
         // Blurred, the square's red drops under the detector's threshold, so the loss is only low when
         // the fovea sits on it: the best fixation must be within the square (±3 px).

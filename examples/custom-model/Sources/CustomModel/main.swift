@@ -94,10 +94,11 @@ do {
     fovexOptions.fixations = 5
     fovexOptions.blurKernelSize = 21
     fovexOptions.blurSigma = 5
-    var explainers: [(label: String, explainer: any Explainer)] = model.innerPoints.map {
-        ("gradcam-\($0)", GradCAM(options: .init(point: $0)))
+    // Options are checked when a method is built: a value out of range throws InvalidOptionError.
+    var explainers: [(label: String, explainer: any Explainer)] = try model.innerPoints.map {
+        ("gradcam-\($0)", try GradCAM(options: .init(point: $0)))
     }
-    explainers.append(("fovex", FovEx(options: fovexOptions)))
+    explainers.append(("fovex", try FovEx(options: fovexOptions)))
 
     let outDirectory = URL(fileURLWithPath: outPath)
     try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
@@ -106,7 +107,7 @@ do {
         let heatmap = FloatMap(explanation.map).resized(width: photo.width, height: photo.height)
         var picture = overlay(heatmap: heatmap, on: photo)
         let size = explanation.map.shape[0]
-        let fixations = explanation.scanpath.map { f -> ImagePoint in
+        let fixations = (explanation.attachment(Scanpath.self)?.fixations ?? []).map { f -> ImagePoint in
             let p = f.pixel(width: photo.width, height: photo.height, inputSize: size)
             return ImagePoint(x: p.x, y: p.y)
         }

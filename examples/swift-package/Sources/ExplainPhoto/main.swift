@@ -90,7 +90,8 @@ do {
         let size = explanation.map.shape[0]
         let heatmap = FloatMap(explanation.map).resized(width: photo.width, height: photo.height)
         var picture = overlay(heatmap: heatmap, on: photo)
-        let fixations = explanation.scanpath.map { fixation -> ImagePoint in
+        let scanpath = explanation.attachment(Scanpath.self)?.fixations ?? []   // FovEx attaches its scanpath
+        let fixations = scanpath.map { fixation -> ImagePoint in
             let p = fixation.pixel(width: photo.width, height: photo.height, inputSize: size)
             return ImagePoint(x: p.x, y: p.y)
         }
