@@ -50,9 +50,13 @@ struct CSVTable {
     }
 }
 
+/// A data set that cannot be read; each message names the file and the problem.
 public enum DatasetError: Error, CustomStringConvertible {
+    /// The file or directory cannot be read; the system's reason.
     case unreadable(URL, String)
+    /// A file's contents are wrong: a missing column, a bad number, an unknown synset (the message names the line).
     case malformed(URL, String)
+    /// The directory has none of the recognised layouts; the message says what was looked for.
     case layoutNotRecognised(URL, String)
     case empty(URL)
 

@@ -8,6 +8,7 @@ import FovExWeights
 public protocol EvaluationDataset {
     /// `imagenet` or `gaze`, as `--data` names it.
     var kind: String { get }
+    /// The directory the data set was read from.
     var root: URL { get }
     /// Every image's path relative to `root`, sorted; unique by construction.
     var imageIDs: [String] { get }
@@ -28,12 +29,14 @@ public protocol EvaluationDataset {
 
 /// What a run records about its data set, so that a run directory is never fed another one.
 public struct DatasetIdentity: Sendable, Codable, Equatable {
+    /// `imagenet` or `gaze`.
     public var kind: String
     /// The root as given (made absolute); informative only: the same data may live elsewhere on another machine.
     public var path: String
     /// SHA-256 of the image list and every annotation as loaded, in a canonical text form.
     public var digest: String
 
+    /// An identity, as read from a run record.
     public init(kind: String, path: String, digest: String) {
         self.kind = kind
         self.path = path

@@ -29,11 +29,17 @@ public enum EvaluationError: Error, CustomStringConvertible {
 /// sample's annotations; every metric scores the sample. An image that cannot be read is recorded
 /// as skipped with the reason, so that a resumed run passes over it too.
 public struct Evaluator {
+    /// The classifier explained.
     public var model: ImageClassifier
+    /// The methods, in the order rows are written.
     public var explainers: [Explainer]
+    /// The metrics scored on every map.
     public var metrics: [Metric]
+    /// The data set.
     public var data: EvaluationDataset
+    /// Which of its images this run covers.
     public var selection: Selection
+    /// Whether images the model misclassifies are skipped (recorded as skipped, with the reason).
     public var correctOnly: Bool
     /// Maps kept for the report's gallery: those of the first this many images of the run.
     public var galleryImages = 6

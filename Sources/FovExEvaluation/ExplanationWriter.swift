@@ -6,13 +6,21 @@ import FovExTensor
 
 /// The files written for one explanation.
 public struct WrittenExplanation: Sendable, Codable {
+    /// The image's file name.
     public var image: String
+    /// The method.
     public var method: String
+    /// The class explained.
     public var classIndex: Int
+    /// That class's name.
     public var className: String
+    /// Its softmax probability on the clean image.
     public var probability: Float
+    /// The overlay PNG's file name.
     public var overlay: String
+    /// The 16-bit map PNG's file name.
     public var map: String
+    /// The JSON record's file name.
     public var record: String
     /// The animated scanpath (SVG), for methods that have a scanpath.
     public var animation: String?
@@ -22,10 +30,14 @@ public struct WrittenExplanation: Sendable, Codable {
 /// resolution (heat map, and for FovEx the numbered scanpath), the map as a 16-bit grayscale PNG,
 /// a JSON record, and an HTML gallery of everything in the directory.
 public struct ExplanationWriter {
+    /// Where the files go.
     public var directory: URL
+    /// The colour map of the overlays.
     public var colormap: Colormap = .jet
+    /// The heat map's opacity in the overlays.
     public var alpha: Float = 0.5
 
+    /// A writer into `directory`, created if needed.
     public init(directory: URL) throws {
         self.directory = directory
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {

@@ -6,8 +6,11 @@ import FovExMetrics
 public struct GazeImage: Sendable, Equatable {
     /// The path relative to the data set's root: the image's identity in runs.
     public var id: String
+    /// The image file.
     public var file: URL
+    /// Its width in pixels.
     public var width: Int
+    /// Its height in pixels.
     public var height: Int
     /// Every recorded fixation, pooled over observers, in file order (coordinates as recorded).
     public var fixations: [HumanFixation]
@@ -40,12 +43,15 @@ public struct GazeImage: Sendable, Equatable {
 /// A coordinate that is not a finite number is an error naming the file and line. A fixation whose
 /// nearest pixel is off the image is left out of the sample with a warning.
 public struct GazeDataset: EvaluationDataset, Sendable {
+    /// The images with their fixations, in file-name order.
     public var items: [GazeImage]
+    /// The directory the set was read from.
     public var root: URL
     private var index: [String: Int] = [:]
     /// Each image's distinct fixated pixels, computed once (shuffled AUC reads every image's).
     private var pixels: [[PixelPoint]] = []
 
+    /// Reads the set at `root`; throws ``DatasetError`` naming the file and line of any problem.
     public init(root: URL) throws {
         self.root = root
         let fm = FileManager.default

@@ -5,6 +5,7 @@ import FovExMetrics
 public struct LabelledImage: Sendable, Equatable {
     /// The path relative to the data set's root: the image's identity in runs.
     public var id: String
+    /// The image file.
     public var file: URL
     /// ImageNet-1k class index (torchvision / Caffe order).
     public var classIndex: Int
@@ -25,7 +26,9 @@ public struct LabelledImage: Sendable, Equatable {
 /// out with a warning, and an image left with no box has no box metrics (a missing value with
 /// that reason), never a 0.
 public struct ImageNetDataset: EvaluationDataset, Sendable {
+    /// The labelled images, in file-name order.
     public var items: [LabelledImage]
+    /// The directory the set was read from.
     public var root: URL
     /// Whether the layout records boxes at all (`labels.csv` without `boxes.csv` does not).
     public var hasBoxes: Bool

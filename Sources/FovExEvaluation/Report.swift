@@ -3,18 +3,25 @@ import FovExTensor
 
 /// Summary of one metric for one method over the images of a run.
 public struct MetricSummary: Sendable, Codable, Equatable {
+    /// The mean over images (images where the metric is undefined left out).
     public var mean: Double
     /// Bootstrap 95 % confidence interval of the mean (percentile method).
     public var low: Double
+    /// The interval's upper end.
     public var high: Double
+    /// The number of images averaged.
     public var count: Int
 }
 
 /// The paper's tables from one or more run directories (shards of one run, or resumed runs).
 public struct EvaluationReport {
+    /// The configuration every merged run shares.
     public var configuration: RunConfiguration
+    /// Every row of the merged runs.
     public var rows: [ResultRow]
+    /// The methods, in the configuration's order.
     public var methods: [String]
+    /// The metrics, in the configuration's order.
     public var metrics: [String]
     /// Metric name → whether higher is better.
     public var higherIsBetter: [String: Bool]
@@ -22,6 +29,7 @@ public struct EvaluationReport {
     public var summaries: [String: [String: MetricSummary]]
     /// Images that have a row for every method (the n of the table).
     public var imageCount: Int
+    /// The run directories merged.
     public var runDirectories: [URL]
     /// Metric name → method → why values are missing → how many images.
     public var missingReasons: [String: [String: [String: Int]]]

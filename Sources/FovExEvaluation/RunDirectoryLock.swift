@@ -8,6 +8,7 @@ import Foundation
 /// never leaves a stale lock. Within one process the lock is shared: stores opened twice on one
 /// directory (a library user reopening a run) use the same lock.
 public final class RunDirectoryLock {
+    /// The lock file, `RUN_DIR/lock`.
     public let url: URL
     private let key: String
 

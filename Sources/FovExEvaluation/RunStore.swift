@@ -2,9 +2,13 @@ import Foundation
 
 /// One result row: one image explained by one method, with every metric value and curve.
 public struct ResultRow: Sendable, Codable, Equatable {
+    /// The image's identifier: its path below the data set's root.
     public var image: String
+    /// The method that explained it.
     public var method: String
+    /// The class explained.
     public var classIndex: Int
+    /// That class's softmax probability on the clean image.
     public var probability: Float
     /// Metric name → value.
     public var metrics: [String: Double]
@@ -16,6 +20,7 @@ public struct ResultRow: Sendable, Codable, Equatable {
     /// Seconds the explanation took.
     public var seconds: Double
 
+    /// A row; the evaluator builds these.
     public init(image: String, method: String, classIndex: Int, probability: Float, metrics: [String: Double],
                 curves: [String: [Double]] = [:], missing: [String: String] = [:], seconds: Double) {
         self.image = image
@@ -60,21 +65,32 @@ public struct ResultRow: Sendable, Codable, Equatable {
 
 /// What a run is: everything that must match for two runs' rows to be merged.
 public struct RunConfiguration: Sendable, Codable, Equatable {
+    /// The architecture's name.
     public var model: String
+    /// Where the weights came from.
     public var weights: String
+    /// Their SHA-256, when loaded from a file.
     public var weightsSHA256: String?
+    /// `imagenet` or `gaze`.
     public var dataKind: String
+    /// The methods, in order.
     public var methods: [String]
+    /// The metrics, in order.
     public var metrics: [String]
+    /// The selection's limit, if any.
     public var limit: Int?
+    /// The selection's (and the seeded methods') seed.
     public var seed: UInt64
+    /// Whether misclassified images were skipped.
     public var correctOnly: Bool
     /// Method and metric options as name → value.
     public var options: [String: String]
+    /// The code's version and the checkout's commit.
     public var codeVersion: String
     /// The data set's kind, path and digest; nil only in runs written before it was recorded.
     public var dataset: DatasetIdentity?
 
+    /// A configuration; the evaluate command builds it from its options.
     public init(model: String, weights: String, weightsSHA256: String?, dataKind: String, methods: [String],
                 metrics: [String], limit: Int?, seed: UInt64, correctOnly: Bool, options: [String: String], codeVersion: String,
                 dataset: DatasetIdentity? = nil) {
@@ -102,9 +118,13 @@ public struct RunConfiguration: Sendable, Codable, Equatable {
     }
 }
 
+/// A run directory that cannot be used as asked; each message names the file and what to do.
 public enum RunStoreError: Error, CustomStringConvertible {
+    /// The directory holds a run with a different configuration (the message names the difference); use a new directory.
     case configurationMismatch(URL, String)
+    /// A file of the run cannot be parsed beyond repair.
     case corrupt(URL, String)
+    /// A file of the run cannot be read or written; the system's reason.
     case io(URL, String)
     case locked(URL, holder: String)
 
@@ -130,8 +150,11 @@ public enum SkipKind: String, Sendable, Codable {
 
 /// An image of a run that has no rows, and why.
 public struct SkippedImage: Sendable, Codable, Equatable {
+    /// The image's identifier.
     public var image: String
+    /// Why, in words.
     public var reason: String
+    /// Why, as a category (nil in runs written before it was recorded).
     public var kind: SkipKind?
 }
 
@@ -145,9 +168,13 @@ public struct SkippedImage: Sendable, Codable, Equatable {
 /// that line, and rows already present are never written again. The store holds an exclusive
 /// lock on the directory (``RunDirectoryLock``) while it is open: a second process is refused.
 public final class RunStore {
+    /// The run directory.
     public let directory: URL
+    /// The configuration the directory holds.
     public let configuration: RunConfiguration
+    /// Every row written so far, this session's and earlier ones'.
     public private(set) var rows: [ResultRow] = []
+    /// Images left out (e.g. misclassified under `--correct-only`), with the reason.
     public private(set) var skipped: [String: String] = [:]
     private var done = Set<String>()
     private let lock: RunDirectoryLock
@@ -194,6 +221,7 @@ public final class RunStore {
         skipped[image] != nil || methods.allSatisfy { done.contains(image + "\u{1F}" + $0) }
     }
 
+    /// Whether `image` already has a row for `method`.
     public func hasRow(image: String, method: String) -> Bool { done.contains(image + "\u{1F}" + method) }
 
     /// Appends the rows of one image in one write; rows already stored are left out.
@@ -247,6 +275,7 @@ public final class RunStore {
         }
     }
 
+    /// The configuration stored in `url` (a run's `config.json`); throws ``RunStoreError`` naming the file.
     public static func readConfiguration(_ url: URL) throws -> RunConfiguration {
         guard let data = try? Data(contentsOf: url) else { throw RunStoreError.io(url, "cannot read the run configuration") }
         do { return try JSONDecoder().decode(RunConfiguration.self, from: data) } catch {

@@ -4,11 +4,14 @@ import FovExTensor
 public struct Selection: Sendable, Codable, Equatable {
     /// Keep at most this many images (chosen by a seeded shuffle), or all.
     public var limit: Int?
+    /// Seed of the shuffle that picks `limit` images.
     public var seed: UInt64
     /// Shard `index` of `count` (0-based index): images whose position in the selected list is ≡ index mod count.
     public var shardIndex: Int
+    /// The number of shards.
     public var shardCount: Int
 
+    /// A selection of at most `limit` images shuffled with `seed`, then shard `shardIndex` of `shardCount`.
     public init(limit: Int? = nil, seed: UInt64 = 42, shardIndex: Int = 0, shardCount: Int = 1) {
         self.limit = limit
         self.seed = seed

@@ -17,6 +17,7 @@ public struct AUCJudd: GazeMetric {
     /// The MIT benchmark's jitter amplitude.
     public static let benchmarkJitter = 1e-7
 
+    /// AUC-Judd with the map's values jittered by up to `jitter` (0: none; ``benchmarkJitter`` is the benchmark's), drawn from `seed`.
     public init(jitter: Double = 0, seed: UInt64 = 0) {
         precondition(jitter >= 0, "auc_judd: jitter \(jitter) must not be negative")
         self.jitter = jitter

@@ -8,6 +8,7 @@ public struct AverageDrop: ModelMetric {
     /// Images per forward pass.
     public var batchSize: Int
 
+    /// Average drop running the masked images `batchSize` at a time.
     public init(batchSize: Int = 8) {
         precondition(batchSize > 0, "average_drop needs a positive batch size")
         self.batchSize = batchSize

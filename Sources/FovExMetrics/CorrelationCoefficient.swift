@@ -8,6 +8,7 @@ public struct CorrelationCoefficient: GazeMetric {
     /// σ in pixels of the Gaussian that turns fixations into a density (0: the binary fixation map).
     public var fixationSigma: Float
 
+    /// CC against fixations blurred with a Gaussian of `fixationSigma` pixels.
     public init(fixationSigma: Float = 19) {
         precondition(fixationSigma >= 0, "cc: fixation sigma \(fixationSigma) must not be negative")
         self.fixationSigma = fixationSigma

@@ -14,6 +14,7 @@ public struct DeletionMetric: ModelMetric {
     /// Images per forward pass.
     public var batchSize: Int
 
+    /// Deletion removing `step` pixels per iteration, scoring `batchSize` images per forward pass.
     public init(step: Int = 224, batchSize: Int = 8) {
         precondition(step > 0 && batchSize > 0, "deletion needs a positive step and batch size")
         self.step = step

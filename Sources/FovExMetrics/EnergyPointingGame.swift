@@ -20,6 +20,7 @@ func boxMask(_ boxes: [BoxRegion], height: Int, width: Int) -> [Bool] {
 /// values count as no energy. A map with no energy, or an image without boxes, has no value.
 /// Higher is better.
 public struct EnergyPointingGame: BoxMetric {
+    /// The metric; it has no options.
     public init() {}
     public var name: String { "ebpg" }
     public var direction: MetricDirection { .higherIsBetter }

@@ -18,6 +18,7 @@ public struct InsertionMetric: ModelMetric {
     /// the border's brightness; zeros, as RISE's own code pads, darkens a 5-pixel frame.
     public var blurPadding: PaddingMode
 
+    /// Insertion copying `step` pixels per iteration into a copy blurred with the given Gaussian, scoring `batchSize` images per forward pass.
     public init(step: Int = 224, batchSize: Int = 8, blurKernelSize: Int = 11, blurSigma: Float = 5,
                 blurPadding: PaddingMode = .reflect) {
         precondition(step > 0 && batchSize > 0, "insertion needs a positive step and batch size")

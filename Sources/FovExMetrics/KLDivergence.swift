@@ -10,6 +10,7 @@ public struct KLDivergence: GazeMetric {
     /// σ in pixels of the Gaussian that turns fixations into a density (0: the binary fixation map).
     public var fixationSigma: Float
 
+    /// KL divergence from fixations blurred with a Gaussian of `fixationSigma` pixels.
     public init(fixationSigma: Float = 19) {
         precondition(fixationSigma >= 0, "kld: fixation sigma \(fixationSigma) must not be negative")
         self.fixationSigma = fixationSigma

@@ -3,7 +3,10 @@ import FovExTensor
 
 /// Which way a metric improves.
 public enum MetricDirection: String, Sendable, Codable {
-    case higherIsBetter, lowerIsBetter
+    /// Larger values mean a better map (↑).
+    case higherIsBetter
+    /// Smaller values mean a better map (↓).
+    case lowerIsBetter
 
     /// ↑ or ↓, as the paper's tables mark metrics.
     public var arrow: String { self == .higherIsBetter ? "↑" : "↓" }
@@ -14,7 +17,9 @@ public enum MetricDirection: String, Sendable, Codable {
 /// A data set declares what its samples carry with the same set, so that a run that asks for a
 /// metric its data cannot feed is refused before any work (``MetricNeeds/missing(from:)``).
 public struct MetricNeeds: OptionSet, Sendable, Hashable {
+    /// The set's bits.
     public let rawValue: Int
+    /// The set with these bits.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     /// The classifier, run again on modified images (faithfulness metrics).
@@ -54,10 +59,12 @@ public struct MetricResult: Sendable, Equatable {
     public var value: Double
     /// Scores s₀…sₙ for deletion and insertion; nil for the other metrics.
     public var curve: [Double]?
+    /// Why the value is a defined fallback (a constant or NaN map, a fixation outside the image, …), for the caller's log.
     public var warnings: [String]
     /// Why no value could be computed; nil for a real value.
     public var missingReason: String?
 
+    /// A result; metrics build these.
     public init(value: Double, curve: [Double]? = nil, warnings: [String] = []) {
         self.value = value
         self.curve = curve
@@ -78,18 +85,22 @@ public struct MetricResult: Sendable, Equatable {
 /// One image's explanation, with everything a metric may read: the model, the input, the map, the
 /// class explained, and the annotations the data set has for the image.
 public struct MetricSample {
+    /// The classifier that was explained.
     public var model: ImageClassifier
     /// [1, 3, S, S] in [0, 1]: the image as the model saw it.
     public var pixels: Tensor
     /// [h, w], usually S×S: the explanation's map.
     public var map: Tensor
+    /// The class the map explains.
     public var classIndex: Int
+    /// The data set's ground truth for the image.
     public var annotations: SampleAnnotations
     /// The explanation's own fixations in viewing order, in 0-based pixels of the model's input
     /// grid (FovEx's scanpath); nil for methods without one. Scanpath metrics compare it with the
     /// observers' scanpaths, scaling it to the image with ``HumanGaze/width`` and ``HumanGaze/height``.
     public var predictedScanpath: [HumanFixation]?
 
+    /// A sample; the annotations default to none (enough for the faithfulness metrics).
     public init(model: ImageClassifier, pixels: Tensor, map: Tensor, classIndex: Int, annotations: SampleAnnotations = .init(),
                 predictedScanpath: [HumanFixation]? = nil) {
         self.model = model
@@ -111,6 +122,7 @@ public struct SampleAnnotations: Sendable, Equatable {
     /// Human gaze on the image; nil when the data set has none.
     public var gaze: HumanGaze?
 
+    /// Annotations; each kind defaults to "the data set has none".
     public init(boxes: [BoxRegion]? = nil, boxesUnavailable: String? = nil, gaze: HumanGaze? = nil) {
         self.boxes = boxes
         self.boxesUnavailable = boxesUnavailable
@@ -120,7 +132,9 @@ public struct SampleAnnotations: Sendable, Equatable {
 
 /// Human gaze on one image, in 0-based pixels of the image as stored.
 public struct HumanGaze: Sendable, Equatable {
+    /// The image's width in pixels.
     public var width: Int
+    /// The image's height in pixels.
     public var height: Int
     /// The distinct fixated pixels on the image, pooled over observers, in recording order
     /// (fixations whose nearest pixel lies off the image are left out by the data set, which reports them).
@@ -132,6 +146,7 @@ public struct HumanGaze: Sendable, Equatable {
     /// and order (MIT1003's point maps).
     public var scanpaths: [ObserverScanpath]?
 
+    /// Gaze on a `width`×`height` image.
     public init(width: Int, height: Int, fixatedPixels: [PixelPoint], otherImagesFixatedPixels: [PixelPoint] = [],
                 scanpaths: [ObserverScanpath]? = nil) {
         self.width = width
@@ -144,11 +159,14 @@ public struct HumanGaze: Sendable, Equatable {
 
 /// One recorded fixation, in 0-based pixels of the image (not rounded, possibly off the image).
 public struct HumanFixation: Sendable, Equatable, Codable {
+    /// Pixels from the left (0 is the centre of the first column).
     public var x: Float
+    /// Pixels from the top.
     public var y: Float
     /// Duration in milliseconds, where the data set records it.
     public var durationMs: Float?
 
+    /// A fixation at (x, y), lasting `durationMs` where known.
     public init(x: Float, y: Float, durationMs: Float? = nil) {
         self.x = x
         self.y = y
@@ -158,9 +176,12 @@ public struct HumanFixation: Sendable, Equatable, Codable {
 
 /// One observer's fixations on one image, in viewing order.
 public struct ObserverScanpath: Sendable, Equatable, Codable {
+    /// The observer's identifier in the data set.
     public var observer: String
+    /// Their fixations, in viewing order.
     public var fixations: [HumanFixation]
 
+    /// An observer's scanpath.
     public init(observer: String, fixations: [HumanFixation]) {
         self.observer = observer
         self.fixations = fixations
@@ -176,7 +197,9 @@ public struct ObserverScanpath: Sendable, Equatable, Codable {
 public protocol Metric {
     /// Short name used in tables and files (`average_drop`, `deletion`, `nss`, …).
     var name: String { get }
+    /// Which way the metric improves.
     var direction: MetricDirection { get }
+    /// What the metric reads besides the map; a data set that cannot provide it is refused before a run.
     var needs: MetricNeeds { get }
     /// Option values as name → value strings, for reports.
     var options: [String: String] { get }
@@ -258,14 +281,25 @@ extension GazeMetric {
 
 /// A pixel position (column x, row y), 0-based.
 public struct PixelPoint: Sendable, Hashable, Codable {
+    /// Column, from the left.
     public var x: Int
+    /// Row, from the top.
     public var y: Int
+    /// The pixel at column `x`, row `y`.
     public init(x: Int, y: Int) { self.x = x; self.y = y }
 }
 
 /// An axis-aligned box in (fractional) pixel coordinates; x1, y1 exclusive.
 public struct BoxRegion: Sendable, Equatable, Codable {
-    public var x0, y0, x1, y1: Float
+    /// Left edge (inclusive).
+    public var x0: Float
+    /// Top edge (inclusive).
+    public var y0: Float
+    /// Right edge (exclusive).
+    public var x1: Float
+    /// Bottom edge (exclusive).
+    public var y1: Float
+    /// The box from (x0, y0) to (x1, y1), the far edges exclusive.
     public init(x0: Float, y0: Float, x1: Float, y1: Float) { self.x0 = x0; self.y0 = y0; self.x1 = x1; self.y1 = y1 }
 
     /// The box in a grid scaled by (sx, sy), e.g. from the stored image to the model's input.

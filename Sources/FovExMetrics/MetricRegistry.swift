@@ -10,10 +10,12 @@ public struct MetricSettings: Sendable, Equatable {
     public var pointingTolerance: Float = 15
     /// AUC-Judd's tie-breaking noise and its seed.
     public var aucJuddJitter = 0.0
+    /// Seed of that noise.
     public var seed: UInt64 = 0
     /// σ in pixels of the density that CC and KLD compare with.
     public var fixationSigma: Float = 19
 
+    /// The paper's settings.
     public init() {}
 }
 
@@ -24,6 +26,7 @@ public enum MetricRegistry {
     /// Agreement with human gaze.
     public static let gaze = ["nss", "auc_judd", "cc", "kld", "sauc"]
 
+    /// Every metric name, in the order tables list them.
     public static var all: [String] { paper + ["pointing_game"] + gaze + ScanpathMetricRegistry.names }
 
     /// Expands `paper`, `gaze`, `scanpath` and comma-separated names, refusing unknown ones.
@@ -71,7 +74,9 @@ public enum MetricRegistry {
     }
 }
 
+/// A metric list that names something unknown.
 public enum MetricError: Error, CustomStringConvertible {
+    /// The name given; the message lists the known names and sets.
     case unknown(String)
     public var description: String {
         switch self {

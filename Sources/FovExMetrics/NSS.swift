@@ -7,6 +7,7 @@ import FovExTensor
 /// A constant map scores 0 (it predicts nothing), with a warning; an image without fixations has no value.
 /// Higher is better.
 public struct NSS: GazeMetric {
+    /// The metric; it has no options.
     public init() {}
     public var name: String { "nss" }
     public var direction: MetricDirection { .higherIsBetter }

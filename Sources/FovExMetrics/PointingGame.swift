@@ -9,6 +9,7 @@ public struct PointingGame: BoxMetric {
     /// Distance in pixels of the map's grid within which a point still counts as a hit (15 by default).
     public var tolerance: Float
 
+    /// The pointing game with a hit tolerance of `tolerance` pixels.
     public init(tolerance: Float = 15) {
         precondition(tolerance >= 0, "pointing_game: tolerance \(tolerance) must not be negative")
         self.tolerance = tolerance

@@ -8,6 +8,7 @@ import FovExTensor
 /// thresholds. A constant map scores 0.5 (chance) with a warning; an image without fixations, or
 /// without negatives, has no value. Higher is better.
 public struct ShuffledAUC: GazeMetric {
+    /// The metric; it has no options (the negatives are passed to it).
     public init() {}
     public var name: String { "sauc" }
     public var direction: MetricDirection { .higherIsBetter }

@@ -75,15 +75,17 @@ do {
           + "(\(String(format: "%.1f", explanations[0].probability * 100)) %)")
 
     // 4. Two faithfulness metrics. Both run the model on the photo changed according to the map: average
-    //    drop keeps only what the map highlights, deletion removes the most important pixels first.
-    let metrics: [any ModelMetric] = [AverageDrop(), DeletionMetric(step: 448)]
+    //    drop keeps only what the map highlights, deletion removes the most important pixels first. Every
+    //    metric takes one `MetricSample` (a gaze metric would find its fixations in `annotations`).
+    let metrics: [any Metric] = [AverageDrop(), DeletionMetric(step: 448)]
     let outDirectory = URL(fileURLWithPath: outPath)
     try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
     for explanation in explanations {
-        let maps = explanation.map.reshaped([1] + explanation.map.shape)
+        let sample = MetricSample(model: model, pixels: pixels, map: explanation.map, classIndex: explanation.classIndex)
         let scores = metrics.map { metric -> String in
-            let result = metric.evaluate(model: model, pixels: pixels, maps: maps, classes: [explanation.classIndex])[0]
-            return "\(metric.name) \(metric.direction.arrow) \(String(format: "%.4f", result.value))"
+            let result = metric.measure(sample)
+            let value = result.isMissing ? "missing (\(result.missingReason ?? "undefined"))" : String(format: "%.4f", result.value)
+            return "\(metric.name) \(metric.direction.arrow) \(value)"
         }
 
         // 5. The overlay at the photo's own resolution, with FovEx's scanpath drawn as numbered fixations.
