@@ -12,7 +12,9 @@ import Foundation
 public struct SafetensorsReader: @unchecked Sendable {
     /// The location of one tensor inside the file.
     public struct Entry: Sendable, Equatable {
+        /// The element type stored.
         public var dtype: TensorDType
+        /// The tensor's shape.
         public var shape: [Int]
         /// Byte range relative to the start of the file.
         public var byteRange: Range<Int>

@@ -58,6 +58,7 @@ public enum DatasetError: Error, CustomStringConvertible {
     case malformed(URL, String)
     /// The directory has none of the recognised layouts; the message says what was looked for.
     case layoutNotRecognised(URL, String)
+    /// The data set lists no images.
     case empty(URL)
 
     public var description: String {

@@ -126,6 +126,7 @@ public enum RunStoreError: Error, CustomStringConvertible {
     case corrupt(URL, String)
     /// A file of the run cannot be read or written; the system's reason.
     case io(URL, String)
+    /// Another process holds the run directory's lock; `holder` is its process id.
     case locked(URL, holder: String)
 
     public var description: String {

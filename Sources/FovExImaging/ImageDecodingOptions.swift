@@ -11,6 +11,7 @@ public struct ImageDecodingOptions: Sendable, Equatable {
     /// enormous allocation.
     public var maximumPixelCount: Int
 
+    /// Options; the defaults composite onto white, reject damaged JPEGs and accept up to 2²⁸ pixels.
     public init(background: RGBColor = .white, acceptsDamagedJPEG: Bool = false, maximumPixelCount: Int = 1 << 28) {
         self.background = background
         self.acceptsDamagedJPEG = acceptsDamagedJPEG

@@ -1,5 +1,6 @@
 /// Why an image file could not be decoded.
 public struct ImageDecodingError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What went wrong.
     public enum Problem: Sendable, Equatable {
         /// The file could not be read at all (missing, unreadable); the system's reason.
         case unreadable(String)
@@ -17,8 +18,10 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable, Equa
 
     /// The file path, or a caller-given label for in-memory data.
     public var source: String
+    /// What went wrong.
     public var problem: Problem
 
+    /// The error for `problem` in `source`.
     public init(source: String, problem: Problem) {
         self.source = source
         self.problem = problem
@@ -53,6 +56,7 @@ public struct ImageEncodingError: Error, CustomStringConvertible, Sendable, Equa
     /// What went wrong, in the encoder's or the system's words.
     public var reason: String
 
+    /// The error for writing `destination`, for `reason`.
     public init(destination: String, reason: String) {
         self.destination = destination
         self.reason = reason

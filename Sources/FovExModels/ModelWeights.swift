@@ -34,10 +34,14 @@ public enum ParameterRole: Sendable, Equatable {
 
 /// One named parameter a model expects to find in its checkpoint.
 public struct ParameterSpec: Sendable, Equatable {
+    /// The tensor's name in the checkpoint (e.g. `layer1.0.conv1.weight`).
     public var name: String
+    /// Its shape.
     public var shape: [Int]
+    /// What it is, which decides how random weights are drawn for it.
     public var role: ParameterRole
 
+    /// A parameter called `name` of `shape` playing `role`.
     public init(_ name: String, _ shape: [Int], _ role: ParameterRole) {
         self.name = name
         self.shape = shape

@@ -22,6 +22,7 @@ public struct Downloader {
     /// Called with the bytes held so far (including resumed ones) and the total, when the server says.
     public var progress: (@Sendable (_ bytes: Int, _ total: Int?) -> Void)?
 
+    /// A downloader with these retry settings and an optional progress callback.
     public init(maxAttempts: Int = 6, retryDelay: TimeInterval = 1, idleTimeout: TimeInterval = 60,
                 progress: (@Sendable (_ bytes: Int, _ total: Int?) -> Void)? = nil) {
         self.maxAttempts = maxAttempts

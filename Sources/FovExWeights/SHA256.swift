@@ -8,6 +8,7 @@ import Foundation
 public struct SHA256: Sendable {
     /// The 32-byte digest.
     public struct Digest: Sendable, Equatable, CustomStringConvertible {
+        /// The 32 bytes.
         public let bytes: [UInt8]
 
         /// Lower-case hexadecimal, 64 characters.

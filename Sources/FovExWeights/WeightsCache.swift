@@ -4,8 +4,11 @@ import FovExModels
 
 /// What the cache recorded about a file when it was fetched and verified.
 public struct CacheRecord: Codable, Sendable, Equatable {
+    /// The weights' name (``KnownWeights/id``).
     public var id: String
+    /// The architecture they are for.
     public var architecture: String
+    /// The file's name in the cache.
     public var file: String
     /// SHA-256 of the cached file, computed when it entered the cache.
     public var sha256: String
@@ -21,8 +24,10 @@ public struct CacheRecord: Codable, Sendable, Equatable {
 /// file next to a `<file>.json` ``CacheRecord``. A file counts as cached only once its record is written,
 /// which happens after it was verified and moved into place.
 public struct WeightsCache: Sendable {
+    /// The cache's root directory.
     public let directory: URL
 
+    /// A cache rooted at `directory` (created when something is fetched into it).
     public init(directory: URL) {
         self.directory = directory
     }

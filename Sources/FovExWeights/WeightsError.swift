@@ -2,13 +2,19 @@ import Foundation
 
 /// A problem getting, verifying or finding weight files.
 public enum WeightsError: Error, CustomStringConvertible {
+    /// A file could not be read or written; the system's reason.
     case io(file: String, reason: String)
+    /// The server answered with an HTTP error status.
     case http(url: String, status: Int)
+    /// The download kept failing; the last reason, after `attempts` tries.
     case network(url: String, reason: String, attempts: Int)
+    /// The downloaded file's SHA-256 is not the published one; the file was deleted.
     case checksumMismatch(file: String, expected: String, found: String)
     /// The file arrived whole but is not a checkpoint that fits its model.
     case invalidFile(file: String, source: String, reason: String)
+    /// No known weights have this name; the message lists those that do.
     case unknownWeights(name: String, known: [String])
+    /// The weights are not in the cache yet; the message says to run `fovex models fetch NAME`.
     case notCached(name: String, cache: String)
     /// The cached file's bytes no longer have the SHA-256 recorded when it was fetched.
     case cacheCorrupt(file: String, recorded: String, found: String)
