@@ -11,6 +11,7 @@ import FovExImaging
 import FovExMetrics
 import FovExModels
 import FovExTensor
+import FovExWeights
 
 /// Prints to standard error and exits with `status`.
 func fail(_ message: String, status: Int32 = 1) -> Never {
