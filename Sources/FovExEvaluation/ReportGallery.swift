@@ -7,7 +7,7 @@ public enum ReportGallery {
     /// the pictures under `outDir/gallery/`, mirroring the images' paths. Where the image is not
     /// there (the report runs on another machine) the map is shown alone, in colour.
     /// - Returns: per image, method → path of the picture relative to `outDir`, for
-    ///   ``EvaluationReport/html(gallery:)``.
+    ///   ``EvaluationReport/html(gallery:extra:)``.
     public static func draw(_ report: EvaluationReport, into outDir: URL) throws -> [(image: String, overlays: [String: String])] {
         let fm = FileManager.default
         var gallery: [(image: String, overlays: [String: String])] = []

@@ -18,12 +18,17 @@ public enum ScanpathLength: String, Sendable, CaseIterable, Codable {
 /// Everything kept about one image's scanpath comparisons, one JSON line in `RUN_DIR/scanpaths.jsonl`:
 /// the observers' and generated scanpaths (for the report's animations) and every per-observer value.
 public struct ScanpathRecord: Sendable, Codable, Equatable {
+    /// The image's identifier in the data set.
     public var image: String
     /// The photo's path as the run read it (the report's animations embed it).
     public var file: String
+    /// The photo's width in pixels.
     public var width: Int
+    /// The photo's height in pixels.
     public var height: Int
+    /// The observers, in the data set's order.
     public var observers: [String]
+    /// Each observer's scanpath, in `observers` order.
     public var observerPaths: [[ScanpathPoint]]
     /// Method → its generated scanpath (before cutting to an observer's length).
     public var paths: [String: [ScanpathPoint]]
@@ -32,6 +37,7 @@ public struct ScanpathRecord: Sendable, Codable, Equatable {
     public var perObserver: [String: [String: [Double?]]]
     /// Method → the observer it matches best on `primaryMetric`.
     public var bestObserver: [String: String]
+    /// The metric that chose `bestObserver`.
     public var primaryMetric: String
 }
 
@@ -40,31 +46,43 @@ public struct ScanpathRecord: Sendable, Codable, Equatable {
 ///
 /// Rows (one per image and method, in the ``RunStore``) hold each metric's mean over observers:
 /// - `fovex` and `fovex-refined`: FovEx's scanpath (paper and refined variants);
-/// - `saliency-M`: the greedy peaks of method M's map with inhibition of return (``ScanpathBaseline/saliencyPeaks(map:count:width:height:inhibitionRadius:)``);
+/// - `saliency-M`: the greedy peaks of method M's map with inhibition of return (`ScanpathBaseline.saliencyPeaks(map:count:width:height:inhibitionRadius:)` in FovExMetrics);
 /// - `centre-random`, `uniform-random`: seeded random fixations (the centre-biased one with the data
 ///   set's own per-axis spread of fixations);
 /// - `human-loo`: the ceiling, each observer against every other observer (leave-one-out), averaged.
 /// Images with fewer than two observers are skipped (no ceiling).
 public struct ScanpathEvaluator {
+    /// The random baselines' method names.
     public static let baselineNames = ["centre-random", "uniform-random"]
+    /// The leave-one-out human ceiling's method name.
     public static let ceilingName = "human-loo"
 
+    /// The classifier FovEx and the saliency baselines explain.
     public var model: ImageClassifier
+    /// The gaze data set with observers' scanpaths.
     public var data: GazeDataset
     /// Whether each observer's first recorded fixation is kept (see ``FirstFixation``).
     public var firstFixation: FirstFixation = .keep
     /// Method names in row order (see the type's documentation).
     public var methods: [String]
+    /// The scanpath metrics, each averaged over observers.
     public var metrics: [ScanpathMetric]
+    /// FovEx's settings.
     public var fovexOptions: FovEx.Options
+    /// The settings of the methods behind `saliency-M` baselines.
     public var explainerOptions: ExplainerRegistry.Options
+    /// Which images the run covers.
     public var selection: Selection
+    /// How long generated scanpaths are.
     public var length: ScanpathLength = .fovex
+    /// Seed of the random baselines.
     public var seed: UInt64
+    /// Inhibition-of-return radius of the saliency baselines, as a fraction of the map's shorter side.
     public var inhibitionRadius = 0.1
     /// The metric that picks each method's best-matching observer.
     public var primaryMetric: String
 
+    /// An evaluator; throws for an unknown method or metric name.
     public init(model: ImageClassifier, data: GazeDataset, methods: [String],
                 metrics: [ScanpathMetric], fovexOptions: FovEx.Options, explainerOptions: ExplainerRegistry.Options,
                 selection: Selection, seed: UInt64) throws {
@@ -204,7 +222,9 @@ public struct ScanpathEvaluator {
 
     /// One observer's scanpath as the metrics take it.
     public struct Observer: Sendable, Equatable {
+        /// The observer's identifier.
         public var observer: String
+        /// Their fixations, in order.
         public var fixations: [ScanpathPoint]
     }
 

@@ -6,6 +6,7 @@ import FovExMetrics
 /// means with their bootstrap intervals, and animations of FovEx's scanpath beside the best-matching
 /// human observer's.
 public struct ScanpathReport {
+    /// One record per image, from every run merged.
     public var records: [ScanpathRecord]
 
     /// Reads `scanpaths.jsonl` from each run directory (the first run holding an image wins).

@@ -16,6 +16,7 @@ public struct ScanpathAnimation: Sendable {
     public var fixations: [(x: Float, y: Float)]
     /// Seconds each fixation is held; nil holds each for `secondsPerFixation`.
     public var durations: [Double]?
+    /// Seconds each fixation is held when `durations` is nil.
     public var secondsPerFixation = 0.7
     /// Seconds the fovea takes to move between fixations.
     public var saccadeSeconds = 0.15
@@ -27,14 +28,17 @@ public struct ScanpathAnimation: Sendable {
     public var forgetting: Float = 0.1
     /// Peripheral blur σ in pixels of the model input and the input's side, scaled to the photo.
     public var blurSigma: Float = 10
+    /// The model input's side, which `blurSigma` is measured in.
     public var inputSize = 224
     /// Path colour (CSS), e.g. yellow for FovEx and cyan for a human observer.
     public var color = "#ffd400"
+    /// The animation's caption.
     public var title: String
     /// The embedded photo's longer side at most (antialiased downscale; the drawing keeps the photo's
     /// coordinates), so that pages holding several animations stay small; nil embeds it as it is.
     public var embeddedMaxSide: Int?
 
+    /// An animation of `fixations` (photo pixels), captioned `title`.
     public init(fixations: [(x: Float, y: Float)], durations: [Double]? = nil, title: String) {
         self.fixations = fixations
         self.durations = durations

@@ -33,7 +33,7 @@ public struct KnownWeights: Sendable {
 
     /// The name `fovex models fetch` takes, e.g. `resnet50.a1_in1k`.
     public let id: String
-    /// The ``ModelRegistry`` architecture the weights are for.
+    /// The `ModelRegistry` architecture the weights are for.
     public let architecture: String
     /// Where they come from, in words.
     public let summary: String

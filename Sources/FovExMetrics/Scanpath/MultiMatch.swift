@@ -16,6 +16,7 @@ public struct MultiMatch: Sendable {
         case shape, direction, length, position, duration
     }
 
+    /// The metric with the reference implementation's settings.
     public init() {}
 
     struct Saccade { var x, y, lenX, lenY, theta, rho: Double }
@@ -88,11 +89,13 @@ public struct MultiMatch: Sendable {
 /// One MultiMatch dimension as a scanpath metric (`mm_shape`, `mm_direction`, `mm_length`,
 /// `mm_position`, `mm_duration`); higher is more similar.
 public struct MultiMatchMetric: ScanpathMetric {
+    /// Which of MultiMatch's five similarities this metric reports.
     public var dimension: MultiMatch.Dimension
     public var name: String { "mm_" + dimension.rawValue }
     public var direction: MetricDirection { .higherIsBetter }
     public var options: [String: String] { ["grouping": "false"] }
 
+    /// The metric for `dimension`.
     public init(dimension: MultiMatch.Dimension) { self.dimension = dimension }
 
     public func compare(_ predicted: [ScanpathPoint], with human: [ScanpathPoint], width: Int, height: Int) -> MetricResult {

@@ -12,9 +12,13 @@
 /// Temporal binning needs durations on both sides; a generated scanpath has none, so the evaluation
 /// protocol compares spatially (`temporalBin` 0) throughout, for humans and models alike.
 public struct ScanMatch: ScanpathMetric {
+    /// Columns of the grid fixations are binned into.
     public var xBins: Int
+    /// Rows of that grid.
     public var yBins: Int
+    /// The substitution-matrix threshold (ScanMatch's default: the grid diagonal scaled as the reference does).
     public var threshold: Double
+    /// The alignment's gap penalty.
     public var gapValue: Double
     /// Milliseconds per repeated symbol; 0 compares positions only.
     public var temporalBin: Double

@@ -3,10 +3,14 @@
 /// Coordinates are 0-based pixel positions (column x, row y); `duration` is in milliseconds where the
 /// data has it (human recordings) and nil for generated scanpaths (FovEx, baselines), which have none.
 public struct ScanpathPoint: Sendable, Equatable, Codable {
+    /// Column, in pixels.
     public var x: Double
+    /// Row, in pixels.
     public var y: Double
+    /// Milliseconds, where recorded.
     public var duration: Double?
 
+    /// A fixation at (x, y), lasting `duration` milliseconds where known.
     public init(x: Double, y: Double, duration: Double? = nil) {
         self.x = x
         self.y = y

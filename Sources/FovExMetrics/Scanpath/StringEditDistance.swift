@@ -7,11 +7,13 @@
 /// different lengths need no special case: the length difference is paid in insertions. The value is
 /// the raw number of edits, as the source returns it; lower is more similar.
 public struct StringEditDistance: ScanpathMetric {
+    /// Cells per side of the grid fixations become letters in.
     public var gridSize: Int
     public var name: String { "sed" }
     public var direction: MetricDirection { .lowerIsBetter }
     public var options: [String: String] { ["grid_size": "\(gridSize)"] }
 
+    /// The metric on a `gridSize`×`gridSize` grid.
     public init(gridSize: Int = 4) { self.gridSize = gridSize }
 
     public func compare(_ predicted: [ScanpathPoint], with human: [ScanpathPoint], width: Int, height: Int) -> MetricResult {

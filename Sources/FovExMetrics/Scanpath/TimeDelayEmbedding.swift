@@ -14,6 +14,7 @@ public struct TimeDelayEmbedding: ScanpathMetric {
     public var direction: MetricDirection { .higherIsBetter }
     public var options: [String: String] { ["distance_mode": "mean"] }
 
+    /// The metric with the reference implementation's settings.
     public init() {}
 
     public func compare(_ predicted: [ScanpathPoint], with human: [ScanpathPoint], width: Int, height: Int) -> MetricResult {
