@@ -218,7 +218,12 @@ public struct ScanpathEvaluator {
     /// 114 px from it on the 800×600 images, 20 % within 50 px), i.e. the fixation on the central start
     /// marker is not a separate record; FixaTons likewise compares scanpaths as stored. `drop` removes
     /// each scanpath's first fixation, for data sets that do record the start marker's fixation.
-    public enum FirstFixation: String, Sendable, CaseIterable { case keep, drop }
+    public enum FirstFixation: String, Sendable, CaseIterable {
+        /// Scanpaths as recorded.
+        case keep
+        /// Each scanpath without its first fixation.
+        case drop
+    }
 
     /// One observer's scanpath as the metrics take it.
     public struct Observer: Sendable, Equatable {

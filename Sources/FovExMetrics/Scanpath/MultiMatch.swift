@@ -13,7 +13,16 @@ import Foundation
 public struct MultiMatch: Sendable {
     /// The five dimensions, in the package's order.
     public enum Dimension: String, Sendable, CaseIterable {
-        case shape, direction, length, position, duration
+        /// Similarity of the saccade vectors.
+        case shape
+        /// Similarity of the saccades' angles.
+        case direction
+        /// Similarity of the saccades' amplitudes.
+        case length
+        /// Similarity of the fixations' positions.
+        case position
+        /// Similarity of the fixations' durations.
+        case duration
     }
 
     /// The metric with the reference implementation's settings.

@@ -31,6 +31,8 @@ public struct ScanpathPoint: Sendable, Equatable, Codable {
 /// `fovex evaluate --metrics scanpath` runs the fuller protocol of `ScanpathEvaluator` (baselines, the
 /// human ceiling, each image's best-matching observer).
 public protocol ScanpathMetric: Metric {
+    /// Scores `predicted` against `human` on a `width`×`height` image (both in its pixels); a pair that
+    /// cannot be compared (too short, no durations) gives a missing result.
     func compare(_ predicted: [ScanpathPoint], with human: [ScanpathPoint], width: Int, height: Int) -> MetricResult
 }
 
