@@ -69,7 +69,7 @@ public struct Tensor: @unchecked Sendable {
     public var count: Int { shape.reduce(1, *) }
 
     /// Row-major strides for `shape`.
-    static func contiguousStrides(for shape: [Int]) -> [Int] {
+    public static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var acc = 1
         for i in stride(from: shape.count - 1, through: 0, by: -1) {
