@@ -106,9 +106,13 @@ public struct RISEOptions: ParsableArguments {
     }
 }
 
-/// Meaningful Perturbation: `--mp-iterations`, `--mp-mask-size`, `--mp-learning-rate`, `--mp-l1`, `--mp-tv`,
+extension MeaningfulPerturbation.Options.Mode: ExpressibleByArgument {}
+
+/// Meaningful Perturbation: `--mp-mode`, `--mp-iterations`, `--mp-mask-size`, `--mp-learning-rate`, `--mp-l1`, `--mp-tv`,
 /// `--mp-tv-beta`, `--mp-blur-kernel-size`, `--mp-blur-sigma`, `--mp-noise`.
 public struct MPOptions: ParsableArguments {
+    @Option(help: "Meaningful Perturbation: reference (explain.py: 8-bit median-filtered deleted pixels, noise in the model's normalised space) or pixel (Gaussian blur, noise in [0, 1] pixels).")
+    public var mpMode = MeaningfulPerturbation.Options().mode
     @Option(parsing: .unconditional, help: "Meaningful Perturbation: Adam iterations; \(MeaningfulPerturbation.Options.iterationsBounds.accepted).")
     public var mpIterations = MeaningfulPerturbation.Options().iterations
     @Option(parsing: .unconditional, help: "Meaningful Perturbation: side of the optimised mask; \(MeaningfulPerturbation.Options.maskSizeBounds.accepted), at most the image side.")
@@ -121,11 +125,11 @@ public struct MPOptions: ParsableArguments {
     public var mpTv = MeaningfulPerturbation.Options().tvCoefficient
     @Option(parsing: .unconditional, help: "Meaningful Perturbation: exponent β of the total variation; \(MeaningfulPerturbation.Options.tvBetaBounds.accepted).")
     public var mpTvBeta = MeaningfulPerturbation.Options().tvBeta
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur kernel size in pixels; an odd \(MeaningfulPerturbation.Options.blurKernelBounds.accepted.dropFirst(2)).")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur kernel size in pixels (the median window in reference mode); an odd \(MeaningfulPerturbation.Options.blurKernelBounds.accepted.dropFirst(2)).")
     public var mpBlurKernelSize = MeaningfulPerturbation.Options().blurKernelSize
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: blur σ in pixels; \(MeaningfulPerturbation.Options.blurSigmaBounds.accepted).")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: Gaussian blur σ in pixels (pixel mode); \(MeaningfulPerturbation.Options.blurSigmaBounds.accepted).")
     public var mpBlurSigma = MeaningfulPerturbation.Options().blurSigma
-    @Option(parsing: .unconditional, help: "Meaningful Perturbation: σ of the noise added at each iteration (pixel units); \(MeaningfulPerturbation.Options.noiseBounds.accepted).")
+    @Option(parsing: .unconditional, help: "Meaningful Perturbation: σ of the noise added at each iteration (normalised units in reference mode, pixel units in pixel mode); \(MeaningfulPerturbation.Options.noiseBounds.accepted).")
     public var mpNoise = MeaningfulPerturbation.Options().noiseStandardDeviation
 
     public init() {}
@@ -140,6 +144,7 @@ public struct MPOptions: ParsableArguments {
     /// The library's options with these values (the seed is the shared `--seed`'s).
     public func options() throws -> MeaningfulPerturbation.Options {
         var o = MeaningfulPerturbation.Options()
+        o.mode = mpMode
         o.iterations = mpIterations
         o.maskSize = mpMaskSize
         o.learningRate = mpLearningRate

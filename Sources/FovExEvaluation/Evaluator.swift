@@ -66,19 +66,63 @@ public struct Evaluator {
     }
 
     /// The images this run covers, in order.
-    public var imageIDs: [String] { selection.apply(to: data.imageIDs) }
+    ///
+    /// Without `correctOnly`, the selection's seeded subset. With it, the subset is drawn among the
+    /// images the model classifies correctly (the paper's protocol): the seeded order is walked,
+    /// each image classified, and the first `limit` correct ones kept, so every shard computes the
+    /// same subset. Images passed over on the way are recorded in `store` as skipped (misclassified
+    /// or unreadable), and a resumed run trusts those records and the rows already written instead
+    /// of classifying again.
+    public func imageIDs(store: RunStore? = nil, warn: (String) -> Void = { _ in }) throws -> [String] {
+        guard correctOnly else { return selection.apply(to: data.imageIDs) }
+        let methodNames = explainers.map(\.name)
+        return try selection.apply(to: data.imageIDs) { id in
+            if let store {
+                if store.skipped[id] != nil { return false }
+                if methodNames.contains(where: { store.hasRow(image: id, method: $0) }) { return true }
+            }
+            let photo: RGBImage
+            do { photo = try decode(id) } catch {
+                warn("\(id): skipped: \(error)")
+                try store?.skip(image: id, reason: "\(error)", kind: .unreadable)
+                return false
+            }
+            let predicted = model.probabilities(inputGeometry.input(for: photo)).argmax(alongAxis: 1)[0]
+            guard let label = data.label(of: id), predicted == label else {
+                let reason = data.label(of: id).map { "predicted \(predicted), label \($0)" } ?? "the image has no label"
+                try store?.skip(image: id, reason: reason, kind: .misclassified)
+                return false
+            }
+            return true
+        }.ids
+    }
+
+    /// The paper's geometry: the whole image resized straight to the model's input size.
+    var inputGeometry: Preprocessing {
+        var geometry = model.preprocessing
+        geometry.geometry = .direct(size: geometry.inputSize)
+        return geometry
+    }
+
+    func decode(_ id: String) throws -> RGBImage {
+        guard let file = data.file(of: id) else { throw DatasetError.malformed(data.root, "it does not list \(id)") }
+        return try RGBImage(contentsOf: file)
+    }
 
     /// Evaluates every selected image not yet in `store`. `progress(done, total)` is called after each
     /// image; `warn` receives every warning (also kept in the run's `warnings.log`), tagged with the
     /// image and method.
     public func run(into store: RunStore, progress: (Int, Int) -> Void = { _, _ in },
                     warn: (String) -> Void = { _ in }) throws {
-        let ids = imageIDs
+        let ids = try imageIDs(store: store, warn: { text in
+            warn(text)
+            try? store.log(warnings: [text])
+        })
         let methodNames = explainers.map(\.name)
         let size = model.preprocessing.inputSize
-        var geometry = model.preprocessing
-        geometry.geometry = .direct(size: size)
+        let geometry = inputGeometry
         let needs = metrics.reduce(MetricNeeds()) { $0.union($1.needs) }
+        progress(0, ids.count)
         for (done, id) in ids.enumerated() {
             defer { progress(done + 1, ids.count) }
             if store.isFinished(image: id, methods: methodNames) { continue }
@@ -89,19 +133,15 @@ public struct Evaluator {
             }
             let photo: RGBImage
             do {
-                guard let file = data.file(of: id) else { throw DatasetError.malformed(data.root, "it does not list \(id)") }
-                photo = try RGBImage(contentsOf: file)
+                photo = try decode(id)
             } catch {
                 warnings.append("\(id): skipped: \(error)")
                 try store.skip(image: id, reason: "\(error)", kind: .unreadable)
                 continue
             }
             let pixels = geometry.input(for: photo)
+            // Under correctOnly the selection already classified the image; the class explained is the prediction.
             let predicted = model.probabilities(pixels).argmax(alongAxis: 1)[0]
-            if correctOnly, let label = data.label(of: id), predicted != label {
-                try store.skip(image: id, reason: "predicted \(predicted), label \(label)", kind: .misclassified)
-                continue
-            }
             let (annotations, notes) = data.annotations(of: id, imageWidth: photo.width, imageHeight: photo.height,
                                                         inputSize: size, needs: needs)
             warnings += notes.map { "\(id): \($0)" }

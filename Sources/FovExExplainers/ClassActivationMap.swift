@@ -13,8 +13,9 @@ public protocol CAMWeighting: Sendable, Codable, Equatable {
     /// Throws ``InvalidOptionError`` for a setting outside its accepted range.
     func validate() throws
     /// Channel weights [N, C] from activations A [N, C, h, w] and, when ``needsGradients``, the
-    /// gradients ∂y_c/∂A of the same shape. `point` names the inner point, for messages.
-    func channelWeights(activations: Tensor, gradients: Tensor?, point: String) throws -> Tensor
+    /// gradients ∂y_c/∂A of the same shape. `pixels` are the images explained ([N, 3, S, S]), for
+    /// rules seeded by the image; `point` names the inner point, for messages.
+    func channelWeights(activations: Tensor, gradients: Tensor?, pixels: Tensor, point: String) throws -> Tensor
 }
 
 extension CAMWeighting {
@@ -76,7 +77,7 @@ public struct ClassActivationMap<Weighting: CAMWeighting>: Explainer {
         let point = try CAMSupport.point(options.point, model: model)
         let (a, g, forward) = try CAMSupport.activations(pixels, model: model, classes: classes, point: point,
                                                          withGradients: Weighting.needsGradients, method: name)
-        let weights = try withoutGradients { try options.weighting.channelWeights(activations: a, gradients: g, point: point) }
+        let weights = try withoutGradients { try options.weighting.channelWeights(activations: a, gradients: g, pixels: pixels, point: point) }
         let maps = CAMSupport.maps(activations: a, weights: weights, size: pixels.shape[2])
         var used = options
         used.point = point
@@ -103,7 +104,7 @@ public struct GradCAMWeights: CAMWeighting {
     /// The rule with its default settings.
     public init() {}
 
-    public func channelWeights(activations: Tensor, gradients: Tensor?, point: String) throws -> Tensor {
+    public func channelWeights(activations: Tensor, gradients: Tensor?, pixels: Tensor, point: String) throws -> Tensor {
         Self.channelWeights(gradients: gradients!)
     }
 
@@ -135,7 +136,7 @@ public struct GradCAMPlusPlusWeights: CAMWeighting {
         try Self.epsilonBounds.check(epsilon, option: "epsilon", method: Self.methodName)
     }
 
-    public func channelWeights(activations: Tensor, gradients: Tensor?, point: String) throws -> Tensor {
+    public func channelWeights(activations: Tensor, gradients: Tensor?, pixels: Tensor, point: String) throws -> Tensor {
         Self.channelWeights(activations: activations, gradients: gradients!, epsilon: epsilon)
     }
 
@@ -150,15 +151,19 @@ public struct GradCAMPlusPlusWeights: CAMWeighting {
     }
 }
 
-/// RandomCAM's rule: C weights from Uniform(−1, 1), one seeded draw serving every image (so that an
-/// image's map does not depend on the batch it comes in), or weights given by the caller.
+/// RandomCAM's rule: C weights from Uniform(−1, 1), drawn afresh for every image as
+/// pytorch-grad-cam's `RandomCAM` does, or weights given by the caller.
+///
+/// An image's draw is seeded by `seed` and the image itself (a digest of its pixels at the
+/// model's input), so that a map does not depend on the batch, the order or the shard an image
+/// comes in, and the same image always gets the same map.
 public struct RandomCAMWeights: CAMWeighting {
     public static let methodName = "randomcam"
     public static let needsGradients = false
 
-    /// Seed of the channel weights.
+    /// Seed of the channel weights, combined with each image's digest.
     public var seed: UInt64 = 42
-    /// Channel weights to use instead of the seeded draw: [C] for every image, or [N, C] per image
+    /// Channel weights to use instead of the seeded draws: [C] for every image, or [N, C] per image
     /// (to reproduce another implementation's draw). Recorded as `weights = given`.
     public var given: Tensor?
 
@@ -186,13 +191,33 @@ public struct RandomCAMWeights: CAMWeighting {
         a.seed == b.seed && a.given?.shape == b.given?.shape && a.given?.scalars == b.given?.scalars
     }
 
-    public func channelWeights(activations a: Tensor, gradients: Tensor?, point: String) throws -> Tensor {
+    public func channelWeights(activations a: Tensor, gradients: Tensor?, pixels: Tensor, point: String) throws -> Tensor {
         let (n, c) = (a.shape[0], a.shape[1])
-        guard let given else { return Self.seededWeights(channels: c, seed: seed).broadcast(to: [n, c]).contiguous() }
+        guard let given else {
+            let all = pixels.contiguous().scalars
+            let perImage = all.count / Swift.max(n, 1)
+            let rows = (0..<n).flatMap { i in
+                Self.seededWeights(channels: c, seed: Self.imageSeed(all[(i * perImage)..<((i + 1) * perImage)], seed: seed)).scalars
+            }
+            return Tensor(shape: [n, c], scalars: rows)
+        }
         guard given.shape == [c] || given.shape == [n, c] else {
             throw ExplainerError.badInput("randomcam: \(given.shape) channel weights given for \(n) images of \(c) channels at '\(point)'")
         }
         return given.broadcast(to: [n, c]).contiguous()
+    }
+
+    /// The seed of one image's draw: FNV-1a over the bit patterns of its pixels, mixed with `seed`.
+    public static func imageSeed<C: Collection>(_ pixels: C, seed: UInt64) -> UInt64 where C.Element == Float {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+        for v in pixels {
+            var bits = v.bitPattern
+            for _ in 0..<4 {
+                h = (h ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3
+                bits >>= 8
+            }
+        }
+        return h
     }
 
     /// C weights from Uniform(−1, 1), drawn from `SeededGenerator(seed:)`.

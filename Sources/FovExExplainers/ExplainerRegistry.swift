@@ -21,6 +21,7 @@ public enum ExplainerRegistry {
         public var meaningfulPerturbation = MeaningfulPerturbation.Options()
         /// FovEx's options.
         public var fovex = FovEx.Options()
+        public var centre = CentreBiasMap.Options()
         /// Progress of the long-running methods (RISE, Meaningful Perturbation): (method, done, total).
         public var progress: ((_ method: String, _ done: Int, _ total: Int) -> Void)?
 
@@ -65,7 +66,17 @@ public enum ExplainerRegistry {
         /// What the method needs of the model.
         public var requirement: Requirement
         /// Builds the method; throws ``InvalidOptionError`` for options out of range.
+        /// Whether `all` lists the method (the image-independent baselines are asked for by name).
+        public var inAll = true
         public var make: @Sendable (Options) throws -> Explainer
+
+        public init(name: String, requirement: Requirement, inAll: Bool = true,
+                    make: @escaping @Sendable (Options) throws -> Explainer) {
+            self.name = name
+            self.requirement = requirement
+            self.inAll = inAll
+            self.make = make
+        }
     }
 
     /// Every method, in the order `all` lists them: the one list of method names.
@@ -84,6 +95,9 @@ public enum ExplainerRegistry {
         Entry(name: "gae", requirement: .tokenClassifier) { _ in GenericAttention() },
         Entry(name: "clsemb", requirement: .tokenClassifier) { _ in ClassEmbeddingProjection() },
         Entry(name: "fovex", requirement: .anyClassifier) { try FovEx(options: $0.fovex) },
+        // Maps that ignore the image, to calibrate a table (not in `all`).
+        Entry(name: "uniform", requirement: .anyClassifier, inAll: false) { _ in UniformMap() },
+        Entry(name: "centre", requirement: .anyClassifier, inAll: false) { try CentreBiasMap(options: $0.centre) },
     ]
 
     /// All method names, in the order `all` lists them.
@@ -95,6 +109,11 @@ public enum ExplainerRegistry {
     /// The methods that can explain `model`, in ``names`` order.
     public static func names(validFor model: ImageClassifier) -> [String] {
         entries.filter { $0.requirement.isMet(by: model) }.map(\.name)
+    }
+
+    /// The methods `all` gives for `model`: those that can explain it, without the image-independent baselines.
+    public static func allNames(for model: ImageClassifier) -> [String] {
+        entries.filter { $0.inAll && $0.requirement.isMet(by: model) }.map(\.name)
     }
 
     /// The method called `name` (case-insensitive) with its options from `options`.
@@ -117,11 +136,12 @@ public enum ExplainerRegistry {
         return try entry.make(options)
     }
 
-    /// The methods in a comma-separated `list` (`all`: every method valid for `model`), without repeats.
+    /// The methods in a comma-separated `list` (`all`: every method valid for `model` except `uniform`
+    /// and `centre`), without repeats.
     public static func explainers(_ list: String, for model: ImageClassifier, options: Options = Options()) throws -> [Explainer] {
         var chosen: [String] = []
         for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !item.isEmpty {
-            for n in item == "all" ? names(validFor: model) : [item] where !chosen.contains(n) { chosen.append(n) }
+            for n in item == "all" ? allNames(for: model) : [item] where !chosen.contains(n) { chosen.append(n) }
         }
         guard !chosen.isEmpty else { throw ExplainerError.badInput("no method given; known methods: \(names.joined(separator: ", ")), or all") }
         return try chosen.map { try explainer(named: $0, for: model, options: options) }

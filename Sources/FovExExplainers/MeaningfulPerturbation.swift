@@ -4,16 +4,30 @@ import FovExTensor
 
 /// Meaningful Perturbation (Fong & Vedaldi, 2017), as its common PyTorch implementation runs it: a
 /// low-resolution mask m (1 keeps a pixel, 0 replaces it by its blurred value) is optimised with
-/// Adam to minimise 0.01·mean|1−m| + 0.2·TV_β(m) + softmax_c(model(x·M + blur(x)·(1−M) + noise)),
-/// M the upsampled mask and the noise Gaussian, fresh every iteration; m is clamped to [0, 1] after
-/// each step and the saliency is 1 − M, min-max normalised.
+/// Adam to minimise 0.01·mean|1−m| + 0.2·TV_β(m) + softmax_c(model(x·M + b·(1−M) + noise)),
+/// M the upsampled mask, b the blurred image and the noise Gaussian, fresh every iteration; m is
+/// clamped to [0, 1] after each step and the saliency is 1 − M, min-max normalised.
 ///
-/// Blending and noise act on [0, 1] pixels, before the model's normalisation. Images in a batch
-/// are optimised together, each with its own mask and its own seeded noise generator, so a batch
+/// Two modes (``Options/Mode``): `reference` follows the reference script (`explain.py` of
+/// jacobgil/pytorch-explain-black-box, the implementation baselines cite): b is an 11×11 median
+/// filter of the 8-bit image and the noise N(0, 0.2²) is added to the model's *normalised* input
+/// (so in [0, 1] pixels it has σ = 0.2·std_c per channel). `pixel` is this project's earlier form:
+/// b a Gaussian blur (K 11, σ 5) and the noise added in [0, 1] pixel space. Images in a batch are
+/// optimised together, each with its own mask and its own seeded noise generator, so a batch
 /// gives exactly what batch size 1 gives.
 public struct MeaningfulPerturbation: Explainer {
     /// The settings of the mask search; the defaults are the project's (the reference script's, with 300 iterations).
     public struct Options: Sendable, Codable, Equatable {
+        /// Where the deleted pixels and the noise come from.
+        public enum Mode: String, Sendable, Codable, CaseIterable {
+            /// The reference `explain.py`: median-filtered deleted pixels, noise in normalised space.
+            case reference
+            /// Gaussian-blurred deleted pixels, noise in [0, 1] pixel space.
+            case pixel
+        }
+
+        /// The reference script's form by default.
+        public var mode = Mode.reference
         /// Side of the square mask that is optimised.
         public var maskSize = 28
         /// Adam steps (the reference script used 500; 300 is the project's default).
@@ -26,11 +40,13 @@ public struct MeaningfulPerturbation: Explainer {
         public var tvCoefficient: Float = 0.2
         /// The exponent β of the total variation.
         public var tvBeta: Float = 3
-        /// The Gaussian blur that supplies the deleted pixels: kernel size and σ in pixels (reflect padding).
+        /// The blur that supplies the deleted pixels: its kernel size (the median filter's window in
+        /// `reference` mode) and, in `pixel` mode, the Gaussian's σ in pixels (reflect padding).
         public var blurKernelSize = 11
         /// σ of that blur, in pixels.
         public var blurSigma: Float = 5
-        /// σ of the Gaussian noise added to the perturbed image at every iteration (pixel units).
+        /// σ of the Gaussian noise added to the perturbed image at every iteration: in the model's
+        /// normalised units (`reference`) or in [0, 1] pixel units (`pixel`).
         public var noiseStandardDeviation: Float = 0.2
         /// Upsample the mask with align_corners = true, as the reference's `UpsamplingBilinear2d`
         /// does (otherwise align_corners = false).
@@ -90,7 +106,7 @@ public struct MeaningfulPerturbation: Explainer {
     /// The settings this explainer runs with (checked when it was built).
     public var options: Options
     /// Noise to add instead of seeded noise, one tensor per iteration, each [N, 3, S, S] or
-    /// [1, 3, S, S] (the same for every image).
+    /// [1, 3, S, S] (the same for every image), in the mode's units (normalised in `reference` mode).
     public var noise: [Tensor]?
     /// Called after each iteration with (iterations done, iterations in all).
     public var progress: ((_ done: Int, _ total: Int) -> Void)?
@@ -124,7 +140,13 @@ public struct MeaningfulPerturbation: Explainer {
         try check(size: size, images: n)
         let (targets, probabilities) = try TargetedForward.targets(pixels, model: model, classes: classes, method: name)
         let x = pixels.detached().contiguous()
-        let blurred = withoutGradients { x.gaussianBlurred(kernelSize: o.blurKernelSize, sigma: o.blurSigma) }
+        let blurred = withoutGradients {
+            o.mode == .reference ? x.medianFiltered(kernelSize: o.blurKernelSize)
+                : x.gaussianBlurred(kernelSize: o.blurKernelSize, sigma: o.blurSigma)
+        }
+        // Noise drawn in normalised units reaches the pixels scaled by the normalisation's std.
+        let noiseScale: Tensor? = o.mode == .reference
+            ? Tensor(shape: [1, 3, 1, 1], scalars: model.preprocessing.std) : nil
         let upsample = MaskUpsampler(from: o.maskSize, to: size, alignCorners: o.alignCorners)
         let m = o.maskSize
         var mask = [Float](repeating: 1, count: n * m * m)
@@ -132,9 +154,10 @@ public struct MeaningfulPerturbation: Explainer {
         var generators = (0..<n).map { _ in SeededGenerator(seed: o.seed) }
 
         for t in 0..<o.iterations {
-            let perturbation = noise.map { $0[t].broadcast(to: [n, 3, size, size]) }
+            var perturbation = noise.map { $0[t].broadcast(to: [n, 3, size, size]) }
                 ?? MeaningfulPerturbation.gaussianNoise(images: n, size: size, standardDeviation: o.noiseStandardDeviation,
                                                         generators: &generators)
+            if let noiseScale { perturbation = perturbation * noiseScale }
             let mt = Tensor(shape: [n, 1, m, m], scalars: mask).requiringGradient()
             let up = upsample(mt)
             let input = x * up + blurred * (1 - up) + perturbation

@@ -51,4 +51,11 @@ enum MapCheck {
         let warnings = outside > 0 ? ["\(metric): \(outside) \(role) outside the \(height)×\(width) map were dropped"] : []
         return (kept, warnings)
     }
+
+    /// The points inside an H×W grid, repeats kept, with a warning naming how many fell outside.
+    static func pointsOnMap(_ points: [PixelPoint], height: Int, width: Int, metric: String) -> (points: [PixelPoint], warnings: [String]) {
+        let kept = points.filter { $0.x >= 0 && $0.x < width && $0.y >= 0 && $0.y < height }
+        let outside = points.count - kept.count
+        return (kept, outside > 0 ? ["\(metric): \(outside) fixations outside the \(height)×\(width) map were dropped"] : [])
+    }
 }

@@ -251,10 +251,17 @@ public protocol GazeMetric: Metric {
     /// `otherFixations` pixels fixated on other images, already in this image's grid (used only by
     /// shuffled AUC, as negatives).
     func evaluate(map: Tensor, fixations: [PixelPoint], otherFixations: [PixelPoint]) -> MetricResult
+    /// A row-major h×w map brought to the image's size the way the metric's source does it; by
+    /// default bilinearly (half-pixel centres, no antialiasing).
+    func resized(_ values: [Float], from: (Int, Int), to: (Int, Int)) -> [Float]
 }
 
 extension GazeMetric {
     public var needs: MetricNeeds { .fixations }
+
+    public func resized(_ values: [Float], from: (Int, Int), to: (Int, Int)) -> [Float] {
+        MapCheck.resized(values, from: from, to: to)
+    }
 
     /// The map is resized to the image's own size before it meets the fixations.
     public func measure(_ sample: MetricSample) -> MetricResult {
@@ -264,14 +271,14 @@ extension GazeMetric {
     }
 
     /// Scores a map of any size against fixations on an `imageHeight`×`imageWidth` image: the map is
-    /// first resized to the image's size (bilinear, half-pixel centres as PyTorch's
-    /// `align_corners=False`, no antialiasing), as the metric definitions require.
+    /// first resized to the image's size by ``resized(_:from:to:)`` (bilinear, half-pixel centres as
+    /// PyTorch's `align_corners=False`, unless the metric's convention says otherwise).
     public func evaluate(map: Tensor, imageHeight: Int, imageWidth: Int, fixations: [PixelPoint],
                          otherFixations: [PixelPoint]) -> MetricResult {
         // NaN is cleared before resizing so that it cannot spread to its neighbours; the constant-map
         // check stays with the metric (resizing keeps a constant map constant).
         let (values, warnings) = MapCheck.withoutNaN(map.contiguous().scalars, metric: name)
-        let resized = MapCheck.resized(values, from: (map.shape[0], map.shape[1]), to: (imageHeight, imageWidth))
+        let resized = self.resized(values, from: (map.shape[0], map.shape[1]), to: (imageHeight, imageWidth))
         var result = evaluate(map: Tensor(shape: [imageHeight, imageWidth], scalars: resized), fixations: fixations,
                               otherFixations: otherFixations)
         result.warnings = warnings + result.warnings

@@ -8,10 +8,18 @@ public struct MetricSettings: Sendable, Equatable {
     public var batchSize = 8
     /// Pointing game's tolerance, in pixels of the map's grid.
     public var pointingTolerance: Float = 15
-    /// AUC-Judd's tie-breaking noise and its seed.
-    public var aucJuddJitter = 0.0
-    /// Seed of that noise.
+    /// AUC-Judd's tie-breaking noise (the sources' 1e−7; 0 for none) and its seed.
+    public var aucJuddJitter = AUCJudd.benchmarkJitter
+    /// Seed of AUC-Judd's noise.
     public var seed: UInt64 = 0
+    /// Whose code NSS and AUC-Judd follow; FixaTons', the paper's source, by default.
+    public var nssConvention = GazeConvention.fixatons
+    /// Whose code AUC-Judd follows; FixaTons' by default.
+    public var aucJuddConvention = GazeConvention.fixatons
+    /// Whose protocol average drop and increase follow; Grad-CAM++'s, the paper's, by default.
+    public var dropConvention = DropConvention.gradcamPlusPlus
+    /// Insertion's starting blur; the paper's by default.
+    public var insertionBlur = InsertionMetric.Blur.paper
     /// σ in pixels of the density that CC and KLD compare with.
     public var fixationSigma: Float = 19
 
@@ -45,14 +53,17 @@ public enum MetricRegistry {
     /// The metric of that name with the given settings (the defaults when none are given).
     public static func metric(named name: String, settings s: MetricSettings = .init()) -> Metric? {
         switch name {
-        case "average_drop": return AverageDrop(batchSize: s.batchSize)
-        case "average_increase": return AverageIncrease(batchSize: s.batchSize)
+        case "average_drop": return AverageDrop(batchSize: s.batchSize, convention: s.dropConvention)
+        case "average_increase": return AverageIncrease(batchSize: s.batchSize, convention: s.dropConvention)
         case "deletion": return DeletionMetric(step: s.deletionStep, batchSize: s.batchSize)
-        case "insertion": return InsertionMetric(step: s.deletionStep, batchSize: s.batchSize)
+        case "insertion":
+            var m = InsertionMetric(step: s.deletionStep, batchSize: s.batchSize)
+            m.blur = s.insertionBlur
+            return m
         case "ebpg": return EnergyPointingGame()
         case "pointing_game": return PointingGame(tolerance: s.pointingTolerance)
-        case "nss": return NSS()
-        case "auc_judd": return AUCJudd(jitter: s.aucJuddJitter, seed: s.seed)
+        case "nss": return NSS(convention: s.nssConvention)
+        case "auc_judd": return AUCJudd(convention: s.aucJuddConvention, jitter: s.aucJuddJitter, seed: s.seed)
         case "cc": return CorrelationCoefficient(fixationSigma: s.fixationSigma)
         case "kld": return KLDivergence(fixationSigma: s.fixationSigma)
         case "sauc": return ShuffledAUC()

@@ -17,6 +17,17 @@ extension Tensor {
         return separablyResampled(rows: rows, columns: columns)
     }
 
+    /// The tensor correlated in its last two axes with the separable kernel `kernel` ⊗ `kernel` (odd
+    /// length), each plane on its own, the border padded by `kernel.count / 2` (reflect, or zeros).
+    /// The output has the input's shape. Differentiable.
+    public func separablyBlurred(kernel: [Float], padding: PaddingMode) -> Tensor {
+        precondition(kernel.count % 2 == 1, "separablyBlurred: the kernel's length \(kernel.count) must be odd")
+        precondition(rank >= 2, "separablyBlurred needs a tensor with height and width axes, got shape \(shape)")
+        let rows = AxisResampling.correlation(size: shape[rank - 2], kernel: kernel, padding: padding)
+        let columns = AxisResampling.correlation(size: shape[rank - 1], kernel: kernel, padding: padding)
+        return separablyResampled(rows: rows, columns: columns)
+    }
+
     /// torchvision's 1-D Gaussian kernel: exp(−½(x/σ)²) at `size` evenly spaced points from
     /// −(size−1)/2 to (size−1)/2, divided by its sum.
     public static func gaussianKernel(size: Int, sigma: Float) -> [Float] {

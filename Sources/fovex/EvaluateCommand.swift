@@ -25,12 +25,18 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "KIND:DIR, KIND being imagenet or gaze.") var data: String
     @Option(help: "Metrics, comma-separated, or 'paper' / 'gaze' / 'scanpath'.") var metrics: String = "paper"
     @Option(parsing: .unconditional, help: "Evaluate at most N images (a seeded subset).") var limit: Int?
-    @Flag(help: "Only images the model classifies correctly (the paper's filter).") var correctOnly = false
+    @Flag(help: "Draw the --limit images among those the model classifies correctly (the paper's protocol; the same set whatever the shard count).") var correctOnly = false
     @Option(help: "Run shard I of N (0-based), e.g. 0/4.") var shard: String = "0/1"
     @Option(parsing: .unconditional, help: "Deletion/insertion pixels per step (224 or 1792).") var deletionStep = 224
+    @OptionGroup var conventions: MetricConventionOptions
     @OptionGroup var explainerOptions: ExplainerOptions
     @OptionGroup var scanpathOptions: ScanpathEvaluateOptions
     @Option(help: "Run directory.") var out: String
+    @Option(help: """
+        Vary one option over values, one run each, the rest as given: NAME=V1,V2,… with NAME an option of \
+        this command without dashes (fixations=1,3,5,10,15; steps, step-size, sigma, forgetting, variant=paper,refined, \
+        rise-masks, …). Runs go to OUT/NAME=VALUE; the report (sweep.md, sweep.csv, one SVG per metric) to OUT/sweep.
+        """) var sweep: String?
 
     /// The seed of the image subset and of every seeded method (`--seed`).
     var seed: UInt64 { explainerOptions.seed.seed }
@@ -39,9 +45,11 @@ struct EvaluateCommand: ParsableCommand {
         if let limit { try RunOptionChecks.check(limit, RunOptionChecks.limitBounds, flag: "--limit") }
         try RunOptionChecks.check(deletionStep, RunOptionChecks.deletionStepBounds, flag: "--deletion-step")
         try RunOptionChecks.checkOutputDirectory(out)
+        if let sweep { _ = try Sweep(parsing: sweep) }
     }
 
     func run() throws {
+        if let sweep { return try runSweep(try Sweep(parsing: sweep)) }
         guard let (shardIndex, shardCount) = Selection.parseShard(shard) else {
             throw ValidationError("--shard must be I/N with 0 ≤ I < N, got '\(shard)'")
         }
@@ -60,13 +68,14 @@ struct EvaluateCommand: ParsableCommand {
         if correctOnly, dataset.label(of: dataset.imageIDs[0]) == nil {
             throw ValidationError("--correct-only needs labelled (imagenet) data")
         }
-        var metricSettings = MetricSettings()
+        var metricSettings = conventions.settings()
         metricSettings.deletionStep = deletionStep
         let metricList = try MetricRegistry.metrics(metrics, settings: metricSettings)
         let metricNames = metricList.map(\.name)
         try Evaluator.check(metrics: metricList, data: dataset)
         let selection = Selection(limit: limit, seed: seed, shardIndex: shardIndex, shardCount: shardCount)
-        guard !selection.apply(to: dataset.imageIDs).isEmpty else {
+        // Under --correct-only the subset is known only once the model has classified it.
+        guard correctOnly || !selection.apply(to: dataset.imageIDs).isEmpty else {
             throw ValidationError("shard \(shard) of the \(dataset.imageIDs.count) images selected keeps no image; use fewer shards")
         }
         let model = try modelOptions.load()
@@ -79,6 +88,8 @@ struct EvaluateCommand: ParsableCommand {
         // Recorded only where it changes a result: the gaze protocol has no deletion or insertion curves.
         var settings: [String: String] = metricNames.contains(where: { ["deletion", "insertion"].contains($0) })
             ? ["deletion_step": "\(deletionStep)"] : [:]
+        // Each metric's convention (and its other options) goes into the run's record.
+        for m in metricList { for (k, v) in m.options { settings["metric.\(k)"] = v } }
         for e in explainers {
             for (k, v) in e.settings { settings["\(e.name).\(k)"] = v }
         }
@@ -87,11 +98,13 @@ struct EvaluateCommand: ParsableCommand {
             dataKind: parts[0], methods: explainers.map(\.name), metrics: metricNames, limit: limit, seed: seed,
             correctOnly: correctOnly, options: settings, codeVersion: Fovex.describedVersion, dataset: dataset.identity)
         let store = try RunStore(directory: URL(fileURLWithPath: out), configuration: config, shard: (shardIndex, shardCount))
-        let total = evaluator.imageIDs.count
-        progress.update(done: 0, total: total)
+        var total = 0
         var warnings: [String] = []
         let start = Date()
-        try evaluator.run(into: store, progress: { done, _ in progress.update(done: done) }, warn: { warnings.append($0) })
+        try evaluator.run(into: store, progress: { done, count in
+            total = count
+            progress.update(done: done, total: count)
+        }, warn: { warnings.append($0) })
         progress.finish()
         print("\(store.rows.count) rows for \(total) images in \(out) (\(store.skipped.count) skipped) "
               + "in \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
@@ -100,6 +113,48 @@ struct EvaluateCommand: ParsableCommand {
             let lines = ["\(warnings.count) warnings, all in \(store.warningsURL.path); the first:"] + warnings.prefix(5).map { "  " + $0 }
             FileHandle.standardError.write(Data(lines.map { $0 + "\n" }.joined().utf8))
         }
+    }
+}
+
+extension EvaluateCommand {
+    /// One run per value of the sweep, each this command with `--NAME VALUE --out OUT/NAME=VALUE`, then
+    /// the sweep's report. Every value's command line is parsed (and so checked) before any run starts.
+    func runSweep(_ sweep: Sweep) throws {
+        let base = Self.argumentsWithoutSweep(Array(CommandLine.arguments.dropFirst()))
+        let root = URL(fileURLWithPath: out)
+        let commands = try sweep.values.map { value -> EvaluateCommand in
+            do {
+                return try EvaluateCommand.parse(base + ["--\(sweep.parameter)", value, "--out", sweep.directory(for: value, in: root).path])
+            } catch {
+                throw ValidationError("--sweep \(sweep.parameter)=\(value): \(EvaluateCommand.message(for: error))")
+            }
+        }
+        for (value, command) in zip(sweep.values, commands) {
+            print("\(sweep.parameter) = \(value):")
+            try command.run()
+        }
+        var directions: [String: Bool] = [:]
+        for m in MetricRegistry.all { directions[m] = MetricRegistry.direction(m) == .higherIsBetter }
+        let report = try SweepReport(sweep: sweep, root: root, higherIsBetter: directions)
+        let dir = root.appendingPathComponent("sweep")
+        try report.write(to: dir)
+        print(report.markdown())
+        print("Wrote \(dir.path)/sweep.md, sweep.csv and one SVG per metric")
+    }
+
+    /// The arguments after `evaluate` with `--sweep` and its value left out.
+    static func argumentsWithoutSweep(_ arguments: [String]) -> [String] {
+        var args = arguments
+        if let i = args.firstIndex(of: "evaluate") { args.removeSubrange(...i) }
+        var out: [String] = []
+        var skipNext = false
+        for a in args {
+            if skipNext { skipNext = false; continue }
+            if a == "--sweep" { skipNext = true; continue }
+            if a.hasPrefix("--sweep=") { continue }
+            out.append(a)
+        }
+        return out
     }
 }
 

@@ -54,6 +54,7 @@ final class BaselineParityTests: XCTestCase {
         for key in ["mp", "mp_half"] {
             let s = try fixture.settings(key)
             var options = MeaningfulPerturbation.Options()
+            options.mode = .pixel  // the fixture's reference blurs with a Gaussian and adds noise to [0, 1] pixels
             options.maskSize = try XCTUnwrap(s["mask_size"] as? Int)
             options.iterations = try XCTUnwrap(s["iterations"] as? Int)
             options.learningRate = Float(try XCTUnwrap(s["learning_rate"] as? Double))

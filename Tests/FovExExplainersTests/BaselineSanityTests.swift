@@ -38,7 +38,7 @@ final class BaselineSanityTests: XCTestCase {
         options.rise.masks = 64
         options.meaningfulPerturbation = mpOptions
         options.meaningfulPerturbation.iterations = 5
-        return try ExplainerRegistry.names(validFor: model).filter { $0 != "fovex" }
+        return try ExplainerRegistry.allNames(for: model).filter { $0 != "fovex" }
             .map { try ExplainerRegistry.explainer(named: $0, for: model, options: options) }
     }
 
@@ -80,8 +80,12 @@ final class BaselineSanityTests: XCTestCase {
         // A modest gain keeps the class probability away from saturation, so that perturbations of the
         // spot change it (RISE, Meaningful Perturbation).
         let cnnToy = SpotClassifier(spot: spot, gain: 0.1)
+        // MP in pixel mode: the reference mode's 11×11 median filter of a 32×32 toy image takes most of the
+        // image's structure with the spot, which this localisation check is not about.
+        var pixelMP = Self.mpOptions
+        pixelMP.mode = .pixel
         for explainer in [GradCAM(), GradCAMPlusPlus(), try RISE(options: Self.riseOptions),
-                          try MeaningfulPerturbation(options: Self.mpOptions)] as [Explainer] {
+                          try MeaningfulPerturbation(options: pixelMP)] as [Explainer] {
             let result = try explainer.explain(cnnToy.image(), model: cnnToy, classes: [0])[0]
             let p = peak(result.map)
             XCTAssertLessThanOrEqual(Swift.max(abs(p.row - spot.row), abs(p.col - spot.col)), 2,
@@ -167,6 +171,67 @@ final class BaselineSanityTests: XCTestCase {
         XCTAssertGreaterThan(maxAbsDifference(reseeded[0].map, batch[0].map), 0)
     }
 
+    /// `reference` mode adds its noise in the model's normalised space: on an image of 8-bit levels,
+    /// with a window of 1 (the median and the Gaussian then both return the image), it equals `pixel`
+    /// mode fed the same noise times the normalisation's std (0.25 for this model).
+    func testReferenceModeAddsNoiseInNormalisedSpace() throws {
+        let model = TinyConvNet(seed: 9)
+        var g = SeededGenerator(seed: 6)
+        let x = Tensor(shape: [1, 3, 32, 32], scalars: Tensor(randomUniform: [1, 3, 32, 32], generator: &g).scalars.map { ($0 * 255).rounded() / 255 })
+        // Large noise: Adam's first steps move each mask cell by ±lr whatever the gradient's size, so only
+        // noise that flips gradient signs shows in the map.
+        let noise = (0..<6).map { _ in Tensor(randomNormal: [1, 3, 32, 32], standardDeviation: 4, generator: &g) }
+        var options = Self.mpOptions
+        options.iterations = 6
+        options.blurKernelSize = 1
+        let reference = try MeaningfulPerturbation(options: options, noise: noise).explain(x, model: model, classes: [2])[0].map
+        options.mode = .pixel
+        let scaled = try MeaningfulPerturbation(options: options, noise: noise.map { $0 * 0.25 }).explain(x, model: model, classes: [2])[0].map
+        XCTAssertLessThanOrEqual(maxAbsDifference(reference, scaled), 1e-4)
+        let unscaled = try MeaningfulPerturbation(options: options, noise: noise).explain(x, model: model, classes: [2])[0].map
+        XCTAssertGreaterThan(maxAbsDifference(reference, unscaled), 1e-3, "the noise's space must matter")
+    }
+
+    /// The reference takes its deleted pixels from an 11×11 median filter, the pixel mode from a Gaussian:
+    /// on the same seeded noise the two give different maps.
+    func testReferenceModeIsTheDefaultAndDiffersFromPixelMode() throws {
+        XCTAssertEqual(MeaningfulPerturbation.Options().mode, .reference)
+        let model = TinyConvNet(seed: 9)
+        var g = SeededGenerator(seed: 8)
+        let x = Tensor(randomUniform: [1, 3, 32, 32], generator: &g)
+        var options = Self.mpOptions
+        options.iterations = 6
+        let reference = try MeaningfulPerturbation(options: options).explain(x, model: model, classes: nil)[0].map
+        options.mode = .pixel
+        let pixel = try MeaningfulPerturbation(options: options).explain(x, model: model, classes: nil)[0].map
+        XCTAssertGreaterThan(maxAbsDifference(reference, pixel), 1e-3)
+    }
+
+    /// RandomCAM draws new weights for every image, the same for an image wherever it comes.
+    func testRandomCAMDrawsFreshWeightsPerImageSeededByTheImage() throws {
+        let model = TinyConvNet(seed: 8)
+        var g = SeededGenerator(seed: 12)
+        let a = Tensor(randomUniform: [1, 3, 32, 32], generator: &g)
+        let b = Tensor(randomUniform: [1, 3, 32, 32], generator: &g)
+        let (acts, _, _) = try CAMSupport.activations(Tensor.concatenate([a, b], axis: 0), model: model, classes: [0, 0],
+                                                      point: "conv2", withGradients: false, method: "test")
+        let w = try RandomCAMWeights().channelWeights(activations: acts, gradients: nil,
+                                                      pixels: Tensor.concatenate([a, b], axis: 0), point: "conv2")
+        let c = w.shape[1]
+        XCTAssertNotEqual(Array(w.scalars[0..<c]), Array(w.scalars[c..<(2 * c)]), "one draw per image")
+        XCTAssertTrue(w.scalars.allSatisfy { (-1...1).contains($0) })
+        // Image b's weights are the same alone, first in a batch or second.
+        let alone = try RandomCAMWeights().channelWeights(activations: acts.sliced(axis: 0, 1..<2).contiguous(), gradients: nil,
+                                                          pixels: b, point: "conv2")
+        XCTAssertEqual(alone.scalars, Array(w.scalars[c..<(2 * c)]))
+        let mapInBatch = try RandomCAM().explain(Tensor.concatenate([b, a], axis: 0), model: model, classes: nil)[0].map
+        XCTAssertLessThanOrEqual(maxAbsDifference(try RandomCAM().explain(b, model: model, classes: nil)[0].map, mapInBatch), 1e-5)
+        // Another seed, other weights for the same image.
+        let reseeded = try RandomCAMWeights(seed: 7).channelWeights(activations: acts.sliced(axis: 0, 1..<2).contiguous(),
+                                                                    gradients: nil, pixels: b, point: "conv2")
+        XCTAssertNotEqual(reseeded.scalars, alone.scalars)
+    }
+
     func testTotalVariationAndMaskUpsamplingMatchHandValues() throws {
         // Rows [0, 1], [1, 1]: |Δ| along rows is (1, 0), along columns (1, 0); β = 3 → 0.5 + 0.5.
         let m = Tensor(shape: [1, 1, 2, 2], scalars: [0, 1, 1, 1])
@@ -178,9 +243,11 @@ final class BaselineSanityTests: XCTestCase {
     func testTokenMethodsRefuseCNNsAndTheRegistryKnowsWhichMethodsFit() throws {
         let cnn = TinyConvNet(seed: 1)
         let vit = Self.randomViT()
-        XCTAssertEqual(ExplainerRegistry.names(validFor: cnn), ["gradcam", "gradcam++", "randomcam", "rise", "mp", "fovex"])
+        XCTAssertEqual(ExplainerRegistry.names(validFor: cnn), ["gradcam", "gradcam++", "randomcam", "rise", "mp", "fovex", "uniform", "centre"])
         XCTAssertEqual(ExplainerRegistry.names(validFor: vit), ExplainerRegistry.names)
-        XCTAssertEqual(try ExplainerRegistry.explainers("all", for: cnn).map(\.name), ExplainerRegistry.names(validFor: cnn))
+        // `all` leaves out the maps that ignore the image; they are asked for by name.
+        XCTAssertEqual(try ExplainerRegistry.explainers("all", for: cnn).map(\.name), ["gradcam", "gradcam++", "randomcam", "rise", "mp", "fovex"])
+        XCTAssertEqual(try ExplainerRegistry.explainers("all,centre", for: cnn).map(\.name).last, "centre")
         XCTAssertEqual(try ExplainerRegistry.explainers("GradCAM, rise,gradcam", for: cnn).map(\.name), ["gradcam", "rise"])
         for method in ["gae", "clsemb"] {
             XCTAssertThrowsError(try ExplainerRegistry.explainer(named: method, for: cnn)) { error in

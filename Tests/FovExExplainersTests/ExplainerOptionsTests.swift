@@ -81,10 +81,11 @@ final class ExplainerOptionsTests: XCTestCase {
         XCTAssertEqual(try FovEx(options: o).settings["heatmap_forgetting"], "1.0,0.5")
         // Every stored option of MP is recorded; given noise replaces the σ and seed that did not make it.
         let mp = try MeaningfulPerturbation().settings
-        XCTAssertEqual(Set(mp.keys), ["mask_size", "iterations", "learning_rate", "l1_coefficient", "tv_coefficient",
+        XCTAssertEqual(Set(mp.keys), ["mode", "mask_size", "iterations", "learning_rate", "l1_coefficient", "tv_coefficient",
                                       "tv_beta", "blur_kernel_size", "blur_sigma", "noise_standard_deviation",
                                       "align_corners", "adam_beta1", "adam_beta2", "adam_epsilon", "seed"])
         XCTAssertEqual(mp["noise_standard_deviation"], "0.2")
+        XCTAssertEqual(mp["mode"], "reference")
         let given = try MeaningfulPerturbation(noise: [Tensor(zeros: [1, 3, 4, 4])]).settings
         XCTAssertEqual(given["noise"], "given")
         XCTAssertNil(given["seed"])
@@ -106,7 +107,8 @@ final class ExplainerOptionsTests: XCTestCase {
     }
 
     func testTheRegistryTableNamesEveryMethodOnceWithWhatItNeeds() throws {
-        XCTAssertEqual(ExplainerRegistry.names, ["gradcam", "gradcam++", "randomcam", "rise", "mp", "gae", "clsemb", "fovex"])
+        XCTAssertEqual(ExplainerRegistry.names, ["gradcam", "gradcam++", "randomcam", "rise", "mp", "gae", "clsemb", "fovex",
+                                                 "uniform", "centre"])
         XCTAssertEqual(Set(ExplainerRegistry.names).count, ExplainerRegistry.names.count)
         XCTAssertEqual(ExplainerRegistry.tokenOnlyNames, ["gae", "clsemb"])
         let model = TinyConvNet(seed: 2)

@@ -33,7 +33,7 @@ final class GoldenMetricTests: XCTestCase {
                                                   0, 0, 0, 3])
         // mean = 4/16 = 0.25; population variance = (1 + 9)/16 − 0.0625 = 0.5625 → std 0.75.
         // z(1) = 1, z(3) = 11/3 → NSS = (1 + 11/3) / 2 = 7/3.
-        let r = NSS().evaluate(map: map, fixations: [PixelPoint(x: 1, y: 1), PixelPoint(x: 3, y: 3)], otherFixations: [])
+        let r = NSS(convention: .pysaliency).evaluate(map: map, fixations: [PixelPoint(x: 1, y: 1), PixelPoint(x: 3, y: 3)], otherFixations: [])
         XCTAssertEqual(r.value, 7.0 / 3.0, accuracy: 1e-6)
         XCTAssertEqual(NSS().evaluate(map: Tensor(zeros: [4, 4]), fixations: [PixelPoint(x: 0, y: 0)], otherFixations: []).value, 0)
     }
@@ -47,11 +47,11 @@ final class GoldenMetricTests: XCTestCase {
         let fix = [PixelPoint(x: 3, y: 3), PixelPoint(x: 1, y: 1)]
         // thr 1: 1 pixel ≥ → TP 1/2, FP (1−1)/14 = 0; thr 1/3: 3 pixels ≥ → TP 1, FP (3−2)/14.
         // Points (0,0) (0,.5) (1/14,1) (1,1): area = (1/14)(0.75) + (13/14)(1) = 0.982142857…
-        let r = AUCJudd().evaluate(map: map, fixations: fix, otherFixations: [])
+        let r = AUCJudd(convention: .mit, jitter: 0).evaluate(map: map, fixations: fix, otherFixations: [])
         XCTAssertEqual(r.value, 0.75 / 14 + 13.0 / 14, accuracy: 1e-9)
-        XCTAssertEqual(AUCJudd().evaluate(map: Tensor(zeros: [4, 4]), fixations: fix, otherFixations: []).value, 0.5)
+        XCTAssertEqual(AUCJudd(jitter: 0).evaluate(map: Tensor(zeros: [4, 4]), fixations: fix, otherFixations: []).value, 0.5)
         // Jitter of 1e-7 breaks the ties among the zeros but moves no value across another: same area.
-        let jittered = AUCJudd(jitter: 1e-7, seed: 3).evaluate(map: map, fixations: fix, otherFixations: [])
+        let jittered = AUCJudd(convention: .mit, jitter: 1e-7, seed: 3).evaluate(map: map, fixations: fix, otherFixations: [])
         XCTAssertEqual(jittered.value, 0.75 / 14 + 13.0 / 14, accuracy: 1e-9)
     }
 

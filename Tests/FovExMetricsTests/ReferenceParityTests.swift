@@ -26,7 +26,9 @@ final class ReferenceParityTests: XCTestCase {
         let r = try fixture()
         let sigma = try tensor(r, "gaze_fixation_sigma").scalar
         let metrics: [(String, GazeMetric, Double)] = [
-            ("nss", NSS(), 1e-4), ("auc", AUCJudd(), 1e-5), ("cc", CorrelationCoefficient(fixationSigma: sigma), 1e-4),
+            // The fixture's NSS is MIT's formula with ddof 0 on a bilinear resize (pysaliency's on distinct
+            // fixations); its AUC-Judd MIT's without jitter, fed the bilinearly resized map below.
+            ("nss", DistinctNSS(), 1e-4), ("auc", BilinearAUC(), 1e-5), ("cc", CorrelationCoefficient(fixationSigma: sigma), 1e-4),
             ("kld", KLDivergence(fixationSigma: sigma), 1e-4), ("sauc", ShuffledAUC(), 1e-6),
         ]
         for k in 0..<4 {
@@ -40,6 +42,28 @@ final class ReferenceParityTests: XCTestCase {
                 XCTAssertEqual(result.value, expected, accuracy: tolerance * max(1, abs(expected)), "\(key), image \(k)")
                 XCTAssertTrue(result.warnings.isEmpty, "\(key), image \(k): \(result.warnings)")
             }
+        }
+    }
+
+    /// pysaliency's NSS (ddof 0, bilinear) with each fixated pixel once, as the fixture's binary map counts it.
+    struct DistinctNSS: GazeMetric {
+        var name: String { "nss" }
+        var direction: MetricDirection { .higherIsBetter }
+        var options: [String: String] { [:] }
+        func evaluate(map: Tensor, fixations: [PixelPoint], otherFixations: [PixelPoint]) -> MetricResult {
+            var seen = Set<PixelPoint>()
+            return NSS(convention: .pysaliency).evaluate(map: map, fixations: fixations.filter { seen.insert($0).inserted },
+                                                         otherFixations: [])
+        }
+    }
+
+    /// MIT's AUC-Judd without jitter, on a map resized as the fixture resizes it (bilinear).
+    struct BilinearAUC: GazeMetric {
+        var name: String { "auc_judd" }
+        var direction: MetricDirection { .higherIsBetter }
+        var options: [String: String] { [:] }
+        func evaluate(map: Tensor, fixations: [PixelPoint], otherFixations: [PixelPoint]) -> MetricResult {
+            AUCJudd(convention: .mit, jitter: 0).evaluate(map: map, fixations: fixations, otherFixations: otherFixations)
         }
     }
 
