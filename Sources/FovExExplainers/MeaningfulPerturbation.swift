@@ -144,9 +144,7 @@ public struct MeaningfulPerturbation: Explainer {
             o.mode == .reference ? x.medianFiltered(kernelSize: o.blurKernelSize)
                 : x.gaussianBlurred(kernelSize: o.blurKernelSize, sigma: o.blurSigma)
         }
-        // Noise drawn in normalised units reaches the pixels scaled by the normalisation's std.
-        let noiseScale: Tensor? = o.mode == .reference
-            ? Tensor(shape: [1, 3, 1, 1], scalars: model.preprocessing.std) : nil
+
         let upsample = MaskUpsampler(from: o.maskSize, to: size, alignCorners: o.alignCorners)
         let m = o.maskSize
         var mask = [Float](repeating: 1, count: n * m * m)
@@ -157,7 +155,7 @@ public struct MeaningfulPerturbation: Explainer {
             var perturbation = noise.map { $0[t].broadcast(to: [n, 3, size, size]) }
                 ?? MeaningfulPerturbation.gaussianNoise(images: n, size: size, standardDeviation: o.noiseStandardDeviation,
                                                         generators: &generators)
-            if let noiseScale { perturbation = perturbation * noiseScale }
+            perturbation = MeaningfulPerturbation.noiseInPixels(perturbation, mode: o.mode, std: model.preprocessing.std)
             let mt = Tensor(shape: [n, 1, m, m], scalars: mask).requiringGradient()
             let up = upsample(mt)
             let input = x * up + blurred * (1 - up) + perturbation
@@ -211,6 +209,13 @@ public struct MeaningfulPerturbation: Explainer {
         let rows = (m.sliced(axis: 2, 0..<(h - 1)) - m.sliced(axis: 2, 1..<h)).abs().pow(beta)
         let cols = (m.sliced(axis: 3, 0..<(w - 1)) - m.sliced(axis: 3, 1..<w)).abs().pow(beta)
         return rows.mean(alongAxes: [1, 2, 3]) + cols.mean(alongAxes: [1, 2, 3])
+    }
+
+    /// Noise in the mode's units as it reaches the [0, 1] pixels the model takes: in `reference` mode
+    /// it was drawn in the model's normalised space, (x − mean)/std, so a step of 1 there is std_c
+    /// in pixels; in `pixel` mode it is already in pixels.
+    static func noiseInPixels(_ noise: Tensor, mode: Options.Mode, std: [Float]) -> Tensor {
+        mode == .reference ? noise * Tensor(shape: [1, std.count, 1, 1], scalars: std) : noise
     }
 
     /// Noise [N, 3, S, S] with image i's values drawn from `generators[i]`.
