@@ -31,7 +31,7 @@ DOCS_BASE_PATH ?=
 # Fuzzing: a separate package (fuzz/), built with libFuzzer and AddressSanitizer; new inputs go to
 # fuzz/.build/corpus/<target>, crashes to fuzz/.build/crashes/<target>; the committed seeds stay unchanged.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= safetensors pickle image imagenet-csv fixations
+FUZZ_TARGETS ?= safetensors pickle image imagenet-csv fixations onnx
 FUZZ_BUILD   := -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld
 
 .PHONY: deps build test examples docs demo bench clean fuzz fuzz-build

@@ -4,7 +4,7 @@ import PackageDescription
 // libFuzzer targets for FovEx's parsers; a separate package so that the normal build never sees them.
 // Build and run with `make fuzz` from the repository root (see fuzz/README.md). `FovEx` is a symbolic link
 // to the repository root, so the dependency has the same identity wherever the repository is cloned.
-let targets = ["safetensors", "pickle", "image", "imagenet-csv", "fixations"]
+let targets = ["safetensors", "pickle", "image", "imagenet-csv", "fixations", "onnx"]
 
 let package = Package(
     name: "FovExFuzz",

@@ -2,6 +2,7 @@ import Foundation
 import FovExCheckpoints
 import FovExEvaluation
 import FovExImaging
+import FovExONNX
 
 /// What each fuzz target feeds its input to. The same public entry points are replayed over the committed
 /// corpora by `FuzzCorpusReplayTests` in `make test` (which cannot import this package, so it calls them itself).
@@ -17,6 +18,12 @@ public enum FuzzEntries {
 
     public static func pickle(_ data: Data) {
         expect(CheckpointError.self) { _ = try TorchCheckpointReader.read(data: data, fileName: "input") }
+    }
+
+    /// The ONNX `ModelProto` parser: protobuf decoding, then the graph, initializers (raw and typed data) and
+    /// attributes read into ``ONNXModel``. External data is not followed (no directory is given).
+    public static func onnx(_ data: Data) {
+        expect(ONNXError.self) { _ = try ONNXModel(serializedBytes: data, file: "input") }
     }
 
     /// A 1-megapixel budget keeps each decode fast; the budget check itself is part of what is fuzzed.
