@@ -3,6 +3,7 @@
 #   make test   installs what is missing, builds optimised with testability, runs the whole test suite and the
 #               example packages (examples/swift-package, examples/custom-model)
 #   make docs   the DocC documentation of the library modules as a static site in docs-site/
+#   make fuzz   builds the libFuzzer targets in fuzz/ and runs each for FUZZ_SECONDS (see fuzz/README.md)
 
 SWIFT        ?= swift
 APT_PACKAGES := libdnnl-dev libturbojpeg0-dev libpng-dev pkg-config
@@ -27,7 +28,13 @@ DOCS_OUT     ?= docs-site
 # Set when the site is served below the web server's root, e.g. DOCS_BASE_PATH=fovex-swift.
 DOCS_BASE_PATH ?=
 
-.PHONY: deps build test examples docs demo bench clean
+# Fuzzing: a separate package (fuzz/), built with libFuzzer and AddressSanitizer; new inputs go to
+# fuzz/.build/corpus/<target>, crashes to fuzz/.build/crashes/<target>; the committed seeds stay unchanged.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= safetensors pickle image imagenet-csv fixations onnx
+FUZZ_BUILD   := -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld
+
+.PHONY: deps build test examples docs demo bench clean fuzz fuzz-build
 
 # apt-get update runs once, and only when something is missing.
 deps:
@@ -77,6 +84,18 @@ bench: build
 	$(FOVEX) bench models
 	$(FOVEX) bench fovex
 	$(FOVEX) bench explainers
+
+fuzz-build: deps
+	cd fuzz && $(SWIFT) build $(FUZZ_BUILD)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/.build/corpus/$$t fuzz/.build/crashes/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
+	  fuzz/.build/release/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=fuzz/.build/crashes/$$t/ fuzz/.build/corpus/$$t fuzz/Corpus/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf .build $(DEMO_OUT) $(DOCS_OUT)

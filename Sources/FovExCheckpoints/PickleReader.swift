@@ -6,16 +6,26 @@ import Foundation
 /// memo opcodes of protocol 4) and recognises only the globals in ``PickleGlobal``; naming any other
 /// global throws ``CheckpointError/forbiddenGlobal(module:name:file:)``. Nothing is ever executed:
 /// "calling" an allowed global builds a ``PickleValue`` directly.
+///
+/// Hostile nesting cannot exhaust the stack: containers may nest at most ``maximumDepth`` levels, and
+/// every list and dict is also owned by the reader's ``PickleArena``, which empties them one by one when
+/// dismantled, so freeing even a list chain built through the memo (whose depth no check sees) never recurses.
 struct PickleReader {
+    /// The deepest nesting of tuples, lists and dicts accepted; a state dict needs about five levels.
+    static let maximumDepth = 100
+
     private var bytes: ByteCursor
     private let persistentLoad: ((PickleValue) throws -> PickleValue)?
+    /// Owns every list and dict read; callers dismantle it once they are done with the values.
+    let arena: PickleArena
 
     /// Reads pickles from `data` starting at `offset`; `persistentLoad` resolves `BINPERSID` ids (storages),
-    /// which are an error when it is `nil`.
-    init(data: Data, fileName: String, offset: Int = 0,
+    /// which are an error when it is `nil`. Lists and dicts are registered in `arena`.
+    init(data: Data, fileName: String, offset: Int = 0, arena: PickleArena = PickleArena(),
          persistentLoad: ((PickleValue) throws -> PickleValue)? = nil) {
         bytes = ByteCursor(data: data, fileName: fileName, what: "pickle")
         bytes.position = offset
+        self.arena = arena
         self.persistentLoad = persistentLoad
     }
 
@@ -54,6 +64,22 @@ struct PickleReader {
             return v
         }
         func memoPut(_ key: Int, _ at: Int) throws { memo[key] = try top(at) }
+        /// A tuple of `items`, refused when it would nest deeper than ``maximumDepth``.
+        func tuple(_ items: [PickleValue], _ at: Int) throws -> PickleValue {
+            let depth = 1 + (items.lazy.map(\.depth).max() ?? 0)
+            guard depth <= Self.maximumDepth else { throw tooDeep(at) }
+            return .tuple(items, depth: depth)
+        }
+        func tooDeep(_ at: Int) -> CheckpointError {
+            malformed("containers nested more than \(Self.maximumDepth) levels deep (a state dict needs a few)", at: at)
+        }
+        /// Records that `container` now holds `items`, refusing nesting deeper than ``maximumDepth``.
+        func deepen(_ container: PickleContainer, with items: some Sequence<PickleValue>, _ at: Int) throws {
+            for item in items where item.depth >= container.depth {
+                guard item.depth < Self.maximumDepth else { throw tooDeep(at) }
+                container.depth = item.depth + 1
+            }
+        }
 
         while true {
             let at = bytes.position
@@ -68,9 +94,9 @@ struct PickleReader {
                 let result = try pop(at)
                 guard stack.isEmpty else { throw malformed("\(stack.count) values left on the stack at STOP", at: at) }
                 return result
-            case 0x7d: stack.append(.dict(PickleDict())) // EMPTY_DICT
-            case 0x5d: stack.append(.list(PickleList())) // EMPTY_LIST
-            case 0x29: stack.append(.tuple([])) // EMPTY_TUPLE
+            case 0x7d: stack.append(.dict(arena.dict())) // EMPTY_DICT
+            case 0x5d: stack.append(.list(arena.list())) // EMPTY_LIST
+            case 0x29: stack.append(.tuple([], depth: 1)) // EMPTY_TUPLE
             case 0x28: marks.append(stack.count) // MARK
             case 0x4e: stack.append(.none) // NONE
             case 0x88: stack.append(.bool(true)) // NEWTRUE
@@ -100,28 +126,35 @@ struct PickleReader {
                 stack.append(.bytes(try bytes.slice(try bytes.length(UInt64(try bytes.u32()), "BINBYTES"), what: "BINBYTES")))
             case 0x43: // SHORT_BINBYTES
                 stack.append(.bytes(try bytes.slice(Int(try bytes.u8()), what: "SHORT_BINBYTES")))
-            case 0x74: stack.append(.tuple(try popMark(at))) // TUPLE
-            case 0x85: stack.append(.tuple([try pop(at)])) // TUPLE1
+            case 0x74: stack.append(try tuple(try popMark(at), at)) // TUPLE
+            case 0x85: stack.append(try tuple([try pop(at)], at)) // TUPLE1
             case 0x86: // TUPLE2
                 let b = try pop(at), a = try pop(at)
-                stack.append(.tuple([a, b]))
+                stack.append(try tuple([a, b], at))
             case 0x87: // TUPLE3
                 let c = try pop(at), b = try pop(at), a = try pop(at)
-                stack.append(.tuple([a, b, c]))
+                stack.append(try tuple([a, b, c], at))
             case 0x73: // SETITEM
                 let value = try pop(at), key = try pop(at)
-                try dict(try top(at), at).entries.append((key, value))
+                let d = try dict(try top(at), at)
+                try deepen(d, with: [key, value], at)
+                d.entries.append((key, value))
             case 0x75: // SETITEMS
                 let items = try popMark(at)
                 guard items.count % 2 == 0 else { throw malformed("SETITEMS with an odd number of values", at: at) }
                 let d = try dict(try top(at), at)
+                try deepen(d, with: items, at)
                 for i in stride(from: 0, to: items.count, by: 2) { d.entries.append((items[i], items[i + 1])) }
             case 0x61: // APPEND
                 let value = try pop(at)
-                try list(try top(at), at).items.append(value)
+                let l = try list(try top(at), at)
+                try deepen(l, with: [value], at)
+                l.items.append(value)
             case 0x65: // APPENDS
                 let items = try popMark(at)
-                try list(try top(at), at).items.append(contentsOf: items)
+                let l = try list(try top(at), at)
+                try deepen(l, with: items, at)
+                l.items.append(contentsOf: items)
             case 0x71: try memoPut(Int(try bytes.u8()), at) // BINPUT
             case 0x72: try memoPut(Int(try bytes.u32()), at) // LONG_BINPUT
             case 0x94: try memoPut(memo.count, at) // MEMOIZE
@@ -205,7 +238,7 @@ struct PickleReader {
         switch global {
         case .orderedDict:
             guard args.isEmpty else { throw malformed("OrderedDict called with arguments", at: at) }
-            return .dict(PickleDict())
+            return .dict(arena.dict())
         case .rebuildTensor, .rebuildTensorV2:
             guard args.count >= 4, case let .storage(storage) = args[0], let offset = args[1].int,
                   let shape = integers(args[2]), let strides = integers(args[3]) else {

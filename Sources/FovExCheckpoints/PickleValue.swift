@@ -11,7 +11,8 @@ indirect enum PickleValue {
     case float(Double)
     case string(String)
     case bytes(Data)
-    case tuple([PickleValue])
+    /// A tuple and its nesting depth (1 + its deepest item's), kept so that checking a new tuple's depth is O(items).
+    case tuple([PickleValue], depth: Int)
     case list(PickleList)
     case dict(PickleDict)
     /// One of the allow-listed globals; only ever called through ``PickleReader``'s own dispatch.
@@ -21,7 +22,19 @@ indirect enum PickleValue {
 
     var int: Int? { if case let .int(v) = self { return v } else { return nil } }
     var string: String? { if case let .string(v) = self { return v } else { return nil } }
-    var tuple: [PickleValue]? { if case let .tuple(v) = self { return v } else { return nil } }
+    var tuple: [PickleValue]? { if case let .tuple(v, _) = self { return v } else { return nil } }
+
+    /// How many containers deep the value is: 0 for scalars, 1 for an empty tuple, list or dict. A list's or
+    /// dict's depth is as of its last append, so it can be stale when a deeper chain was built through the memo;
+    /// the ``PickleArena`` makes freeing such a chain safe regardless.
+    var depth: Int {
+        switch self {
+        case let .tuple(_, depth): return depth
+        case let .list(l): return l.depth
+        case let .dict(d): return d.depth
+        default: return 0
+        }
+    }
 
     /// A short name for the kind of value, for error messages.
     var kind: String {
@@ -42,12 +55,17 @@ indirect enum PickleValue {
     }
 }
 
-final class PickleList {
+/// A mutable pickle container (list or dict) and the nesting depth it reached.
+class PickleContainer {
+    var depth = 1
+}
+
+final class PickleList: PickleContainer {
     var items: [PickleValue] = []
 }
 
 /// A dict in insertion order (pickled `OrderedDict`s and plain dicts alike).
-final class PickleDict {
+final class PickleDict: PickleContainer {
     var entries: [(key: PickleValue, value: PickleValue)] = []
 
     /// The value stored under the string key `key`.
@@ -84,4 +102,32 @@ enum PickleGlobal: Equatable {
         "LongStorage": .int64, "IntStorage": .int32, "ShortStorage": .int16, "CharStorage": .int8,
         "ByteStorage": .uint8, "BoolStorage": .bool,
     ]
+}
+
+/// Owns every list and dict a ``PickleReader`` creates, so that none of them is freed while another
+/// still refers to it. ``dismantle()``, called by the reader's user once done, then empties them one at a time: a list nested 50,000 levels deep
+/// (or one that contains itself) is freed with constant stack depth instead of one frame per level.
+final class PickleArena {
+    private var containers: [PickleContainer] = []
+
+    func list() -> PickleList {
+        let l = PickleList()
+        containers.append(l)
+        return l
+    }
+
+    func dict() -> PickleDict {
+        let d = PickleDict()
+        containers.append(d)
+        return d
+    }
+
+    /// Empties every list and dict read so far; values read from this arena must not be used afterwards.
+    func dismantle() {
+        for container in containers {
+            if let l = container as? PickleList { l.items = [] }
+            if let d = container as? PickleDict { d.entries = [] }
+        }
+        containers = []
+    }
 }

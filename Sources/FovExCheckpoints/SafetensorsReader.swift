@@ -29,16 +29,12 @@ public struct SafetensorsReader: @unchecked Sendable {
     /// Where each tensor lies and how it is typed.
     public let entries: [String: Entry]
     private let data: Data
+    /// The largest JSON header accepted, the reference implementation's limit (100 MB).
+    public static let maximumHeaderLength = 100_000_000
 
     /// Opens and validates the file at `url` (mapped, not copied).
     public init(url: URL) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw CheckpointError.io(file: url.path, reason: error.localizedDescription)
-        }
-        try self.init(data: data, fileName: url.lastPathComponent)
+        try self.init(data: try mappedData(url), fileName: url.lastPathComponent)
     }
 
     /// Parses and validates safetensors bytes held in memory; `fileName` is used in error messages.
@@ -53,6 +49,9 @@ public struct SafetensorsReader: @unchecked Sendable {
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(data.count - 8) else {
             throw malformed("header length \(headerLength) exceeds the \(data.count - 8) bytes after it (truncated file or not safetensors)")
+        }
+        guard headerLength <= UInt64(Self.maximumHeaderLength) else {
+            throw malformed("header length \(headerLength) exceeds the format's limit of \(Self.maximumHeaderLength) bytes")
         }
         let dataStart = 8 + Int(headerLength)
         let header = data[data.startIndex + 8 ..< data.startIndex + dataStart]
@@ -98,6 +97,15 @@ public struct SafetensorsReader: @unchecked Sendable {
                 throw malformed("entry '\(name)' spans \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(overflow ? "too many" : String(expected))")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, byteRange: (dataStart + begin) ..< (dataStart + end))
+        }
+        // Tensors must not share bytes (the reference reader requires them to tile the data exactly);
+        // empty tensors occupy nothing and may sit anywhere.
+        let placed = entries.filter { !$0.value.byteRange.isEmpty }
+            .sorted { ($0.value.byteRange.lowerBound, $0.key) < ($1.value.byteRange.lowerBound, $1.key) }
+        for (a, b) in zip(placed, placed.dropFirst()) where b.value.byteRange.lowerBound < a.value.byteRange.upperBound {
+            func offsets(_ r: Range<Int>) -> String { "[\(r.lowerBound - dataStart), \(r.upperBound - dataStart)]" }
+            throw malformed("entries '\(a.key)' data_offsets \(offsets(a.value.byteRange)) and '\(b.key)' "
+                + "data_offsets \(offsets(b.value.byteRange)) overlap")
         }
         self.metadata = metadata
         self.entries = entries

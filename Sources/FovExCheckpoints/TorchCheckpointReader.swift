@@ -37,7 +37,9 @@ public enum TorchCheckpointReader {
             throw CheckpointError.unsupported(file: fileName, reason: "storages are not little-endian")
         }
         var buffers: [String: StorageBuffer] = [:]
-        var reader = PickleReader(data: try archive.contents(of: pickleEntry), fileName: fileName) { id in
+        let arena = PickleArena()
+        defer { arena.dismantle() }
+        var reader = PickleReader(data: try archive.contents(of: pickleEntry), fileName: fileName, arena: arena) { id in
             let (dtype, key, count) = try storageID(id, fileName: fileName, legacy: false)
             if let buffer = buffers[key] { return .storage(TorchStorage(buffer: buffer, elementOffset: 0, count: buffer.count)) }
             guard let entry = archive.entry(where: { $0 == prefix + "data/" + key }) else {
@@ -58,11 +60,13 @@ public enum TorchCheckpointReader {
     // MARK: Legacy format
 
     /// The legacy file's first pickle: 0x1950a86a20f9469cfc6c as little-endian bytes.
-    private static let legacyMagic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
+    static let legacyMagic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
 
     private static func readLegacy(data: Data, fileName: String) throws -> Checkpoint {
         func malformed(_ reason: String) -> CheckpointError { .malformed(file: fileName, reason: reason) }
-        var header = PickleReader(data: data, fileName: fileName)
+        let arena = PickleArena()
+        defer { arena.dismantle() }
+        var header = PickleReader(data: data, fileName: fileName, arena: arena)
         guard case let .bigInt(magic) = try header.readValue(), magic == legacyMagic else {
             throw malformed("pickle without the PyTorch magic number; not a torch.save checkpoint")
         }
@@ -75,7 +79,7 @@ public enum TorchCheckpointReader {
         }
 
         var buffers: [String: StorageBuffer] = [:]
-        var main = PickleReader(data: data, fileName: fileName, offset: header.position) { id in
+        var main = PickleReader(data: data, fileName: fileName, offset: header.position, arena: arena) { id in
             let (dtype, key, count) = try storageID(id, fileName: fileName, legacy: true)
             let buffer = buffers[key] ?? StorageBuffer(key: key, dtype: dtype, count: count)
             buffers[key] = buffer
@@ -92,7 +96,7 @@ public enum TorchCheckpointReader {
         }
         let root = try main.readValue()
 
-        var keysReader = PickleReader(data: data, fileName: fileName, offset: main.position)
+        var keysReader = PickleReader(data: data, fileName: fileName, offset: main.position, arena: arena)
         guard case let .list(keyList) = try keysReader.readValue() else { throw malformed("storage key list is not a list") }
         var bytes = ByteCursor(data: data, fileName: fileName, what: "storage data")
         bytes.position = keysReader.position
@@ -128,7 +132,13 @@ public enum TorchCheckpointReader {
         guard case var .dict(dict) = root else {
             throw CheckpointError.unsupported(file: fileName, reason: "top-level object is a \(root.kind), not a state dict")
         }
+        // Wrappers nest a level or two; the bound also ends a dict that names itself as its own state_dict.
+        var unwrapped = 0
         while !dict.entries.contains(where: { if case .tensor = $0.value { return true } else { return false } }) {
+            unwrapped += 1
+            guard unwrapped <= 8 else {
+                throw CheckpointError.unsupported(file: fileName, reason: "state dict wrapped more than 8 levels deep")
+            }
             guard let inner = wrapperKeys.lazy.compactMap({ key -> PickleDict? in
                 if case let .dict(d) = dict[key] { return d } else { return nil }
             }).first else {
@@ -151,7 +161,20 @@ public enum TorchCheckpointReader {
 }
 
 /// The contents of `url`, memory-mapped, with I/O failures reported as ``CheckpointError``.
+///
+/// Only regular files are accepted, checked before opening: a FIFO would block the open, and a device
+/// such as `/dev/zero` has no end.
 func mappedData(_ url: URL) throws -> Data {
+    var info = stat()
+    guard stat(url.path, &info) == 0 else {
+        throw CheckpointError.io(file: url.path, reason: String(cString: strerror(errno)))
+    }
+    let type = info.st_mode & S_IFMT
+    guard type == S_IFREG else {
+        let kind = [S_IFDIR: "a directory", S_IFIFO: "a FIFO (named pipe)", S_IFCHR: "a character device",
+                    S_IFBLK: "a block device", S_IFSOCK: "a socket"][type] ?? "a special file"
+        throw CheckpointError.io(file: url.path, reason: "it is \(kind), not a regular file")
+    }
     do {
         return try Data(contentsOf: url, options: .alwaysMapped)
     } catch {

@@ -7,12 +7,17 @@ extension RGBImage {
     /// ``ImageDecodingOptions`` for transparency and damaged files).
     /// - Throws: ``ImageDecodingError`` naming the file and the problem.
     public init(contentsOf url: URL, options: ImageDecodingOptions = .init()) throws {
-        let bytes = try readImageFile(url)
+        try options.requireValidBudget(source: url.path)
+        let bytes = try readImageFile(url, maximumBytes: options.maximumFileBytes)
         try self.init(decoding: bytes, source: url.path, options: options)
     }
 
     /// Decodes JPEG or PNG bytes; `source` names them in errors.
     public init(decoding bytes: [UInt8], source: String = "<memory>", options: ImageDecodingOptions = .init()) throws {
+        try options.requireValidBudget(source: source)
+        guard bytes.count <= options.maximumFileBytes else {
+            throw ImageDecodingError(source: source, problem: .fileTooLarge(bytes: bytes.count, limit: options.maximumFileBytes))
+        }
         let format = try detectImageFormat(bytes, source: source)
         self = try bytes.withUnsafeBufferPointer { data in
             switch format {
@@ -32,12 +37,17 @@ extension FloatMap {
     /// pixels are composited onto `options.background`, 16-bit ones onto black.
     /// - Throws: ``ImageDecodingError`` naming the file and the problem.
     public init(contentsOf url: URL, options: ImageDecodingOptions = .init()) throws {
-        let bytes = try readImageFile(url)
+        try options.requireValidBudget(source: url.path)
+        let bytes = try readImageFile(url, maximumBytes: options.maximumFileBytes)
         try self.init(decoding: bytes, source: url.path, options: options)
     }
 
     /// Decodes JPEG or PNG bytes as a gray map; `source` names them in errors.
     public init(decoding bytes: [UInt8], source: String = "<memory>", options: ImageDecodingOptions = .init()) throws {
+        try options.requireValidBudget(source: source)
+        guard bytes.count <= options.maximumFileBytes else {
+            throw ImageDecodingError(source: source, problem: .fileTooLarge(bytes: bytes.count, limit: options.maximumFileBytes))
+        }
         let format = try detectImageFormat(bytes, source: source)
         self = try bytes.withUnsafeBufferPointer { data in
             switch format {

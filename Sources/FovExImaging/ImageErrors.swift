@@ -14,6 +14,14 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable, Equa
         case corrupt(ImageFormat, detail: String)
         /// The header announces more pixels than the decoder's limit.
         case tooLarge(width: Int, height: Int, limit: Int)
+        /// The file is bigger than the decoder's byte limit.
+        case fileTooLarge(bytes: Int, limit: Int)
+        /// The header announces more pixels than the compressed data could hold.
+        case implausibleSize(width: Int, height: Int, dataBytes: Int)
+        /// The path names something other than a regular file (a directory, FIFO, device, socket).
+        case notRegularFile(kind: String)
+        /// A decompression budget set in the environment is invalid.
+        case invalidBudget(String)
     }
 
     /// The file path, or a caller-given label for in-memory data.
@@ -43,7 +51,17 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable, Equa
         case .corrupt(let format, let detail):
             what = "the \(format.rawValue) data is corrupt (\(detail))"
         case .tooLarge(let w, let h, let limit):
-            what = "the image is \(w)×\(h) = \(w * h) pixels, more than the limit of \(limit)"
+            what = "the image is \(w)×\(h) = \(w.multipliedReportingOverflow(by: h).partialValue) pixels, more than the "
+                + "limit of \(limit) (set FOVEX_MAX_PIXELS to raise it)"
+        case .fileTooLarge(let bytes, let limit):
+            what = "the file is \(bytes) bytes, more than the limit of \(limit) (set FOVEX_MAX_IMAGE_BYTES to raise it)"
+        case .implausibleSize(let w, let h, let bytes):
+            what = "the header claims \(w)×\(h) pixels, more than \(bytes) bytes of data can hold even at the best "
+                + "compression (damaged or hostile header)"
+        case .notRegularFile(let kind):
+            what = "it is \(kind), not a regular file"
+        case .invalidBudget(let reason):
+            what = "invalid decompression budget: \(reason)"
         }
         return "cannot decode image '\(source)': \(what)"
     }

@@ -30,16 +30,33 @@ func detectImageFormat(_ bytes: [UInt8], source: String) throws -> ImageFormat {
 }
 
 /// The whole file, or an error carrying the system's reason ("No such file or directory", …).
-func readImageFile(_ url: URL) throws -> [UInt8] {
+///
+/// Only regular files are read: the path is checked with `stat` before it is opened (opening a FIFO
+/// blocks until a writer appears, and `/dev/zero` never ends), then again on the open descriptor, which
+/// is opened non-blocking in case the path was swapped in between. Files over `maximumBytes` are refused
+/// before any byte is read.
+func readImageFile(_ url: URL, maximumBytes: Int = ImageDecodingOptions().maximumFileBytes) throws -> [UInt8] {
     let path = url.path
     func failure() -> ImageDecodingError {
         ImageDecodingError(source: path, problem: .unreadable(String(cString: strerror(errno))))
     }
-    let fd = open(path, O_RDONLY)
+    func requireRegular(_ info: stat) throws {
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            throw ImageDecodingError(source: path, problem: .notRegularFile(kind: fileKind(type)))
+        }
+        guard Int(info.st_size) <= maximumBytes else {
+            throw ImageDecodingError(source: path, problem: .fileTooLarge(bytes: Int(info.st_size), limit: maximumBytes))
+        }
+    }
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw failure() }
+    try requireRegular(info)
+    let fd = open(path, O_RDONLY | O_NONBLOCK)
     guard fd >= 0 else { throw failure() }
     defer { close(fd) }
-    var info = stat()
     guard fstat(fd, &info) == 0 else { throw failure() }
+    try requireRegular(info)
     var bytes = [UInt8]()
     bytes.reserveCapacity(max(Int(info.st_size), 0))
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -49,5 +66,21 @@ func readImageFile(_ url: URL) throws -> [UInt8] {
         guard n >= 0 else { throw failure() }
         if n == 0 { return bytes }
         bytes += chunk[0..<n]
+        // A file that grows while it is read is held to the same limit.
+        guard bytes.count <= maximumBytes else {
+            throw ImageDecodingError(source: path, problem: .fileTooLarge(bytes: bytes.count, limit: maximumBytes))
+        }
+    }
+}
+
+/// A `stat` file type in words ("a directory", "a FIFO (named pipe)", …).
+func fileKind(_ type: mode_t) -> String {
+    switch type {
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO (named pipe)"
+    case S_IFCHR: return "a character device"
+    case S_IFBLK: return "a block device"
+    case S_IFSOCK: return "a socket"
+    default: return "not a regular file"
     }
 }

