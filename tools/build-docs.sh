@@ -9,7 +9,7 @@
 set -eu
 
 out=${1:-docs-site}
-modules="FovExTensor FovExCheckpoints FovExImaging FovExModels FovExWeights FovExExplainers FovExMetrics FovExEvaluation"
+modules="FovExTensor FovExCheckpoints FovExImaging FovExModels FovExWeights FovExONNX FovExExplainers FovExMetrics FovExEvaluation"
 bin=$(swift build -c release --show-bin-path)
 triple=$(swiftc -print-target-info | sed -n 's/^ *"triple": "\(.*\)",*$/\1/p' | head -n 1)
 work=.build/docs

@@ -7,17 +7,26 @@ import FovExTensor
 ///     let model = try ONNXClassifier(contentsOf: URL(fileURLWithPath: "resnet50.onnx"))
 ///     let logits = model.logits(pixels)          // [N, 3, S, S] in [0, 1]
 ///
-/// The graph is compiled once at load (see ``ONNXProgram``) and checked with one forward pass on a blank image,
+/// The graph is compiled once at load (constant sub-graphs evaluated, batch norms folded, convolution chains
+/// fused, every node bound to a differentiable tensor op) and checked with one forward pass on a blank image,
 /// which fixes the output's shape, the inner points and the default CAM point. Every node records on the
 /// autodiff tape, so gradients with respect to the input and to any node's output (capture it by its ONNX
 /// value name) work. The batch size is free.
 public final class ONNXClassifier: ImageClassifier {
+    /// Architecture `onnx` and the file's name as the weights' source (``init(_:identity:preprocessing:classNames:)``
+    /// takes any identity; `fovex` records the file's SHA-256 in it).
     public let identity: ModelIdentity
+    /// How photos become the model's input; the model applies its `mean` and `std` itself. An ONNX file carries
+    /// no preprocessing, so this is what was given at load, or ImageNet's normalisation at the declared size.
     public var preprocessing: Preprocessing
+    /// One name per output: those given at load, else ImageNet's classes for 1000 outputs, else `class i`.
     public let classNames: [String]
     /// The float values of rank 3 or more the graph computes from its input, in execution order, by their
     /// ONNX names (a fused convolution chain is one point, named by its last node's output).
     public let innerPoints: [String]
+    /// The inner point CAM methods read unless told otherwise: for a transformer (a graph with Softmax), the
+    /// tokens entering the final normalisation; otherwise the last 4-D activation with a spatial extent, the
+    /// input of global pooling.
     public let defaultCAMPoint: String
     /// The parsed model (inputs, outputs, opset, op counts, metadata).
     public let model: ONNXModel
@@ -35,6 +44,7 @@ public final class ONNXClassifier: ImageClassifier {
     /// file; `fovex` adds its SHA-256.
     ///
     /// - Parameters:
+    ///   - url: the `.onnx` file.
     ///   - preprocessing: how images become the model's input; by default ImageNet's normalisation at the
     ///     input size the graph declares (224 when it declares none).
     ///   - classNames: one name per output; by default ImageNet's when the model has 1000 outputs, else `class i`.
@@ -113,6 +123,12 @@ public final class ONNXClassifier: ImageClassifier {
         return nil
     }
 
+    /// Runs the model on [N, 3, S, S] pixels in [0, 1] and returns the logits [N, classes] with the requested
+    /// inner points, all on the autodiff tape.
+    ///
+    /// An input the graph cannot take (another size, when a node fixes it) stops the program: the load-time
+    /// pass has run the graph at ``preprocessing``'s size, so that is a caller's error. Use
+    /// ``run(_:capturing:)`` to get a thrown ``ONNXError`` instead.
     public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
         do {
             let (logits, captured) = try run(pixels, capturing: points)
@@ -125,6 +141,11 @@ public final class ONNXClassifier: ImageClassifier {
 
     /// Runs the model on [N, 3, S, S] pixels in [0, 1], throwing (rather than stopping) when a node cannot
     /// take the input.
+    ///
+    /// - Parameters:
+    ///   - pixels: [N, 3, S, S] images with values in [0, 1], not normalised.
+    ///   - points: ONNX value names (from ``innerPoints``) to return in `captured`.
+    /// - Throws: ``ONNXError`` naming the file when `pixels` is not [N, 3, H, W] or a node fails on it.
     public func run(_ pixels: Tensor, capturing points: Set<String> = []) throws -> (logits: Tensor, captured: [String: Tensor]) {
         guard pixels.rank == 4, pixels.shape[1] == 3 else {
             throw ONNXError(file: model.file, problem: "input must be [N, 3, H, W] pixels, got \(pixels.shape)")

@@ -7,11 +7,13 @@ public struct ONNXError: Error, CustomStringConvertible, Equatable {
     /// What is wrong, in words.
     public var problem: String
 
+    /// An error about `file`, saying what is wrong with it.
     public init(file: String, problem: String) {
         self.file = file
         self.problem = problem
     }
 
+    /// The file, a colon and the problem, as the command line prints it.
     public var description: String { "\(file): \(problem)" }
 }
 
@@ -27,11 +29,14 @@ public struct UnsupportedONNXOperatorsError: Error, CustomStringConvertible, Equ
         public var reason: String?
     }
 
+    /// The model file (its path as given), or `<bytes>` for a model parsed from memory.
     public var file: String
     /// The default domain's opset the model imports.
     public var opset: Int
+    /// Every node that cannot run, in graph order.
     public var uses: [Use]
 
+    /// The file, the opset and one line per node (the first 20, then how many more).
     public var description: String {
         let lines = uses.prefix(20).map { u in
             "  \(u.opType) at node '\(u.node)'" + (u.reason.map { ": \($0)" } ?? ": op not supported")

@@ -80,6 +80,7 @@ struct ONNXNode {
 
 /// A graph input or output with the shape it declares (nil entries are symbolic or unknown dimensions).
 public struct ONNXValueInfo: Sendable, Equatable {
+    /// The value's name in the graph.
     public var name: String
     /// The ONNX element type's name (`float`, `int64`…).
     public var elementType: String
@@ -88,6 +89,8 @@ public struct ONNXValueInfo: Sendable, Equatable {
     /// The symbolic names of dimensions, where they have one.
     public var dimensionNames: [String?]
 
+    /// The shape for people: `[batch, 3, 224, 224]`, symbolic dimensions by name and unknown ones as `?`;
+    /// `?` alone when no shape is declared.
     public var shapeDescription: String {
         guard let shape else { return "?" }
         return "[" + shape.enumerated().map { i, d in d.map(String.init) ?? dimensionNames[i] ?? "?" }
@@ -104,9 +107,12 @@ public struct ONNXModel {
     public let opset: Int
     /// Other domains the model imports, with their versions.
     public let otherOpsets: [String: Int]
+    /// The exporter's name and version (`producer_name` and `producer_version`, e.g. `pytorch 1.13.1`); empty when
+    /// the file does not say.
     public let producer: String
     /// The graph's inputs that are not initializers (the model's real inputs).
     public let inputs: [ONNXValueInfo]
+    /// The graph's outputs; a classifier's first one is its logits.
     public let outputs: [ONNXValueInfo]
     /// Free-form key/value metadata (`metadata_props`), where an exporter wrote preprocessing hints.
     public let metadata: [String: String]

@@ -5,38 +5,57 @@ import FovExTensor
 /// What `fovex models inspect` reports about an ONNX file: its interface, the ops it uses, which of them
 /// cannot run, and (when it runs) the layers CAM methods can use.
 public struct ONNXInspection: Encodable {
+    /// A graph input or output as the report shows it.
     public struct Tensor: Encodable {
+        /// The value's name in the graph.
         public var name: String
+        /// The ONNX element type's name (`float`, `int64`…).
         public var elementType: String
+        /// The declared shape in words (``ONNXValueInfo/shapeDescription``).
         public var shape: String
     }
 
+    /// A node that cannot run (from ``UnsupportedONNXOperatorsError/Use``).
     public struct UnsupportedUse: Encodable {
+        /// The op type, with its domain when it is not the default one.
         public var opType: String
+        /// The node's name, or `#index` when the node has none.
         public var node: String
+        /// Why the node cannot run: `op not supported`, or the attribute value that is not.
         public var reason: String
     }
 
     /// A layer a CAM method can explain: an inner point's name and its shape for one image.
     public struct CAMCandidate: Encodable {
+        /// The ONNX value name, as `--cam-point` takes it.
         public var point: String
+        /// The value's shape for one image: [1, C, h, w], or [1, T, C] tokens over a square patch grid.
         public var shape: [Int]
+        /// Whether this is the classifier's ``ONNXClassifier/defaultCAMPoint``.
         public var isDefault: Bool
     }
 
+    /// The model file's path.
     public var file: String
+    /// The exporter's name and version (``ONNXModel/producer``); empty when the file does not say.
     public var producer: String
+    /// The default (`ai.onnx`) domain's opset version.
     public var opset: Int
+    /// The graph's inputs that are not initializers.
     public var inputs: [Tensor]
+    /// The graph's outputs.
     public var outputs: [Tensor]
-    /// Op type → number of nodes, sorted by op type in `operatorCountsSorted`.
+    /// Op type → number of nodes (``text`` lists them sorted by op type).
     public var operatorCounts: [String: Int]
+    /// The nodes that cannot run; empty when every op is supported.
     public var unsupported: [UnsupportedUse]
     /// Why the model cannot be used as a classifier (an opset, an output shape…), when it cannot.
     public var problem: String?
     /// Output classes, when the model loads.
     public var classes: Int?
+    /// The inner points with a spatial extent, in network order; empty when the model does not load.
     public var camCandidates: [CAMCandidate]
+    /// The model's free-form key/value metadata (``ONNXModel/metadata``).
     public var metadata: [String: String]
 
     /// Reads `url` and tries to load it as a classifier at `inputSize` (by default the size it declares).
