@@ -36,12 +36,12 @@ let package = Package(
         .target(name: "FovExWeights", dependencies: ["FovExModels", "FovExCheckpoints"], swiftSettings: fast),
         // ONNX classifiers: the generated protobuf messages (Sources/FovExONNX/Generated) need only the runtime.
         .target(name: "FovExONNX", dependencies: [
-            "FovExModels", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "FovExModels", "FovExCheckpoints", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], exclude: ["Generated/README.md"], swiftSettings: fast),
         .target(name: "FovExExplainers", dependencies: ["FovExModels"], swiftSettings: fast),
         .target(name: "FovExMetrics", dependencies: ["FovExModels"], swiftSettings: fast),
         // FovExWeights for its SHA-256: a run records the data set's digest beside the weights'.
-        .target(name: "FovExEvaluation", dependencies: ["FovExExplainers", "FovExMetrics", "FovExWeights"],
+        .target(name: "FovExEvaluation", dependencies: ["FovExCheckpoints", "FovExExplainers", "FovExMetrics", "FovExWeights"],
                 swiftSettings: fast),
         // The command line's option groups, a library so that their parsing and validation can be tested.
         .target(name: "FovExCommandLine", dependencies: [

@@ -160,21 +160,25 @@ public enum TorchCheckpointReader {
     }
 }
 
-/// The contents of `url`, memory-mapped, with I/O failures reported as ``CheckpointError``.
+/// Why `url` cannot be read as an input file, or nil when it is a regular file.
 ///
-/// Only regular files are accepted, checked before opening: a FIFO would block the open, and a device
-/// such as `/dev/zero` has no end.
-func mappedData(_ url: URL) throws -> Data {
+/// Inputs are read only from regular files, checked before opening: a FIFO would block the open, and a
+/// device such as `/dev/zero` has no end. Shared by every reader of user-supplied files (checkpoints,
+/// ONNX models, data-set tables).
+public func regularFileProblem(at url: URL) -> String? {
     var info = stat()
-    guard stat(url.path, &info) == 0 else {
-        throw CheckpointError.io(file: url.path, reason: String(cString: strerror(errno)))
-    }
+    guard stat(url.path, &info) == 0 else { return String(cString: strerror(errno)) }
     let type = info.st_mode & S_IFMT
-    guard type == S_IFREG else {
-        let kind = [S_IFDIR: "a directory", S_IFIFO: "a FIFO (named pipe)", S_IFCHR: "a character device",
-                    S_IFBLK: "a block device", S_IFSOCK: "a socket"][type] ?? "a special file"
-        throw CheckpointError.io(file: url.path, reason: "it is \(kind), not a regular file")
-    }
+    guard type != S_IFREG else { return nil }
+    let kind = [S_IFDIR: "a directory", S_IFIFO: "a FIFO (named pipe)", S_IFCHR: "a character device",
+                S_IFBLK: "a block device", S_IFSOCK: "a socket"][type] ?? "a special file"
+    return "it is \(kind), not a regular file"
+}
+
+/// The contents of `url`, memory-mapped, with I/O failures reported as ``CheckpointError``; only
+/// regular files (``regularFileProblem(at:)``).
+func mappedData(_ url: URL) throws -> Data {
+    if let problem = regularFileProblem(at: url) { throw CheckpointError.io(file: url.path, reason: problem) }
     do {
         return try Data(contentsOf: url, options: .alwaysMapped)
     } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import FovExCheckpoints
 
 /// A small CSV reader for the data sets' metadata files (comma-separated, optional double quotes,
 /// first line a header).
@@ -9,6 +10,7 @@ struct CSVTable {
 
     init(url: URL) throws {
         self.url = url
+        if let problem = regularFileProblem(at: url) { throw DatasetError.unreadable(url, problem) }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw DatasetError.unreadable(url, error.localizedDescription)

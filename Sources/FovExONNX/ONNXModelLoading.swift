@@ -1,6 +1,7 @@
 import Foundation
 import FovExTensor
 import SwiftProtobuf
+import FovExCheckpoints
 
 extension ONNXModel {
     /// Reads an ONNX file, with the weights it keeps as external data in files beside it.
@@ -8,6 +9,7 @@ extension ONNXModel {
     /// - Throws: ``ONNXError`` naming the file when it cannot be read, is not an ONNX model, or refers to
     ///   external data that is missing, outside the model's directory, or too short.
     public init(contentsOf url: URL) throws {
+        if let problem = regularFileProblem(at: url) { throw ONNXError(file: url.path, problem: problem) }
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw ONNXError(file: url.path, problem: "cannot read the file (\(error.localizedDescription))")
@@ -149,6 +151,9 @@ private struct TensorDecoder {
             throw ONNXError(file: file, problem: "tensor '\(t.name)': external data location '\(location)' leaves the model's directory")
         }
         let url = directory.appendingPathComponent(location)
+        if let problem = regularFileProblem(at: url) {
+            throw ONNXError(file: file, problem: "tensor '\(t.name)': external data file '\(location)': \(problem)")
+        }
         let whole: Data
         do { whole = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw ONNXError(file: file, problem: "tensor '\(t.name)': cannot read its external data file '\(location)'")

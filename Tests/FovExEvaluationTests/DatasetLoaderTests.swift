@@ -33,6 +33,25 @@ final class DatasetLoaderTests: XCTestCase {
         XCTAssertEqual(d.provides, [.model, .boxes])
     }
 
+    /// A data-set table that is a FIFO (or a device) is refused by name before it is opened: opening a
+    /// FIFO for reading would block until a writer came.
+    func testATableThatIsNotARegularFileIsRefused() throws {
+        let root = tmp.appendingPathComponent("fifo-data")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(root.appendingPathComponent("labels.csv").path, 0o600), 0)
+        XCTAssertThrowsError(try ImageNetDataset(root: root, synsets: synsets)) { error in
+            XCTAssertTrue(error is DatasetError, "\(error)")
+            XCTAssertTrue("\(error)".contains("labels.csv"), "\(error)")
+            XCTAssertTrue("\(error)".contains("a FIFO (named pipe), not a regular file"), "\(error)")
+        }
+        let gaze = tmp.appendingPathComponent("fifo-gaze")
+        try FileManager.default.createDirectory(at: gaze.appendingPathComponent("images"), withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(gaze.appendingPathComponent("fixations.csv").path, 0o600), 0)
+        XCTAssertThrowsError(try GazeDataset(root: gaze)) { error in
+            XCTAssertTrue("\(error)".contains("a FIFO (named pipe), not a regular file"), "\(error)")
+        }
+    }
+
     func testBoxesAreCheckedAndScaledWhenASampleIsBuilt() throws {
         let d = try sharedLayout()
         // a/x.png: the second box lies entirely off the 16×16 image; the first is scaled to the 32² input.

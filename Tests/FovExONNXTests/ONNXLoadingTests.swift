@@ -60,6 +60,21 @@ final class ONNXLoadingTests: XCTestCase {
         }
     }
 
+    /// A model path that is a device or a FIFO is refused by name before it is opened (`/dev/zero` never
+    /// ends; opening a FIFO blocks until a writer comes).
+    func testSpecialFilesAreRefusedBeforeOpening() throws {
+        XCTAssertThrowsError(try ONNXModel(contentsOf: URL(fileURLWithPath: "/dev/zero"))) { error in
+            XCTAssertTrue(error is ONNXError, "\(error)")
+            XCTAssertTrue("\(error)".contains("a character device, not a regular file"), "\(error)")
+        }
+        let fifo = directory.appendingPathComponent("model.onnx")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        XCTAssertThrowsError(try ONNXModel(contentsOf: fifo)) { error in
+            XCTAssertTrue("\(error)".contains("model.onnx"), "\(error)")
+            XCTAssertTrue("\(error)".contains("a FIFO (named pipe), not a regular file"), "\(error)")
+        }
+    }
+
     func testGarbageIsAClearError() throws {
         let url = directory.appendingPathComponent("broken.onnx")
         try Data("this is not a protobuf \u{1}\u{2}\u{3}".utf8).write(to: url)
