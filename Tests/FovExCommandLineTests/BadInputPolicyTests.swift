@@ -14,31 +14,9 @@ final class BadInputPolicyTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
-    private func executable() throws -> URL {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fovex")
-        let inPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/fovex")
-        for candidate in [besideTests, inPackage] where FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-        throw XCTSkip("the fovex executable is not built (run `swift build -c release` or `make test`)")
-    }
-
     private func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = arguments
-        process.currentDirectoryURL = tmp
-        var env = ProcessInfo.processInfo.environment
-        env["FOVEX_THREADS"] = "1"
-        process.environment = env
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try FovexProcess.run(arguments, in: tmp)
+        return (r.status, r.stderr)
     }
 
     /// #14 items 7 and 14: a.jpg and a.png keep their own outputs, a bad file is reported, the others are

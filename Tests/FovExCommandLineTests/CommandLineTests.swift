@@ -4,33 +4,10 @@ import XCTest
 /// Runs the built `fovex` (which `swift build --build-tests` and `make test` build beside the tests)
 /// to check what each command refuses at parse time, before it loads or writes anything.
 final class CommandLineTests: XCTestCase {
-    /// The `fovex` executable next to this test bundle, or beside the package's `.build/release`.
-    private func executable() throws -> URL {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fovex")
-        let inPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/fovex")
-        for candidate in [besideTests, inPackage] where FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-        throw XCTSkip("the fovex executable is not built (run `swift build -c release` or `make test`)")
-    }
-
     /// Runs `fovex arguments` and returns its exit status and standard error.
     private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["FOVEX_THREADS"] = "1"
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try FovexProcess.run(arguments, environment: environment)
+        return (r.status, r.stderr)
     }
 
     /// The first `Error:` line of standard error.

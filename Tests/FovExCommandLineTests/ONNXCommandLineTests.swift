@@ -3,28 +3,14 @@ import XCTest
 
 /// `--model FILE.onnx` and `fovex models inspect` on the ONNX fixtures of FovExONNXTests, run through the built tool.
 final class ONNXCommandLineTests: XCTestCase {
-    private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    private let root = FovexProcess.packageRoot
 
     private func fixture(_ name: String) -> String {
         root.appendingPathComponent("Tests/FovExONNXTests/Fixtures/\(name)").path
     }
 
-    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fovex")
-        let inPackage = root.appendingPathComponent(".build/release/fovex")
-        guard let tool = [besideTests, inPackage].first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("the fovex executable is not built (run `swift build -c release` or `make test`)")
-        }
-        let process = Process()
-        process.executableURL = tool
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["FOVEX_THREADS": "1"]) { _, new in new }
-        let out = Pipe(), err = Pipe()
-        (process.standardOutput, process.standardError) = (out, err)
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    private func run(_ arguments: [String]) throws -> FovexProcess.Result {
+        try FovexProcess.run(arguments)
     }
 
     func testInspectListsInterfaceOpsAndCAMLayers() throws {
