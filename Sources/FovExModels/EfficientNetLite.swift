@@ -116,6 +116,9 @@ public final class EfficientNetLite: ImageClassifier {
     public let innerPoints: [String]
     public var defaultCAMPoint: String { "_conv_head" }
 
+    private let configuration: Configuration
+    /// The checkpoint's tensors, kept to rebuild the model with re-initialised layers.
+    private let weights: ModelWeights
     private let stem: FoldedConvolution
     private let blocks: [Block]
     private let head: FoldedConvolution
@@ -126,6 +129,8 @@ public final class EfficientNetLite: ImageClassifier {
     public init(_ configuration: Configuration, weights: ModelWeights, identity: ModelIdentity,
                 preprocessing: Preprocessing? = nil, classNames: [String] = ImageNetClasses.names) {
         let eps: Float = 1e-3
+        self.configuration = configuration
+        self.weights = weights
         stem = FoldedConvolution(weights, conv: "_conv_stem", bn: "_bn0", epsilon: eps, stride: 2, padding: .same)
         blocks = configuration.blocks.enumerated().map { i, b in
             let p = "_blocks.\(i)"
@@ -162,5 +167,26 @@ public final class EfficientNetLite: ImageClassifier {
         keep("_conv_head", x)
         let logits = x.globalAvgPool2d().linear(weight: fcWeight, bias: fcBias)
         return ClassifierOutput(logits: logits, captured: captured)
+    }
+}
+
+extension EfficientNetLite: LayerRandomizable {
+    /// `_fc`, `_conv_head` (with `_bn1`), every MBConv block from the last down to `_blocks.0`, then
+    /// the stem `_conv_stem` (with `_bn0`).
+    public var layersTopDown: [ModelLayer] {
+        ModelLayer.topDown(EfficientNetLite.parameters(configuration, classes: classNames.count)) { name in
+            if name.hasPrefix("_blocks.") { return name.split(separator: ".").prefix(2).joined(separator: ".") }
+            if name.hasPrefix("_fc.") { return "_fc" }
+            if name.hasPrefix("_conv_head.") || name.hasPrefix("_bn1.") { return "_conv_head" }
+            return "_conv_stem"
+        }
+    }
+
+    public func randomizingLayers(_ count: Int, seed: UInt64) -> any ImageClassifier {
+        let specs = EfficientNetLite.parameters(configuration, classes: classNames.count)
+        let redrawn = weights.redrawing(Array(layersTopDown.prefix(count)), specs: specs, seed: seed)
+        return EfficientNetLite(configuration, weights: redrawn,
+                                identity: ModelIdentity(architecture: identity.architecture, weights: redrawn.source),
+                                preprocessing: preprocessing, classNames: classNames)
     }
 }

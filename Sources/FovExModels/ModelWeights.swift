@@ -70,7 +70,7 @@ public struct WeightMismatchError: Error, CustomStringConvertible {
 /// `center + halfWidth · (2u − 1)` with the role's range (see ``ParameterRole``).
 public struct ModelWeights {
     /// The parameters by name.
-    public private(set) var tensors: [String: Tensor]
+    public internal(set) var tensors: [String: Tensor]
     /// Where the weights came from, for ``ModelIdentity``: a file name, or `random(seed: S)`.
     public var source: String
 

@@ -81,6 +81,9 @@ public final class ResNet: ImageClassifier {
     public let innerPoints: [String]
     public var defaultCAMPoint: String { "layer4" }
 
+    private let configuration: Configuration
+    /// The checkpoint's tensors, kept to rebuild the model with re-initialised layers.
+    private let weights: ModelWeights
     private let stem: FoldedConvolution
     private let blocks: [Block]
     private let stageEnds: [String: String]
@@ -92,6 +95,8 @@ public final class ResNet: ImageClassifier {
                 preprocessing: Preprocessing = ResNet.imageNetPreprocessing,
                 classNames: [String] = ImageNetClasses.names) {
         let eps: Float = 1e-5
+        self.configuration = configuration
+        self.weights = weights
         stem = FoldedConvolution(weights, conv: "conv1", bn: "bn1", epsilon: eps, stride: 2, padding: .symmetric(3))
         var blocks: [Block] = []
         var points = ["conv1"]
@@ -147,5 +152,25 @@ public final class ResNet: ImageClassifier {
         }
         let logits = x.globalAvgPool2d().linear(weight: fcWeight, bias: fcBias)
         return ClassifierOutput(logits: logits, captured: captured)
+    }
+}
+
+extension ResNet: LayerRandomizable {
+    /// `fc`, then every block from `layer4.{last}` down to `layer1.0` (each with its downsample), then
+    /// the stem `conv1` (with `bn1`).
+    public var layersTopDown: [ModelLayer] {
+        ModelLayer.topDown(ResNet.parameters(configuration, classes: classNames.count)) { name in
+            if name.hasPrefix("fc.") { return "fc" }
+            if name.hasPrefix("layer") { return name.split(separator: ".").prefix(2).joined(separator: ".") }
+            return "conv1"
+        }
+    }
+
+    public func randomizingLayers(_ count: Int, seed: UInt64) -> any ImageClassifier {
+        let specs = ResNet.parameters(configuration, classes: classNames.count)
+        let redrawn = weights.redrawing(Array(layersTopDown.prefix(count)), specs: specs, seed: seed)
+        return ResNet(configuration, weights: redrawn,
+                      identity: ModelIdentity(architecture: identity.architecture, weights: redrawn.source),
+                      preprocessing: preprocessing, classNames: classNames)
     }
 }

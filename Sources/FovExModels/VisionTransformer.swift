@@ -109,6 +109,8 @@ public final class VisionTransformer: TokenClassifier {
     public var defaultCAMPoint: String { "blocks.\(configuration.depth - 1).norm1" }
     public var blockCount: Int { configuration.depth }
 
+    /// The checkpoint's tensors, kept to rebuild the model with re-initialised layers.
+    private let weights: ModelWeights
     private let patchWeight: Tensor
     private let patchBias: Tensor
     private let classToken: Tensor
@@ -129,6 +131,7 @@ public final class VisionTransformer: TokenClassifier {
     public init(_ configuration: Configuration, weights: ModelWeights, identity: ModelIdentity,
                 normalizesInput: Bool = true, classNames: [String] = ImageNetClasses.names) {
         self.configuration = configuration
+        self.weights = weights
         func makeLinear(_ n: String) -> Linear { Linear(weight: weights[n + ".weight"], bias: weights[n + ".bias"]) }
         func makeNorm(_ n: String) -> Norm { Norm(weight: weights[n + ".weight"], bias: weights[n + ".bias"]) }
         patchWeight = weights["patch_embed.proj.weight"]
@@ -211,5 +214,28 @@ public final class VisionTransformer: TokenClassifier {
         keep("norm", x)
         let logits = head(x.selecting(axis: 1, index: 0))
         return ClassifierOutput(logits: logits, captured: captured)
+    }
+}
+
+extension VisionTransformer: LayerRandomizable {
+    /// `head`, the final `norm`, every block from the last down to `blocks.0`, then the embedding
+    /// (`patch_embed`, `cls_token`, `pos_embed`).
+    public var layersTopDown: [ModelLayer] {
+        ModelLayer.topDown(VisionTransformer.parameters(configuration, classes: classNames.count)) { name in
+            if name.hasPrefix("blocks.") { return name.split(separator: ".").prefix(2).joined(separator: ".") }
+            if name.hasPrefix("head.") { return "head" }
+            if name.hasPrefix("norm.") { return "norm" }
+            return "embedding"
+        }
+    }
+
+    public func randomizingLayers(_ count: Int, seed: UInt64) -> any ImageClassifier {
+        let specs = VisionTransformer.parameters(configuration, classes: classNames.count)
+        let redrawn = weights.redrawing(Array(layersTopDown.prefix(count)), specs: specs, seed: seed)
+        let model = VisionTransformer(configuration, weights: redrawn,
+                                      identity: ModelIdentity(architecture: identity.architecture, weights: redrawn.source),
+                                      classNames: classNames)
+        model.preprocessing = preprocessing  // with or without the input normalisation, as this model has it
+        return model
     }
 }

@@ -22,10 +22,8 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Methods, comma-separated, or 'all'.") var methods: String
-    @Option(help: "KIND:DIR, KIND being imagenet or gaze.") var data: String
+    @OptionGroup var selectionOptions: DataSelectionOptions
     @Option(help: "Metrics, comma-separated, or 'paper' / 'gaze' / 'scanpath'.") var metrics: String = "paper"
-    @Option(parsing: .unconditional, help: "Evaluate at most N images (a seeded subset).") var limit: Int?
-    @Flag(help: "Draw the --limit images among those the model classifies correctly (the paper's protocol; the same set whatever the shard count).") var correctOnly = false
     @Option(help: "Run shard I of N (0-based), e.g. 0/4.") var shard: String = "0/1"
     @Option(parsing: .unconditional, help: "Deletion/insertion pixels per step (224 or 1792).") var deletionStep = 224
     @OptionGroup var conventions: MetricConventionOptions
@@ -40,9 +38,14 @@ struct EvaluateCommand: ParsableCommand {
 
     /// The seed of the image subset and of every seeded method (`--seed`).
     var seed: UInt64 { explainerOptions.seed.seed }
+    /// `--data`.
+    var data: String { selectionOptions.data }
+    /// `--limit`.
+    var limit: Int? { selectionOptions.limit }
+    /// `--correct-only`.
+    var correctOnly: Bool { selectionOptions.correctOnly }
 
     func validate() throws {
-        if let limit { try RunOptionChecks.check(limit, RunOptionChecks.limitBounds, flag: "--limit") }
         try RunOptionChecks.check(deletionStep, RunOptionChecks.deletionStepBounds, flag: "--deletion-step")
         try RunOptionChecks.checkOutputDirectory(out)
         if let sweep { _ = try Sweep(parsing: sweep) }

@@ -56,6 +56,7 @@ struct Fovex: ParsableCommand {
             ExplainCommand.self,
             EvaluateCommand.self,
             ReportCommand.self,
+            SanityCommand.self,
         ]
     )
 }
