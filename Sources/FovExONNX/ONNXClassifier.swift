@@ -9,7 +9,8 @@ import FovExTensor
 ///
 /// The graph is compiled once at load (constant sub-graphs evaluated, batch norms folded, convolution chains
 /// fused, every node bound to a differentiable tensor op) and checked with one forward pass on a blank image,
-/// which fixes the output's shape, the inner points and the default CAM point. Every node records on the
+/// which fixes the output's shape, the inner points and the default CAM point, and one on two images, which
+/// tells whether the graph takes batches (``acceptsBatches``). Every node records on the
 /// autodiff tape, so gradients with respect to the input and to any node's output (capture it by its ONNX
 /// value name) work. The batch size is free.
 public final class ONNXClassifier: ImageClassifier {
