@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "FovExTerminal", swiftSettings: fast),
         // `fovex bench`'s measurements, with the PyTorch runs they compare against.
         .target(name: "FovExBench", dependencies: [
-            "FovExExplainers", "FovExCommandLine", "FovExTerminal",
+            "FovExExplainers", "FovExCommandLine", "FovExTerminal", "FovExONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "fovex", dependencies: [

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FovExCommandLine
 import FovExTerminal
 import FovExModels
 import FovExTensor
@@ -14,6 +15,8 @@ public struct BenchModels: ParsableCommand {
         tools/bench_torch_models.py with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with \
         OMP_WAIT_POLICY unset and once with PASSIVE, and each row keeps PyTorch's faster setting (including its \
         batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better.
+
+        With --model FILE.onnx: the ONNX model against the built-in model of the same architecture (random weights)         and onnxruntime's CPU forward pass (tools/bench_onnxruntime.py, same thread count), in --rounds interleaved         rounds; ratios = ONNX time / reference time.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -24,6 +27,15 @@ public struct BenchModels: ParsableCommand {
     @Option(help: "The PyTorch script (default: tools/bench_torch_models.py in the package).") var torchScript: String?
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Option(help: "An ONNX file to time instead (FILE.onnx): against the built-in model of its architecture and onnxruntime.")
+    var model: String?
+    @Option(help: "With --model: the built-in model to compare with (default: the one the file's name names; none to skip).")
+    var builtIn: String?
+    @Option(help: "With --model: the Python that has onnxruntime (PyPI), run through env.") var ortPython = "python3"
+    @Flag(help: "With --model: skip onnxruntime.") var noOnnxruntime = false
+    @Option(help: "With --model: interleaved rounds (ONNX, built-in, onnxruntime in turn); the median round is reported.")
+    var rounds = 3
+    @OptionGroup var onnx: ONNXModelOptions
 
     /// What forward+gradient should cost relative to PyTorch, per the project's targets.
     static let targets: [String: Double] = ["resnet50": 0.65, "vit-b16": 0.85, "efficientnet-lite0": 0.8]
@@ -44,7 +56,14 @@ public struct BenchModels: ParsableCommand {
     public func validate() throws {
         guard repeats > 0, threads > 0 else { throw ValidationError("--repeats and --threads must be positive") }
         guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--batches needs positive integers") }
-        for name in modelList { _ = try ModelRegistry.architecture(name) }
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+        if let model {
+            guard model.lowercased().hasSuffix(".onnx") else { throw ValidationError("--model takes an ONNX file (FILE.onnx), got '\(model)'") }
+            if let builtIn, builtIn != "none" { _ = try ModelRegistry.architecture(builtIn) }
+        } else {
+            for name in modelList { _ = try ModelRegistry.architecture(name) }
+            if onnx.isUsed { throw ValidationError("--input-size, --preprocess, --mean, --std and --labels apply with --model FILE.onnx only") }
+        }
     }
 
     private var modelList: [String] { models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -54,6 +73,10 @@ public struct BenchModels: ParsableCommand {
 
     public func run() throws {
         Threading.setThreadCount(threads)
+        if let model {
+            try runONNX(model)
+            return
+        }
         let loadBefore = MachineLoad.average()
         var rows = try measureSwift()
         var torchNote = "PyTorch skipped (--no-torch)"
@@ -89,6 +112,22 @@ public struct BenchModels: ParsableCommand {
             print("fovex bench models: \(threads) threads, random weights, median of \(repeats); \(torchNote)")
             if let warning = MachineLoad.warning(loadBefore) { print(warning) }
             printTable(rows)
+        }
+    }
+
+    private func runONNX(_ path: String) throws {
+        let classifier = try onnx.load(path)
+        let builtInName = builtIn == "none" ? nil : builtIn ?? ONNXModelBench.builtInName(forFile: path)
+        let report = try ONNXModelBench(file: path, onnx: classifier,
+                                        builtIn: try builtInName.map { ($0, try ModelRegistry.randomModel($0, seed: 0)) },
+                                        batches: batchList, repeats: repeats, rounds: rounds, threads: threads,
+                                        ortPython: noOnnxruntime ? nil : ortPython).run()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            ONNXModelBench.printTable(report)
         }
     }
 

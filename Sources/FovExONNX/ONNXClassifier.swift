@@ -9,7 +9,8 @@ import FovExTensor
 ///
 /// The graph is compiled once at load (constant sub-graphs evaluated, batch norms folded, convolution chains
 /// fused, every node bound to a differentiable tensor op) and checked with one forward pass on a blank image,
-/// which fixes the output's shape, the inner points and the default CAM point. Every node records on the
+/// which fixes the output's shape, the inner points and the default CAM point, and one on two images, which
+/// tells whether the graph takes batches (``acceptsBatches``). Every node records on the
 /// autodiff tape, so gradients with respect to the input and to any node's output (capture it by its ONNX
 /// value name) work. The batch size is free.
 public final class ONNXClassifier: ImageClassifier {
@@ -32,6 +33,9 @@ public final class ONNXClassifier: ImageClassifier {
     public let model: ONNXModel
     /// Shapes of every value for a single image, as the load-time check computed them.
     public let valueShapes: [String: [Int]]
+    /// Whether the graph takes a batch of several images; when it fixes the batch at one (an export without a
+    /// dynamic batch axis, found at load by running two images together), batches run image by image.
+    public let acceptsBatches: Bool
     private let program: ONNXProgram
 
     /// ImageNet's mean and standard deviation, the usual normalisation of exported torchvision models.
@@ -76,6 +80,17 @@ public final class ONNXClassifier: ImageClassifier {
                 + "\(size)×\(size) image; a classifier's output must be [N, classes]")
         }
         let classes = probe.shape[1]
+        // A second probe, two different images at once: a graph that fixes its batch at one either fails on it or
+        // (a Reshape to [1, …]) mixes the images, and the first row then differs from the single image's logits.
+        let pair = Tensor.concatenate([Tensor(zeros: [1, 3, size, size]), Tensor(zeros: [1, 3, size, size]) + 0.5], axis: 0)
+        let pairLogits = try? withoutGradients { try program.run(pair).output }
+        if let pairLogits, pairLogits.shape == [2, classes] {
+            let first = pairLogits.sliced(axis: 0, 0..<1).scalars, single = probe.scalars
+            let scale = max(single.map { abs($0) }.max() ?? 0, 1e-3)
+            acceptsBatches = zip(first, single).allSatisfy { abs($0 - $1) <= 1e-3 * scale }
+        } else {
+            acceptsBatches = false
+        }
         if let classNames, classNames.count != classes {
             throw ONNXError(file: model.file, problem: "the model has \(classes) outputs, but \(classNames.count) class names were given")
         }
@@ -126,9 +141,9 @@ public final class ONNXClassifier: ImageClassifier {
     /// Runs the model on [N, 3, S, S] pixels in [0, 1] and returns the logits [N, classes] with the requested
     /// inner points, all on the autodiff tape.
     ///
-    /// An input the graph cannot take (another size, when a node fixes it) stops the program: the load-time
-    /// pass has run the graph at ``preprocessing``'s size, so that is a caller's error. Use
-    /// ``run(_:capturing:)`` to get a thrown ``ONNXError`` instead.
+    /// The load-time probes ran the graph at ``preprocessing``'s size with one and two images, so any batch at
+    /// that size runs. An input the graph cannot take (another size, when a node fixes it) stops the program
+    /// as a caller's error; use ``run(_:capturing:)`` to get a thrown ``ONNXError`` naming the node instead.
     public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
         do {
             let (logits, captured) = try run(pixels, capturing: points)
@@ -150,8 +165,19 @@ public final class ONNXClassifier: ImageClassifier {
         guard pixels.rank == 4, pixels.shape[1] == 3 else {
             throw ONNXError(file: model.file, problem: "input must be [N, 3, H, W] pixels, got \(pixels.shape)")
         }
-        let result = try program.run(preprocessing.normalized(pixels), capturing: points)
-        return (result.output, result.captured)
+        let x = preprocessing.normalized(pixels)
+        guard !acceptsBatches && x.shape[0] > 1 else {
+            let result = try program.run(x, capturing: points)
+            return (result.output, result.captured)
+        }
+        let parts = try (0..<x.shape[0]).map { try program.run(x.sliced(axis: 0, $0..<($0 + 1)), capturing: points) }
+        var captured: [String: Tensor] = [:]
+        for name in parts[0].captured.keys {
+            // Join each point along its batch axis: the first axis of extent one ([T, 1, C] tokens have it second).
+            let pieces = parts.compactMap { $0.captured[name] }
+            if let axis = pieces[0].shape.firstIndex(of: 1) { captured[name] = Tensor.concatenate(pieces, axis: axis) }
+        }
+        return (Tensor.concatenate(parts.map(\.output), axis: 0), captured)
     }
 
     /// Tokens [N, T, C] become [N, C, h, w] over the patch grid (a leading class token dropped); other

@@ -29,12 +29,13 @@ final class ONNXProgram {
     /// The opsets this library reads.
     static let supportedOpsets = 11...21
 
-    /// Compiles `model`'s graph.
+    /// Compiles `model`'s graph; `fusing: false` runs every node on its own (the reference the fusion tests
+    /// compare with).
     ///
     /// - Throws: ``UnsupportedONNXOperatorsError`` listing every node whose op (or attribute value) is not
     ///   supported, before any work; ``ONNXError`` for an opset outside 11…21, a graph without exactly one
     ///   image input, or a constant sub-graph that fails.
-    init(_ model: ONNXModel) throws {
+    init(_ model: ONNXModel, fusing: Bool = true) throws {
         file = model.file
         opset = model.opset
         guard ONNXProgram.supportedOpsets.contains(model.opset) else {
@@ -64,14 +65,34 @@ final class ONNXProgram {
             guard !graphOutputs.contains(name), let c = consumers[name], c.count == 1, !absorbed.contains(c[0]) else { return nil }
             return (c[0], nodes[c[0]])
         }
+        func readers(of name: String) -> [Int]? {
+            guard !graphOutputs.contains(name), let c = consumers[name], !c.contains(where: absorbed.contains) else { return nil }
+            return c
+        }
 
         var constants = model.initializers
+        if fusing {
+            // Exporters write each Constant just before its first reader, after the chain's first node: the fusion
+            // patterns look ahead at them (a GELU's 1 and ½, a norm's exponent and ε), so they are known first.
+            for node in nodes where node.opType == "Constant" && node.outputs.count == 1 {
+                if let kernel = try? ONNXOperators.builders["Constant"]!(KernelContext(node: node, opset: opset, constants: [:])),
+                   let value = try? kernel([]).first {
+                    constants[node.outputs[0]] = value
+                }
+            }
+        }
         var planned: [(position: Int, step: ONNXStep)] = []
         for (i, node) in nodes.enumerated() where !absorbed.contains(i) {
             let ctx = KernelContext(node: node, opset: opset, constants: constants)
             let kernel: ONNXKernel
+            if fusing, let fused = ONNXProgram.fusedChain(at: i, nodes: nodes, opset: opset, constants: constants,
+                                                          consumers: readers(of:)) {
+                absorbed.formUnion(fused.chain)
+                planned.append((fused.position, fused.step))
+                continue
+            }
             do {
-                if node.opType == "Conv" && !node.inputs.allSatisfy({ $0.isEmpty || constants[$0] != nil }) {
+                if fusing && node.opType == "Conv" && !node.inputs.allSatisfy({ $0.isEmpty || constants[$0] != nil }) {
                     let (step, last, chain) = try ONNXProgram.fusedConvolution(ctx, index: i, constants: constants,
                                                                                 soleConsumer: soleConsumer)
                     absorbed.formUnion(chain)

@@ -150,7 +150,7 @@ extension Tensor {
         let x = channelsLast()
         let wc = weight.contiguous()
         let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: k.outShape,
-                                  weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + shapeKey,
+                                  weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + key,
                                   bias: bias, residual: residual)
 
         let inputs = residual.map { [x, $0] } ?? [x]
@@ -369,7 +369,7 @@ extension Tensor {
         let x = channelsLast()
         let wc = weight.contiguous()
         let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: [n, o, h, w],
-                                  weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + shapeKey,
+                                  weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + key,
                                   bias: bias, residual: residual)
 
         let inputShape = shape
