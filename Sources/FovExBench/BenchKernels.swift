@@ -5,12 +5,14 @@ import FovExTensor
 /// One benchmarked kernel: a batch-1 convolution or a linear layer. Encoded as JSON for
 /// tools/bench_torch_kernels.py, so both sides time exactly the same shapes.
 struct KernelShape: Codable {
-    enum Kind: String, Codable { case conv, linear }
+    enum Kind: String, Codable { case conv, linear, matmul }
     var key: String
     var label: String
     var kind: Kind
     var channels = 0, height = 0, width = 0, outChannels = 0, kernel = 0, stride = 1, padding = 0, groups = 1
     var rows = 0, inFeatures = 0, outFeatures = 0
+    /// Independent products of a batched matmul (attention heads).
+    var batch = 1
 
     static func conv(_ key: String, _ label: String, c: Int, size: Int, o: Int, k: Int, stride: Int = 1, pad: Int,
                      groups: Int = 1) -> KernelShape {
@@ -21,6 +23,12 @@ struct KernelShape: Codable {
     static func linear(_ key: String, rows: Int, in inF: Int, out outF: Int) -> KernelShape {
         KernelShape(key: key, label: "linear \(rows)×\(inF)·\(inF)×\(outF)", kind: .linear, rows: rows,
                     inFeatures: inF, outFeatures: outF)
+    }
+
+    /// `batch` products [m, k]·[k, n] of two activations (attention's Q·Kᵀ and P·V).
+    static func matmul(_ key: String, batch: Int, m: Int, k: Int, n: Int) -> KernelShape {
+        KernelShape(key: key, label: "matmul \(batch)× \(m)×\(k)·\(k)×\(n)", kind: .matmul, rows: m, inFeatures: k,
+                    outFeatures: n, batch: batch)
     }
 
     /// The shapes of ResNet-50's and ViT-B/16's heaviest layers, plus a MobileNet-style depthwise conv.
@@ -42,8 +50,8 @@ struct KernelShape: Codable {
         switch kind {
         case .conv:
             return 2 * Double(outChannels * outputSize * outputSize) * Double(channels / groups * kernel * kernel)
-        case .linear:
-            return 2 * Double(rows) * Double(inFeatures) * Double(outFeatures)
+        case .linear, .matmul:
+            return 2 * Double(batch) * Double(rows) * Double(inFeatures) * Double(outFeatures)
         }
     }
 }
@@ -110,7 +118,7 @@ public struct BenchKernels: ParsableCommand {
         var results: [KernelResult] = []
         for shape in KernelShape.all {
             log("timing \(shape.label) in Swift")
-            let (fwd, bwd) = try time(shape)
+            let (fwd, bwd) = try KernelTiming.time(shape, minimumSeconds: minTime)
             for (direction, t) in [("forward", fwd), ("backward-data", bwd)] {
                 results.append(KernelResult(key: shape.key, label: shape.label, direction: direction,
                                             gflop: shape.flops / 1e9, swift: t,
@@ -136,45 +144,6 @@ public struct BenchKernels: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(table(report))
-        }
-    }
-
-    /// Median forward and backward-data times of one shape.
-    private func time(_ s: KernelShape) throws -> (Timing, Timing) {
-        var g = SeededGenerator(seed: 1)
-        switch s.kind {
-        case .conv:
-            let ipg = s.channels / s.groups
-            let w = Tensor(randomNormal: [s.outChannels, ipg, s.kernel, s.kernel],
-                           standardDeviation: 1 / Float(ipg * s.kernel * s.kernel).squareRoot(), generator: &g)
-            var x = Tensor(randomNormal: [1, s.channels, s.height, s.width], generator: &g)
-            // Inside a network activations arrive channels-last from the previous conv; only the
-            // stem sees a plain NCHW image, and its conversion is part of its cost.
-            if s.channels > 3 { x = x.channelsLast() }
-            let conv = { (t: Tensor) in
-                t.conv2d(weight: w, stride: s.stride, padding: .symmetric(s.padding), groups: s.groups)
-            }
-            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { conv(x) } }
-            let xt = x.requiringGradient()
-            let y = conv(xt)
-            let seed = Tensor(randomNormal: y.shape, generator: &g).channelsLast()
-            let bwd = try measure(minimumSeconds: minTime) {
-                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
-            }
-            return (fwd, bwd)
-        case .linear:
-            let w = Tensor(randomNormal: [s.outFeatures, s.inFeatures],
-                           standardDeviation: 1 / Float(s.inFeatures).squareRoot(), generator: &g)
-            let b = Tensor(randomNormal: [s.outFeatures], generator: &g)
-            let x = Tensor(randomNormal: [s.rows, s.inFeatures], generator: &g)
-            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { x.linear(weight: w, bias: b) } }
-            let xt = x.requiringGradient()
-            let y = xt.linear(weight: w, bias: b)
-            let seed = Tensor(randomNormal: y.shape, generator: &g)
-            let bwd = try measure(minimumSeconds: minTime) {
-                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
-            }
-            return (fwd, bwd)
         }
     }
 
@@ -239,4 +208,59 @@ private struct TorchRun: Decodable {
     var torch: String
     var omp_wait_policy: String
     var results: [Result]
+}
+
+/// The timing code `fovex bench kernels` and the GEMM floor of `fovex bench models` share, so that
+/// the floor is measured at exactly the kernels' rate.
+enum KernelTiming {
+    /// Median forward and backward-data times of one shape.
+    static func time(_ s: KernelShape, minimumSeconds minTime: Double) throws -> (Timing, Timing) {
+        var g = SeededGenerator(seed: 1)
+        switch s.kind {
+        case .conv:
+            let ipg = s.channels / s.groups
+            let w = Tensor(randomNormal: [s.outChannels, ipg, s.kernel, s.kernel],
+                           standardDeviation: 1 / Float(ipg * s.kernel * s.kernel).squareRoot(), generator: &g)
+            var x = Tensor(randomNormal: [1, s.channels, s.height, s.width], generator: &g)
+            // Inside a network activations arrive channels-last from the previous conv; only the
+            // stem sees a plain NCHW image, and its conversion is part of its cost.
+            if s.channels > 3 { x = x.channelsLast() }
+            let conv = { (t: Tensor) in
+                t.conv2d(weight: w, stride: s.stride, padding: .symmetric(s.padding), groups: s.groups)
+            }
+            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { conv(x) } }
+            let xt = x.requiringGradient()
+            let y = conv(xt)
+            let seed = Tensor(randomNormal: y.shape, generator: &g).channelsLast()
+            let bwd = try measure(minimumSeconds: minTime) {
+                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
+            }
+            return (fwd, bwd)
+        case .linear:
+            let w = Tensor(randomNormal: [s.outFeatures, s.inFeatures],
+                           standardDeviation: 1 / Float(s.inFeatures).squareRoot(), generator: &g)
+            let b = Tensor(randomNormal: [s.outFeatures], generator: &g)
+            let x = Tensor(randomNormal: [s.rows, s.inFeatures], generator: &g)
+            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { x.linear(weight: w, bias: b) } }
+            let xt = x.requiringGradient()
+            let y = xt.linear(weight: w, bias: b)
+            let seed = Tensor(randomNormal: y.shape, generator: &g)
+            let bwd = try measure(minimumSeconds: minTime) {
+                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
+            }
+            return (fwd, bwd)
+        case .matmul:
+            // Contiguous operands; backward-data returns both operands' gradients (both are activations).
+            let a = Tensor(randomNormal: [s.batch, s.rows, s.inFeatures], generator: &g)
+            let b = Tensor(randomNormal: [s.batch, s.inFeatures, s.outFeatures], generator: &g)
+            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { a.matmul(b) } }
+            let (at, bt) = (a.requiringGradient(), b.requiringGradient())
+            let y = at.matmul(bt)
+            let seed = Tensor(randomNormal: y.shape, generator: &g)
+            let bwd = try measure(minimumSeconds: minTime) {
+                _ = try gradients(of: y, withRespectTo: [at, bt], seed: seed, retainGraph: true)
+            }
+            return (fwd, bwd)
+        }
+    }
 }

@@ -16,7 +16,16 @@ public struct BenchModels: ParsableCommand {
         OMP_WAIT_POLICY unset and once with PASSIVE, and each row keeps PyTorch's faster setting (including its \
         batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better.
 
-        With --model FILE.onnx: the ONNX model against the built-in model of the same architecture (random weights)         and onnxruntime's CPU forward pass (tools/bench_onnxruntime.py, same thread count), in --rounds interleaved         rounds; ratios = ONNX time / reference time.
+        GEMM floor (ResNet-50 and ViT-B/16, batch 1): the pass's convolution and matmul FLOPs, counted from \
+        the architecture's layers (backward-data costs the forward FLOPs per layer, twice them for attention's \
+        two-activation products), and the time those layers alone take when each distinct shape is timed with \
+        `fovex bench kernels`' code in this run. "/ floor" = Swift time / floor time (target ≤ 1.2): what the \
+        non-GEMM work (activations, pooling, normalisation, softmax, copies, reorders) adds. The header states \
+        the machine's reference rate, a 197×768·768×3072 GEMM's GFLOP/s in this run, so runs compare across days.
+
+        With --model FILE.onnx: the ONNX model against the built-in model of the same architecture (random \
+        weights) and onnxruntime's CPU forward pass (tools/bench_onnxruntime.py, same thread count), in --rounds \
+        interleaved rounds; ratios = ONNX time / reference time.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -26,6 +35,8 @@ public struct BenchModels: ParsableCommand {
     @Option(help: "The Python that has PyTorch and torchvision.") var python = "/usr/bin/python3"
     @Option(help: "The PyTorch script (default: tools/bench_torch_models.py in the package).") var torchScript: String?
     @Flag(help: "Skip PyTorch.") var noTorch = false
+    @Flag(help: "Skip the GEMM floor.") var noFloor = false
+    @Option(help: "Seconds of timed repetitions per layer shape of the GEMM floor.") var floorTime = 0.3
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Option(help: "An ONNX file to time instead (FILE.onnx): against the built-in model of its architecture and onnxruntime.")
     var model: String?
@@ -39,6 +50,10 @@ public struct BenchModels: ParsableCommand {
 
     /// What forward+gradient should cost relative to PyTorch, per the project's targets.
     static let targets: [String: Double] = ["resnet50": 0.65, "vit-b16": 0.85, "efficientnet-lite0": 0.8]
+    /// How far above its GEMM floor a pass may be.
+    static let floorTarget = 1.2
+    /// The reference GEMM whose rate the header states: ViT-B/16's MLP expansion at batch 1.
+    static let referenceGEMM = KernelShape.linear("reference", rows: 197, in: 768, out: 3072)
 
     struct Row: Codable {
         var model: String
@@ -51,10 +66,17 @@ public struct BenchModels: ParsableCommand {
         var torchSetting: String?
         var ratio: Double?
         var target: Double?
+        /// Convolution and matmul GFLOP of the pass per image (batch-1 rows of counted models).
+        var gemmGFLOP: Double?
+        /// The time those FLOPs take at this run's kernel rates.
+        var floorMsPerImage: Double?
+        /// Swift time / floor time.
+        var floorRatio: Double?
     }
 
     public func validate() throws {
         guard repeats > 0, threads > 0 else { throw ValidationError("--repeats and --threads must be positive") }
+        guard floorTime > 0 else { throw ValidationError("--floor-time must be positive") }
         guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--batches needs positive integers") }
         guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
         if let model {
@@ -79,6 +101,8 @@ public struct BenchModels: ParsableCommand {
         }
         let loadBefore = MachineLoad.average()
         var rows = try measureSwift()
+        var reference: Double?
+        if !noFloor { reference = try addFloors(to: &rows) }
         var torchNote = "PyTorch skipped (--no-torch)"
         if !noTorch {
             do {
@@ -102,14 +126,19 @@ public struct BenchModels: ParsableCommand {
                 var repeats: Int
                 var torch: String
                 var loadAverageBefore: Double?
+                var referenceGEMMGFLOPS: Double?
                 var rows: [Row]
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let report = Report(threads: threads, repeats: repeats, torch: torchNote, loadAverageBefore: loadBefore, rows: rows)
+            let report = Report(threads: threads, repeats: repeats, torch: torchNote, loadAverageBefore: loadBefore,
+                                referenceGEMMGFLOPS: reference, rows: rows)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("fovex bench models: \(threads) threads, random weights, median of \(repeats); \(torchNote)")
+            if let reference {
+                print("machine's kernel rate: \(String(format: "%.1f", reference)) GFLOP/s (\(Self.referenceGEMM.label) forward, this run)")
+            }
             if let warning = MachineLoad.warning(loadBefore) { print(warning) }
             printTable(rows)
         }
@@ -154,6 +183,28 @@ public struct BenchModels: ParsableCommand {
         return rows
     }
 
+    /// Adds the GEMM floor to the batch-1 rows of the models ``GEMMFloor`` counts; returns the
+    /// reference GEMM's GFLOP/s.
+    private func addFloors(to rows: inout [Row]) throws -> Double {
+        let counted = modelList.filter { GEMMFloor.layers(of: $0) != nil }
+        let progress = ProgressReporter(total: counted.count + 1, label: "GEMM floor", unit: .items("models"))
+        let reference = try KernelTiming.time(Self.referenceGEMM, minimumSeconds: floorTime).0
+        progress.advance()
+        for name in counted {
+            let floor = try GEMMFloor.measure(model: name, layers: GEMMFloor.layers(of: name)!, minimumSeconds: floorTime)
+            progress.advance()
+            for i in rows.indices where rows[i].model == name && rows[i].batch == 1 {
+                let forward = rows[i].mode == "forward"
+                let milliseconds = forward ? floor.forwardMilliseconds : floor.gradientMilliseconds
+                rows[i].gemmGFLOP = forward ? floor.forwardGFLOP : floor.gradientGFLOP
+                rows[i].floorMsPerImage = milliseconds
+                rows[i].floorRatio = rows[i].swiftMsPerImage / milliseconds
+            }
+        }
+        progress.finish()
+        return Self.referenceGEMM.flops / reference.milliseconds / 1e6
+    }
+
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.
     static func topLogitGradient(_ model: any ImageClassifier, _ input: Tensor) throws -> Tensor {
         let x = input.requiringGradient()
@@ -196,11 +247,13 @@ public struct BenchModels: ParsableCommand {
 
     private func printTable(_ rows: [Row]) {
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
-        let header = ["model", "batch", "mode", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "Swift MB", "PyTorch MB", "PyTorch setting"]
+        let header = ["model", "batch", "mode", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "GEMM GFLOP", "floor ms",
+                      "/ floor", "Swift MB", "PyTorch MB", "PyTorch setting"]
         let lines = [header] + rows.map { r in
             [r.model, "\(r.batch)", r.mode, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"), f(r.ratio, "%.2f"),
-             r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.swiftPeakRSSMB, "%.0f"), f(r.torchPeakRSSMB, "%.0f"),
-             r.torchSetting ?? ""]
+             r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.gemmGFLOP, "%.2f"), f(r.floorMsPerImage, "%.1f"),
+             r.floorRatio.map { String(format: "%.2f (≤ %.1f)", $0, Self.floorTarget) } ?? "-",
+             f(r.swiftPeakRSSMB, "%.0f"), f(r.torchPeakRSSMB, "%.0f"), r.torchSetting ?? ""]
         }
         let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
         for line in lines {

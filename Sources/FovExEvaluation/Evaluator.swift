@@ -43,6 +43,11 @@ public struct Evaluator {
     public var correctOnly: Bool
     /// Maps kept for the report's gallery: those of the first this many images of the run.
     public var galleryImages = 6
+    /// Images explained and scored together (see ``run(into:progress:warn:)``); 1 explains one image
+    /// at a time. The rows do not depend on it beyond timings and round-off.
+    public var batchSize = Evaluator.defaultBatchSize
+    /// One image at a time until the paper protocol's throughput per batch size is measured on EfficientNet-Lite0.
+    public static let defaultBatchSize = 1
 
     /// Refuses metrics whose needs the data set cannot meet, before any work.
     public init(model: ImageClassifier, explainers: [Explainer], metrics: [Metric], data: EvaluationDataset,
@@ -109,9 +114,19 @@ public struct Evaluator {
         return try RGBImage(contentsOf: file)
     }
 
-    /// Evaluates every selected image not yet in `store`. `progress(done, total)` is called after each
-    /// image; `warn` receives every warning (also kept in the run's `warnings.log`), tagged with the
-    /// image and method.
+    /// Evaluates every selected image not yet in `store`, ``batchSize`` images at a time.
+    /// `progress(done, total)` is called after each batch; `warn` receives every warning (also kept
+    /// in the run's `warnings.log`), tagged with the image and method.
+    ///
+    /// Batching changes neither which rows are written nor their order: the images still missing
+    /// rows are taken in the selection's order, `batchSize` at a time; each explainer explains the
+    /// batch's images that lack its row in one call, the faithfulness metrics score them in one
+    /// call, and the rows are then appended image by image in that order, each image in one write.
+    /// A run killed during a batch loses only the batch's unwritten images, which a resumed run
+    /// redoes. Seeded methods draw per image (RandomCAM from the image's pixels, RISE's masks and
+    /// FovEx's restarts from the seed alone), so their maps do not depend on the batch. Only the
+    /// `seconds` field (the batch's explanation time shared evenly among its images) and the
+    /// round-off of batched kernels differ from a run at batch 1.
     public func run(into store: RunStore, progress: (Int, Int) -> Void = { _, _ in },
                     warn: (String) -> Void = { _ in }) throws {
         let ids = try imageIDs(store: store, warn: { text in
@@ -119,48 +134,86 @@ public struct Evaluator {
             try? store.log(warnings: [text])
         })
         let methodNames = explainers.map(\.name)
+        progress(0, ids.count)
+        var pending: [(position: Int, id: String)] = []
+        for (position, id) in ids.enumerated() {
+            if !store.isFinished(image: id, methods: methodNames) { pending.append((position, id)) }
+            if pending.count == Swift.max(batchSize, 1) {
+                try evaluate(pending, into: store, warn: warn)
+                pending = []
+            }
+            // Finished images count as done at once unless a batch before them is still gathering.
+            if pending.isEmpty { progress(position + 1, ids.count) }
+        }
+        if !pending.isEmpty {
+            try evaluate(pending, into: store, warn: warn)
+            progress(ids.count, ids.count)
+        }
+    }
+
+    /// One image of a batch, decoded and classified.
+    private struct BatchImage {
+        var position: Int
+        var id: String
+        var pixels: Tensor
+        var predicted: Int
+        var annotations: SampleAnnotations
+        var rows: [ResultRow] = []
+        var warnings: [String] = []
+    }
+
+    /// Explains and scores one batch of images that still miss rows, then writes their rows image by image.
+    private func evaluate(_ batch: [(position: Int, id: String)], into store: RunStore,
+                          warn: (String) -> Void) throws {
         let size = model.preprocessing.inputSize
         let geometry = inputGeometry
         let needs = metrics.reduce(MetricNeeds()) { $0.union($1.needs) }
-        progress(0, ids.count)
-        for (done, id) in ids.enumerated() {
-            defer { progress(done + 1, ids.count) }
-            if store.isFinished(image: id, methods: methodNames) { continue }
-            var warnings: [String] = []
-            defer {
-                warnings.forEach(warn)
-                try? store.log(warnings: warnings)
-            }
+        var images: [BatchImage] = []
+        for (position, id) in batch {
             let photo: RGBImage
             do {
                 photo = try decode(id)
             } catch {
-                warnings.append("\(id): skipped: \(error)")
+                let text = "\(id): skipped: \(error)"
+                warn(text)
+                try? store.log(warnings: [text])
                 try store.skip(image: id, reason: "\(error)", kind: .unreadable)
                 continue
             }
-            let pixels = geometry.input(for: photo)
-            // Under correctOnly the selection already classified the image; the class explained is the prediction.
-            let predicted = model.probabilities(pixels).argmax(alongAxis: 1)[0]
             let (annotations, notes) = data.annotations(of: id, imageWidth: photo.width, imageHeight: photo.height,
                                                         inputSize: size, needs: needs)
-            warnings += notes.map { "\(id): \($0)" }
-            var rows: [ResultRow] = []
-            for explainer in explainers where !store.hasRow(image: id, method: explainer.name) {
-                let start = Date()
-                let e = try explainer.explain(pixels, model: model, classes: [predicted])[0]
-                let seconds = Date().timeIntervalSince(start)
-                let scanpath = e.attachment(Scanpath.self)?.fixations.map { f in
-                    let p = f.inputPixel(size: size)
-                    return HumanFixation(x: p.x, y: p.y)
-                }
-                let sample = MetricSample(model: model, pixels: pixels, map: e.map, classIndex: e.classIndex,
-                                          annotations: annotations, predictedScanpath: scanpath)
-                var row = ResultRow(image: id, method: explainer.name, classIndex: e.classIndex, probability: e.probability,
-                                    metrics: [:], seconds: seconds)
-                for metric in metrics {
-                    let result = metric.measure(sample)
-                    warnings += result.warnings.map { "\(id) \(explainer.name): \($0)" }
+            images.append(BatchImage(position: position, id: id, pixels: geometry.input(for: photo), predicted: 0,
+                                     annotations: annotations, warnings: notes.map { "\(id): \($0)" }))
+        }
+        guard !images.isEmpty else { return }
+        // Under correctOnly the selection already classified the images; the class explained is the prediction.
+        let predicted = model.probabilities(Tensor.concatenate(images.map(\.pixels), axis: 0)).argmax(alongAxis: 1)
+        for i in images.indices { images[i].predicted = predicted[i] }
+        for explainer in explainers {
+            let members = images.indices.filter { !store.hasRow(image: images[$0].id, method: explainer.name) }
+            guard !members.isEmpty else { continue }
+            let pixels = Tensor.concatenate(members.map { images[$0].pixels }, axis: 0)
+            let start = Date()
+            let explanations = try explainer.explain(pixels, model: model, classes: members.map { images[$0].predicted })
+            let seconds = Date().timeIntervalSince(start) / Double(members.count)
+            let samples = zip(members, explanations).map { i, e in
+                MetricSample(model: model, pixels: images[i].pixels, map: e.map, classIndex: e.classIndex,
+                             annotations: images[i].annotations,
+                             predictedScanpath: e.attachment(Scanpath.self)?.fixations.map { f in
+                                 let p = f.inputPixel(size: size)
+                                 return HumanFixation(x: p.x, y: p.y)
+                             })
+            }
+            var results = Array(repeating: [MetricResult](), count: members.count)
+            for metric in metrics {
+                for (k, result) in Self.measure(metric, samples, pixels: pixels).enumerated() { results[k].append(result) }
+            }
+            for (k, i) in members.enumerated() {
+                let e = explanations[k]
+                var row = ResultRow(image: images[i].id, method: explainer.name, classIndex: e.classIndex,
+                                    probability: e.probability, metrics: [:], seconds: seconds)
+                for (metric, result) in zip(metrics, results[k]) {
+                    images[i].warnings += result.warnings.map { "\(images[i].id) \(explainer.name): \($0)" }
                     if result.isMissing {
                         row.missing[metric.name] = result.missingReason ?? "the value is not a finite number"
                     } else {
@@ -168,11 +221,28 @@ public struct Evaluator {
                         if let c = result.curve { row.curves[metric.name] = c }
                     }
                 }
-                rows.append(row)
-                if done < galleryImages { try keepMap(e.map, image: id, method: explainer.name, in: store) }
+                images[i].rows.append(row)
+                if images[i].position < galleryImages {
+                    try keepMap(e.map, image: images[i].id, method: explainer.name, in: store)
+                }
             }
-            try store.append(rows)
         }
+        for image in images {
+            try store.append(image.rows)
+            image.warnings.forEach(warn)
+            try? store.log(warnings: image.warnings)
+        }
+    }
+
+    /// Scores a batch's samples: a faithfulness metric in one call when the maps share a shape
+    /// (its forward passes then take several images at once), any other metric sample by sample.
+    static func measure(_ metric: Metric, _ samples: [MetricSample], pixels: Tensor) -> [MetricResult] {
+        guard samples.count > 1, let modelMetric = metric as? ModelMetric,
+              let shape = samples.first?.map.shape, samples.allSatisfy({ $0.map.shape == shape }) else {
+            return samples.map { metric.measure($0) }
+        }
+        let maps = Tensor.concatenate(samples.map { $0.map.reshaped([1] + shape) }, axis: 0)
+        return modelMetric.evaluate(model: samples[0].model, pixels: pixels, maps: maps, classes: samples.map(\.classIndex))
     }
 
     /// Keeps a map as a 16-bit PNG for the report's gallery (non-finite values as 0).

@@ -30,6 +30,9 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var explainerOptions: ExplainerOptions
     @OptionGroup var scanpathOptions: ScanpathEvaluateOptions
     @Option(help: "Run directory.") var out: String
+    @Option(parsing: .unconditional, help: """
+        Images explained and scored together (the rows do not depend on it beyond timings and round-off).
+        """) var batch = Evaluator.defaultBatchSize
     @Option(help: """
         Vary one option over values, one run each, the rest as given: NAME=V1,V2,… with NAME an option of \
         this command without dashes (fixations=1,3,5,10,15; steps, step-size, sigma, forgetting, variant=paper,refined, \
@@ -47,6 +50,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         try RunOptionChecks.check(deletionStep, RunOptionChecks.deletionStepBounds, flag: "--deletion-step")
+        try RunOptionChecks.check(batch, RunOptionChecks.batchBounds, flag: "--batch")
         try RunOptionChecks.checkOutputDirectory(out)
         if let sweep { _ = try Sweep(parsing: sweep) }
     }
@@ -86,8 +90,9 @@ struct EvaluateCommand: ParsableCommand {
         let progress = ProgressReporter(total: nil, label: "images")
         options.progress = { method, done, total in progress.setDetail(done < total ? "\(method) \(done)/\(total)" : nil) }
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)
-        let evaluator = try Evaluator(model: model, explainers: explainers, metrics: metricList, data: dataset,
+        var evaluator = try Evaluator(model: model, explainers: explainers, metrics: metricList, data: dataset,
                                       selection: selection, correctOnly: correctOnly)
+        evaluator.batchSize = batch
         // Recorded only where it changes a result: the gaze protocol has no deletion or insertion curves.
         var settings: [String: String] = metricNames.contains(where: { ["deletion", "insertion"].contains($0) })
             ? ["deletion_step": "\(deletionStep)"] : [:]
