@@ -75,7 +75,8 @@ let package = Package(
         .testTarget(name: "FovExMetricsTests", dependencies: ["FovExMetrics", "FovExCheckpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExONNXTests", dependencies: [
-            "FovExONNX", "FovExCheckpoints", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "FovExONNX", "FovExCheckpoints", "FovExExplainers", "FovExWeights",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExEvaluationTests", dependencies: ["FovExEvaluation"],

@@ -15,7 +15,8 @@ case name.
 
 Files written (about 150 KB together):
   ops_resize.safetensors   F.interpolate bilinear / bicubic, align_corners=False, with and without antialias,
-                           shrinking, enlarging and mixed; plus a one-channel map enlarged to 32x32
+                           shrinking, enlarging and mixed; a one-channel map enlarged to 32x32; nearest-exact
+                           (checked equal to PIL's NEAREST)
   ops_blur.safetensors     torchvision gaussian_blur (reflect padding) for kernel 7, 11 and 41
   ops_pool.safetensors     max_pool2d, avg_pool2d (count_include_pad both ways), adaptive_avg_pool2d and
                            the global average
@@ -64,7 +65,25 @@ def make_resize(gen):
     add_case(tensors, meta, gen, "map_bilinear_32x32",
              lambda t: F.interpolate(t, size=(32, 32), mode="bilinear", align_corners=False), m,
              {"input": "map", "method": "bilinear", "antialias": False, "height": 32, "width": 32})
+    # Nearest: PyTorch's 'nearest-exact' picks the source pixel floor((i + 0.5) * in / out), which is PIL's
+    # NEAREST (what torchvision's Resize does to PIL images); checked here on an 8-bit image for the same sizes.
+    # Its own generator, so that the cases above and the other files stay as they were.
+    ngen = torch.Generator().manual_seed(77)
+    for h, w in [(7, 9), (20, 31), (5, 40)]:
+        add_case(tensors, meta, ngen, f"nearest_{h}x{w}",
+                 lambda t, h=h, w=w: F.interpolate(t, size=(h, w), mode="nearest-exact"),
+                 x, {"input": "x", "method": "nearest", "antialias": False, "height": h, "width": w})
+        check_nearest_is_pil(ngen, h, w)
     return tensors, meta
+
+
+def check_nearest_is_pil(gen, h, w):
+    import numpy as np
+    from PIL import Image
+    image = torch.randint(0, 256, (13, 17, 3), generator=gen, dtype=torch.uint8)
+    pil = torch.from_numpy(np.asarray(Image.fromarray(image.numpy()).resize((w, h), Image.NEAREST)).copy())
+    exact = F.interpolate(image.permute(2, 0, 1)[None].float(), size=(h, w), mode="nearest-exact")[0].permute(1, 2, 0)
+    assert torch.equal(pil.float(), exact), f"PIL NEAREST differs from nearest-exact at {h}x{w}"
 
 
 def make_blur(gen):

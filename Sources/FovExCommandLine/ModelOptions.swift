@@ -29,7 +29,7 @@ public struct ModelOptions: ParsableArguments {
             throw ValidationError("--weights and --random-weights do not apply to an ONNX file: it carries its weights")
         }
         if !isONNX && onnx.isUsed {
-            throw ValidationError("--input-size, --preprocess, --mean, --std and --labels apply to ONNX models (--model FILE.onnx) only")
+            throw ValidationError("--input-size, --resize, --crop, --interpolation, --preprocess, --mean, --std and --labels apply to ONNX models (--model FILE.onnx) only")
         }
     }
 

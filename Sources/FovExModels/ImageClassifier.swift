@@ -17,6 +17,8 @@ public struct Preprocessing: Sendable, Codable, Equatable {
         case bilinear
         /// Keys' cubic convolution: a = −0.75 as PyTorch's, or a = −0.5 as PIL's when antialiased; upscaled values are clamped to [0, 1].
         case bicubic
+        /// The pixel whose cell holds the output pixel's centre (PIL and torchvision `NEAREST`); never antialiased.
+        case nearest
     }
 
     /// How the image becomes a square.

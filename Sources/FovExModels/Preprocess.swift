@@ -41,7 +41,13 @@ extension Preprocessing {
         return plan.cropped(x)
     }
 
-    private var method: ResizeMethod { interpolation == .bilinear ? .bilinear : .bicubic }
+    private var method: ResizeMethod {
+        switch interpolation {
+        case .bilinear: return .bilinear
+        case .bicubic: return .bicubic
+        case .nearest: return .nearest
+        }
+    }
 
     /// (x − mean) / std per channel, the normalisation a model applies to its [0, 1] input inside `forward`.
     public func normalized(_ pixels: Tensor) -> Tensor {

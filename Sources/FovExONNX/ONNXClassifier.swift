@@ -17,10 +17,12 @@ public final class ONNXClassifier: ImageClassifier {
     /// Architecture `onnx` and the file's name as the weights' source (``init(_:identity:preprocessing:classNames:)``
     /// takes any identity; `fovex` records the file's SHA-256 in it).
     public let identity: ModelIdentity
-    /// How photos become the model's input; the model applies its `mean` and `std` itself. An ONNX file carries
-    /// no preprocessing, so this is what was given at load, or ImageNet's normalisation at the declared size.
+    /// How photos become the model's input; the model applies its `mean` and `std` itself. This is what was
+    /// given at load, else what the file's metadata records (``ONNXInputSettings``), else torchvision's
+    /// evaluation transform at the declared size.
     public var preprocessing: Preprocessing
-    /// One name per output: those given at load, else ImageNet's classes for 1000 outputs, else `class i`.
+    /// One name per output: those given at load, else the file's `labels` metadata, else ImageNet's classes for
+    /// 1000 outputs, else `class i`.
     public let classNames: [String]
     /// The float values of rank 3 or more the graph computes from its input, in execution order, by their
     /// ONNX names (a fused convolution chain is one point, named by its last node's output).
@@ -38,7 +40,8 @@ public final class ONNXClassifier: ImageClassifier {
     public let acceptsBatches: Bool
     private let program: ONNXProgram
 
-    /// ImageNet's mean and standard deviation, the usual normalisation of exported torchvision models.
+    /// The whole image resized straight to `size` (the paper's geometry) with ImageNet's mean and standard
+    /// deviation, the usual normalisation of exported torchvision models.
     public static func imageNetPreprocessing(size: Int) -> Preprocessing {
         Preprocessing(geometry: .direct(size: size), interpolation: .bilinear, antialias: true,
                       mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
@@ -49,9 +52,11 @@ public final class ONNXClassifier: ImageClassifier {
     ///
     /// - Parameters:
     ///   - url: the `.onnx` file.
-    ///   - preprocessing: how images become the model's input; by default ImageNet's normalisation at the
-    ///     input size the graph declares (224 when it declares none).
-    ///   - classNames: one name per output; by default ImageNet's when the model has 1000 outputs, else `class i`.
+    ///   - preprocessing: how images become the model's input; by default what the file's metadata records,
+    ///     with torchvision's evaluation transform for the rest (``ONNXInputSettings``), at the input size the
+    ///     graph declares (224 when it declares none).
+    ///   - classNames: one name per output; by default the file's `labels` metadata, else ImageNet's when the
+    ///     model has 1000 outputs, else `class i`.
     /// - Throws: ``ONNXError`` and ``UnsupportedONNXOperatorsError`` (before any work is done) naming the file.
     public convenience init(contentsOf url: URL, preprocessing: Preprocessing? = nil, classNames: [String]? = nil) throws {
         let model = try ONNXModel(contentsOf: url)
@@ -59,7 +64,8 @@ public final class ONNXClassifier: ImageClassifier {
                       preprocessing: preprocessing, classNames: classNames)
     }
 
-    /// Compiles an already parsed model.
+    /// Compiles an already parsed model; `preprocessing` and `classNames` default as in
+    /// ``init(contentsOf:preprocessing:classNames:)``.
     public init(_ model: ONNXModel, identity: ModelIdentity, preprocessing: Preprocessing? = nil,
                 classNames: [String]? = nil) throws {
         let program = try ONNXProgram(model)
@@ -70,7 +76,11 @@ public final class ONNXClassifier: ImageClassifier {
                     + "\(model.inputs[0].shapeDescription); an image classifier takes [N, 3, H, W]")
             }
         }
-        let size = preprocessing?.inputSize ?? declared?[2] ?? 224
+        // Settings the file records in its metadata apply when the caller gives none.
+        let recorded = try ONNXInputSettings(metadata: model.metadata, file: model.file)
+        let preprocessing = try preprocessing ?? recorded.preprocessing(declaredSize: declared?[2], file: model.file)
+        let classNames = classNames ?? recorded.labels
+        let size = preprocessing.inputSize
         var shapes: [String: [Int]] = [:]
         let probe: Tensor = try withoutGradients {
             try program.run(Tensor(zeros: [1, 3, size, size]), shapes: &shapes).output
@@ -95,7 +105,7 @@ public final class ONNXClassifier: ImageClassifier {
             throw ONNXError(file: model.file, problem: "the model has \(classes) outputs, but \(classNames.count) class names were given")
         }
         self.classNames = classNames ?? (classes == 1000 ? ImageNetClasses.names : (0..<classes).map { "class \($0)" })
-        self.preprocessing = preprocessing ?? ONNXClassifier.imageNetPreprocessing(size: size)
+        self.preprocessing = preprocessing
         self.identity = identity
         self.model = model
         self.program = program

@@ -57,12 +57,16 @@ public struct ONNXInspection: Encodable {
     public var camCandidates: [CAMCandidate]
     /// The model's free-form key/value metadata (``ONNXModel/metadata``).
     public var metadata: [String: String]
+    /// How images would be prepared: the file's metadata (``ONNXInputSettings``) over the defaults; nil when
+    /// the model does not load.
+    public var preprocessing: Preprocessing?
 
-    /// Reads `url` and tries to load it as a classifier at `inputSize` (by default the size it declares).
+    /// Reads `url` and tries to load it as a classifier with `settings` over the file's metadata (by default
+    /// at the size it declares).
     ///
     /// - Throws: ``ONNXError`` only when the file cannot be parsed at all; every other problem is reported
     ///   in the result.
-    public init(contentsOf url: URL, inputSize: Int? = nil) throws {
+    public init(contentsOf url: URL, settings given: ONNXInputSettings = ONNXInputSettings()) throws {
         let model = try ONNXModel(contentsOf: url)
         file = url.path
         producer = model.producer
@@ -74,10 +78,12 @@ public struct ONNXInspection: Encodable {
         unsupported = []
         camCandidates = []
         do {
-            let size = inputSize ?? model.inputs.first?.shape?[2] ?? 224
+            let settings = given.overriding(try ONNXInputSettings(metadata: model.metadata, file: model.file))
             let classifier = try ONNXClassifier(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent),
-                                                preprocessing: ONNXClassifier.imageNetPreprocessing(size: size))
+                                                preprocessing: settings.preprocessing(declaredSize: model.inputs.first?.shape?[2], file: model.file),
+                                                classNames: settings.labels)
             classes = classifier.classNames.count
+            preprocessing = classifier.preprocessing
             camCandidates = classifier.innerPoints.compactMap { p in
                 guard let s = classifier.valueShapes[p] else { return nil }
                 let spatial = s.count == 4 ? s[2] * s[3] > 1 : ONNXClassifier.tokenGrid(s) != nil && s[2] > 1
@@ -112,6 +118,15 @@ public struct ONNXInspection: Encodable {
         }
         if let problem { lines.append("cannot be used as a classifier: \(problem)") }
         if let classes { lines.append("classes:  \(classes)") }
+        if let p = preprocessing {
+            let geometry: String
+            switch p.geometry {
+            case .direct(let size): geometry = "resize to \(size)×\(size)"
+            case let .shortSideThenCenterCrop(resize, crop): geometry = "short side to \(resize), centre crop \(crop)×\(crop)"
+            }
+            func triple(_ v: [Float]) -> String { v.map { "\($0)" }.joined(separator: ",") }
+            lines.append("preprocessing: \(geometry), \(p.interpolation.rawValue), mean \(triple(p.mean)), std \(triple(p.std))")
+        }
         if !camCandidates.isEmpty {
             lines.append("CAM layers (--cam-point), shape for one image:")
             lines += camCandidates.map { "  \($0.point)  \($0.shape)" + ($0.isDefault ? "  (default)" : "") }

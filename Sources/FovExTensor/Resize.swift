@@ -7,6 +7,10 @@ public enum ResizeMethod: String, Sendable, Equatable, Codable {
     /// Keys cubic convolution in each axis (PyTorch `mode='bicubic'`, `align_corners=False`):
     /// a = −0.75 with clamped borders, or a = −0.5 with renormalised borders when antialiased.
     case bicubic
+    /// The source pixel whose cell holds the output pixel's centre, index ⌊(i + ½) · in / out⌋: PIL's
+    /// `NEAREST` (what torchvision's transforms do to PIL images) and PyTorch's `mode='nearest-exact'`.
+    /// Never filtered, `antialias` or not, as in PIL.
+    case nearest
 }
 
 extension Tensor {
@@ -79,7 +83,11 @@ struct AxisResampling {
         var rows: [[(index: Int, weight: Float)]] = []
         rows.reserveCapacity(m)
         for i in 0..<m {
-            if antialias {
+            if method == .nearest {
+                // In Double, as PIL computes the affine source coordinate.
+                let source = Int(((Double(i) + 0.5) * Double(n) / Double(m)).rounded(.down))
+                rows.append([(Swift.min(source, n - 1), 1)])
+            } else if antialias {
                 rows.append(antialiasedRow(i, inputSize: n, scale: scale, method: method))
             } else if method == .bilinear {
                 if n == m { rows.append([(i, 1)]); continue }

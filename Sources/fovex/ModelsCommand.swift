@@ -4,6 +4,7 @@ import FovExTerminal
 import FovExModels
 import FovExWeights
 import FovExONNX
+import FovExCommandLine
 
 /// `fovex models list|fetch`: the known models and their weights in the cache.
 struct ModelsCommand: ParsableCommand {
@@ -113,20 +114,17 @@ struct ModelsInspect: ParsableCommand {
         abstract: "Show an ONNX file's inputs, outputs, opset, op counts, unsupported ops and candidate CAM layers.",
         discussion: """
         The model is loaded as a classifier (one pass on a blank image at --input-size, by default the size \
-        the file declares) to find the layers CAM methods can use; a model that cannot load says why. Exits with \
+        the file's metadata or its input declares) to find the layers CAM methods can use, and the preprocessing \
+        the options and the file's metadata give is shown; a model that cannot load says why. Exits with \
         status 1 when the model cannot be used.
         """)
 
     @Argument(help: "The ONNX file.") var file: String
-    @Option(help: "The square input side to try (1…4096).") var inputSize: Int?
+    @OptionGroup var onnx: ONNXModelOptions
     @Flag(help: "Print JSON instead of text.") var json = false
 
-    func validate() throws {
-        if let inputSize, !(1...4096).contains(inputSize) { throw ValidationError("--input-size must be in 1…4096, got \(inputSize)") }
-    }
-
     func run() throws {
-        let report = try ONNXInspection(contentsOf: URL(fileURLWithPath: file), inputSize: inputSize)
+        let report = try ONNXInspection(contentsOf: URL(fileURLWithPath: file), settings: onnx.settings())
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

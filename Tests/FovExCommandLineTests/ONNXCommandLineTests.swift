@@ -44,4 +44,43 @@ final class ONNXCommandLineTests: XCTestCase {
         XCTAssertNotEqual(wrongLabels.status, 0)
         XCTAssertTrue(wrongLabels.stderr.contains("10 outputs, but 3 class names"), wrongLabels.stderr)
     }
+
+    /// --resize, --crop and --interpolation reach the classifier (a crop and a plain resize of a non-square
+    /// photo score differently); contradictory or impossible values are refused before anything runs, and
+    /// `models inspect` shows the preprocessing it would use.
+    func testResizeCropAndInterpolationOptions() throws {
+        let image = root.appendingPathComponent("docs/samples/chelsea.png").path
+        // The ViT fixture: its scores move with the input (the small random CNNs' barely do).
+        let model = fixture("vit-opset13.onnx")
+        func classify(_ extra: [String]) throws -> FovexProcess.Result {
+            try run(["classify", image, "--model", model, "--preprocess", "raw", "--top", "3", "--json"] + extra)
+        }
+        let cropped = try classify(["--resize", "40", "--crop", "32"])
+        XCTAssertEqual(cropped.status, 0, cropped.stderr)
+        let direct = try classify(["--resize", "direct", "--input-size", "32"])
+        XCTAssertEqual(direct.status, 0, direct.stderr)
+        let nearest = try classify(["--resize", "direct", "--input-size", "32", "--interpolation", "nearest"])
+        XCTAssertEqual(nearest.status, 0, nearest.stderr)
+        XCTAssertNotEqual(cropped.stdout, direct.stdout)
+        XCTAssertNotEqual(direct.stdout, nearest.stdout)
+
+        for (extra, message) in [(["--crop", "32", "--input-size", "64"], "contradict each other"),
+                                 (["--resize", "30", "--crop", "32"], "--resize 30 is smaller than the crop 32"),
+                                 (["--interpolation", "lanczos"], "lanczos"),
+                                 (["--resize", "wide"], "wide")] {
+            let r = try classify(extra)
+            XCTAssertEqual(r.status, 64, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(message), "\(extra): \(r.stderr)")
+        }
+        let builtIn = try run(["classify", image, "--model", "resnet18", "--random-weights", "1", "--crop", "200"])
+        XCTAssertEqual(builtIn.status, 64, builtIn.stderr)
+
+        let inspected = try run(["models", "inspect", fixture("resnet18-opset17.onnx")])
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        XCTAssertTrue(inspected.stdout.contains("preprocessing: short side to 73, centre crop 64×64, bilinear, mean 0.485,0.456,0.406"),
+                      inspected.stdout)
+        let raw = try run(["models", "inspect", fixture("resnet18-opset17.onnx"), "--resize", "direct", "--preprocess", "raw",
+                           "--interpolation", "bicubic"])
+        XCTAssertTrue(raw.stdout.contains("preprocessing: resize to 64×64, bicubic, mean 0.0,0.0,0.0, std 1.0,1.0,1.0"), raw.stdout)
+    }
 }

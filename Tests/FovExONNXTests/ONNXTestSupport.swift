@@ -72,3 +72,11 @@ enum GraphBuilder {
         return m
     }
 }
+
+/// The data directory: $FOVEX_DATA, or ../shared/data next to the package root.
+func dataDirectory() -> URL {
+    if let env = ProcessInfo.processInfo.environment["FOVEX_DATA"], !env.isEmpty { return URL(fileURLWithPath: env) }
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
+}

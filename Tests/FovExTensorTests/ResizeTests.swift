@@ -99,7 +99,7 @@ final class ResizeTests: XCTestCase {
 
     func testGradients() throws {
         let x = randomNormal([2, 2, 10, 13], seed: 15)
-        for method in [ResizeMethod.bilinear, .bicubic] {
+        for method in [ResizeMethod.bilinear, .bicubic, .nearest] {
             for antialias in [false, true] {
                 for (h, w) in [(4, 6), (17, 29), (10, 5)] {
                     try checkGradients(at: [x], "\(method) antialias \(antialias) to \(h)×\(w)") {
@@ -113,7 +113,7 @@ final class ResizeTests: XCTestCase {
     func testMatchesPyTorch() throws {
         let fixture = try OpsFixture("ops_resize")
         let cases = try fixture.cases
-        XCTAssertEqual(cases.count, 13)
+        XCTAssertEqual(cases.count, 16)
         for (name, s) in cases {
             let x = try fixture.tensor(s["input"] as! String)
             let method = ResizeMethod(rawValue: s["method"] as! String)!
