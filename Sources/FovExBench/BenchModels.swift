@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FovExTerminal
+import FovExCommandLine
 import FovExModels
 import FovExTensor
 
@@ -13,7 +14,7 @@ public struct BenchModels: ParsableCommand {
         Random weights (timing does not depend on them), median of --repeats runs after one warm-up. PyTorch runs \
         tools/bench_torch_models.py with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with \
         OMP_WAIT_POLICY unset and once with PASSIVE, and each row keeps PyTorch's faster setting (including its \
-        batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better.
+        batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better. With         --precision fp32,bf16 the two precisions' runs alternate within each measurement and "bf16 ×" gives bf16's         speed-up over fp32 in the same run; peak memory is then that of both together, so measure memory with one         precision.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -22,6 +23,7 @@ public struct BenchModels: ParsableCommand {
     @Option(help: "Threads for both sides.") var threads = Threading.threadCount
     @Option(help: "The Python that has PyTorch and torchvision.") var python = "/usr/bin/python3"
     @Option(help: "The PyTorch script (default: tools/bench_torch_models.py in the package).") var torchScript: String?
+    @OptionGroup var precisionOptions: BenchPrecisionOptions
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Print JSON instead of a table.") var json = false
 
@@ -32,6 +34,7 @@ public struct BenchModels: ParsableCommand {
         var model: String
         var batch: Int
         var mode: String
+        var precision: String
         var swiftMsPerImage: Double
         var swiftPeakRSSMB: Double?
         var torchMsPerImage: Double?
@@ -39,6 +42,8 @@ public struct BenchModels: ParsableCommand {
         var torchSetting: String?
         var ratio: Double?
         var target: Double?
+        /// fp32 time / bf16 time of the same measurement, on bf16 rows of an interleaved run.
+        var bf16Speedup: Double?
     }
 
     public func validate() throws {
@@ -94,6 +99,7 @@ public struct BenchModels: ParsableCommand {
 
     private func measureSwift() throws -> [Row] {
         let progress = ProgressReporter(total: modelList.count * batchList.count * 2, label: "Swift", unit: .items("measurements"))
+        let precisions = precisionOptions.precisions
         var rows: [Row] = []
         for name in modelList {
             let model = try ModelRegistry.randomModel(name, seed: 0)
@@ -101,18 +107,47 @@ public struct BenchModels: ParsableCommand {
             for batch in batchList {
                 var generator = SeededGenerator(seed: UInt64(batch))
                 let input = Tensor(randomUniform: [batch, 3, size, size], in: 0...1, generator: &generator)
-                let forward = try Self.measure(repeats: repeats) { _ = withoutGradients { model.logits(input) } }
+                func variants(_ body: @escaping () throws -> Void) throws -> [() throws -> Void] {
+                    try precisions.map { p in { try ModelRegistry.setPrecision(p, of: model); try body() } }
+                }
+                let forward = try Self.measureInterleaved(repeats: repeats, try variants { _ = withoutGradients { model.logits(input) } })
                 progress.advance()
-                let backward = try Self.measure(repeats: repeats) { _ = try Self.topLogitGradient(model, input) }
+                let backward = try Self.measureInterleaved(repeats: repeats, try variants { _ = try Self.topLogitGradient(model, input) })
                 progress.advance()
-                for (mode, m) in [("forward", forward), ("forward+gradient", backward)] {
-                    rows.append(Row(model: name, batch: batch, mode: mode, swiftMsPerImage: m.seconds * 1000 / Double(batch),
-                                    swiftPeakRSSMB: m.peakMB, target: mode == "forward" ? nil : Self.targets[name]))
+                for (mode, ms) in [("forward", forward), ("forward+gradient", backward)] {
+                    let fp32 = precisions.firstIndex(of: .fp32).map { ms.seconds[$0] }
+                    for (i, p) in precisions.enumerated() {
+                        rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
+                                        swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
+                                        target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
+                                        bf16Speedup: p == .bf16 ? fp32.map { $0 / ms.seconds[i] } : nil))
+                    }
                 }
             }
         }
         progress.finish()
         return rows
+    }
+
+    /// Median wall time of each variant over `repeats` rounds, the variants alternating within each round (so
+    /// their ratio sees the same machine load), after one warm-up round; and the peak resident memory.
+    static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws -> (seconds: [Double], peakMB: Double?) {
+        for body in variants { try body() }
+        PeakMemory.reset()
+        var times = Array(repeating: [Double](), count: variants.count)
+        for _ in 0..<repeats {
+            for (i, body) in variants.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+        }
+        return (times.map(median), PeakMemory.residentMB())
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let v = values.sorted()
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
     }
 
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.
@@ -124,21 +159,6 @@ public struct BenchModels: ParsableCommand {
         for (n, c) in logits.argmax(alongAxis: 1).enumerated() { mask[n * classes + c] = 1 }
         let objective = (logits * Tensor(shape: logits.shape, scalars: mask)).sum()
         return try gradients(of: objective, withRespectTo: [x])[0]
-    }
-
-    /// Median wall time of `repeats` runs after one warm-up, and the peak resident memory during them.
-    static func measure(repeats: Int, _ body: () throws -> Void) throws -> (seconds: Double, peakMB: Double?) {
-        try body()
-        PeakMemory.reset()
-        var times: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-        return (median, PeakMemory.residentMB())
     }
 
     private func scriptURL() throws -> URL {
@@ -157,17 +177,20 @@ public struct BenchModels: ParsableCommand {
 
     private func printTable(_ rows: [Row]) {
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
-        let header = ["model", "batch", "mode", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "Swift MB", "PyTorch MB", "PyTorch setting"]
+        let header = ["model", "batch", "mode", "precision", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "bf16 ×",
+                      "Swift MB", "PyTorch MB", "PyTorch setting"]
         let lines = [header] + rows.map { r in
-            [r.model, "\(r.batch)", r.mode, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"), f(r.ratio, "%.2f"),
-             r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.swiftPeakRSSMB, "%.0f"), f(r.torchPeakRSSMB, "%.0f"),
+            [r.model, "\(r.batch)", r.mode, r.precision, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"),
+             f(r.ratio, "%.2f"),
+             r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.bf16Speedup, "%.2f"), f(r.swiftPeakRSSMB, "%.0f"),
+             f(r.torchPeakRSSMB, "%.0f"),
              r.torchSetting ?? ""]
         }
         let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
         for line in lines {
             print(line.indices.map { c in
                 c == line.count - 1 ? line[c]
-                    : c == 0 || c == 2 ? line[c].padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : c == 0 || c == 2 || c == 3 ? line[c].padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - line[c].count) + line[c]
             }.joined(separator: "  "))
         }
