@@ -13,22 +13,26 @@ public struct BenchFovEx: ParsableCommand {
         discussion: """
         One run per model and batch size after a one-step warm-up. PyTorch runs tools/bench_torch_fovex.py with \
         OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with OMP_WAIT_POLICY unset and once with \
-        PASSIVE, keeping the faster. Ratio = Swift time / PyTorch time; lower is better.
+        PASSIVE, keeping the faster. Ratio = Swift time / PyTorch time; lower is better. With --precision fp32,bf16         the fp32 and bf16 runs alternate (fp32, bf16, fp32, bf16: the mean of each precision's two runs), and         "bf16 ×" gives bf16's speed-up over fp32 in the same run.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
     @Option(help: "Batch sizes, comma-separated.") var batches = "1,8"
     @OptionGroup var fovex: FovExOptions
     @Option(help: "Threads for both sides.") var threads = Threading.threadCount
+    @OptionGroup var precisionOptions: BenchPrecisionOptions
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     struct Row: Codable {
         var model: String
         var batch: Int
+        var precision: String
         var swiftSecondsPerImage: Double
         var torchSecondsPerImage: Double?
         var ratio: Double?
+        /// fp32 time / bf16 time in the same run, on bf16 rows.
+        var bf16Speedup: Double?
     }
 
     public init() {}
@@ -50,14 +54,28 @@ public struct BenchFovEx: ParsableCommand {
         for name in modelList {
             let model = try ModelRegistry.randomModel(name, seed: 1)
             let size = model.preprocessing.inputSize
+            let precisions = precisionOptions.precisions
             for b in batchList {
                 var g = SeededGenerator(seed: 7)
                 let x = Tensor(randomUniform: [b, 3, size, size], generator: &g)
-                _ = try FovEx(options: warmup).explain(x, model: model, classes: nil)
                 let explainer = try FovEx(options: options)
-                let t0 = Date()
-                _ = try explainer.explain(x, model: model, classes: nil)
-                rows.append(Row(model: name, batch: b, swiftSecondsPerImage: Date().timeIntervalSince(t0) / Double(b)))
+                var times = Array(repeating: [Double](), count: precisions.count)
+                // One timed run per precision, or two alternating rounds when comparing precisions.
+                for _ in 0..<(precisions.count > 1 ? 2 : 1) {
+                    for (i, p) in precisions.enumerated() {
+                        try ModelRegistry.setPrecision(p, of: model)
+                        if times[i].isEmpty { _ = try FovEx(options: warmup).explain(x, model: model, classes: nil) }
+                        let t0 = Date()
+                        _ = try explainer.explain(x, model: model, classes: nil)
+                        times[i].append(Date().timeIntervalSince(t0) / Double(b))
+                    }
+                }
+                let seconds = times.map { $0.reduce(0, +) / Double($0.count) }
+                let fp32 = precisions.firstIndex(of: .fp32).map { seconds[$0] }
+                for (i, p) in precisions.enumerated() {
+                    rows.append(Row(model: name, batch: b, precision: p.rawValue, swiftSecondsPerImage: seconds[i],
+                                    bf16Speedup: p == .bf16 ? fp32.map { $0 / seconds[i] } : nil))
+                }
             }
         }
         var note = "PyTorch skipped"
@@ -87,11 +105,12 @@ public struct BenchFovEx: ParsableCommand {
             try printJSON(rows)
             return
         }
-        var table = TextTable(header: ["model", "batch", "Swift s/image", "PyTorch s/image", "ratio"])
+        var table = TextTable(header: ["model", "batch", "precision", "Swift s/image", "PyTorch s/image", "ratio", "bf16 ×"])
         for r in rows {
-            table.rows.append([r.model, "\(r.batch)", String(format: "%.2f", r.swiftSecondsPerImage),
+            table.rows.append([r.model, "\(r.batch)", r.precision, String(format: "%.2f", r.swiftSecondsPerImage),
                                r.torchSecondsPerImage.map { String(format: "%.2f", $0) } ?? "–",
-                               r.ratio.map { String(format: "%.2f", $0) } ?? "–"])
+                               r.ratio.map { String(format: "%.2f", $0) } ?? "–",
+                               r.bf16Speedup.map { String(format: "%.2f", $0) } ?? "–"])
         }
         print("FovEx, \(fixations) fixations × \(steps) steps, \(threads) threads; \(note)")
         print(table.render())

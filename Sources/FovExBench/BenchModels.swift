@@ -26,6 +26,10 @@ public struct BenchModels: ParsableCommand {
         With --model FILE.onnx: the ONNX model against the built-in model of the same architecture (random \
         weights) and onnxruntime's CPU forward pass (tools/bench_onnxruntime.py, same thread count), in --rounds \
         interleaved rounds; ratios = ONNX time / reference time.
+
+        With --precision fp32,bf16 the two precisions' runs alternate within each measurement and "bf16 ×" gives \
+        bf16's speed-up over fp32 in the same run; peak memory is then that of both together, so measure memory \
+        with one precision.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -34,6 +38,7 @@ public struct BenchModels: ParsableCommand {
     @Option(help: "Threads for both sides.") var threads = Threading.threadCount
     @Option(help: "The Python that has PyTorch and torchvision.") var python = "/usr/bin/python3"
     @Option(help: "The PyTorch script (default: tools/bench_torch_models.py in the package).") var torchScript: String?
+    @OptionGroup var precisionOptions: BenchPrecisionOptions
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Skip the GEMM floor.") var noFloor = false
     @Option(help: "Seconds of timed repetitions per layer shape of the GEMM floor.") var floorTime = 0.3
@@ -59,6 +64,7 @@ public struct BenchModels: ParsableCommand {
         var model: String
         var batch: Int
         var mode: String
+        var precision: String
         var swiftMsPerImage: Double
         var swiftPeakRSSMB: Double?
         var torchMsPerImage: Double?
@@ -72,6 +78,8 @@ public struct BenchModels: ParsableCommand {
         var floorMsPerImage: Double?
         /// Swift time / floor time.
         var floorRatio: Double?
+        /// fp32 time / bf16 time of the same measurement, on bf16 rows of an interleaved run.
+        var bf16Speedup: Double?
     }
 
     public func validate() throws {
@@ -162,6 +170,7 @@ public struct BenchModels: ParsableCommand {
 
     private func measureSwift() throws -> [Row] {
         let progress = ProgressReporter(total: modelList.count * batchList.count * 2, label: "Swift", unit: .items("measurements"))
+        let precisions = precisionOptions.precisions
         var rows: [Row] = []
         for name in modelList {
             let model = try ModelRegistry.randomModel(name, seed: 0)
@@ -169,13 +178,21 @@ public struct BenchModels: ParsableCommand {
             for batch in batchList {
                 var generator = SeededGenerator(seed: UInt64(batch))
                 let input = Tensor(randomUniform: [batch, 3, size, size], in: 0...1, generator: &generator)
-                let forward = try Self.measure(repeats: repeats) { _ = withoutGradients { model.logits(input) } }
+                func variants(_ body: @escaping () throws -> Void) throws -> [() throws -> Void] {
+                    try precisions.map { p in { try ModelRegistry.setPrecision(p, of: model); try body() } }
+                }
+                let forward = try Self.measureInterleaved(repeats: repeats, try variants { _ = withoutGradients { model.logits(input) } })
                 progress.advance()
-                let backward = try Self.measure(repeats: repeats) { _ = try Self.topLogitGradient(model, input) }
+                let backward = try Self.measureInterleaved(repeats: repeats, try variants { _ = try Self.topLogitGradient(model, input) })
                 progress.advance()
-                for (mode, m) in [("forward", forward), ("forward+gradient", backward)] {
-                    rows.append(Row(model: name, batch: batch, mode: mode, swiftMsPerImage: m.seconds * 1000 / Double(batch),
-                                    swiftPeakRSSMB: m.peakMB, target: mode == "forward" ? nil : Self.targets[name]))
+                for (mode, ms) in [("forward", forward), ("forward+gradient", backward)] {
+                    let fp32 = precisions.firstIndex(of: .fp32).map { ms.seconds[$0] }
+                    for (i, p) in precisions.enumerated() {
+                        rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
+                                        swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
+                                        target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
+                                        bf16Speedup: p == .bf16 ? fp32.map { $0 / ms.seconds[i] } : nil))
+                    }
                 }
             }
         }
@@ -193,7 +210,7 @@ public struct BenchModels: ParsableCommand {
         for name in counted {
             let floor = try GEMMFloor.measure(model: name, layers: GEMMFloor.layers(of: name)!, minimumSeconds: floorTime)
             progress.advance()
-            for i in rows.indices where rows[i].model == name && rows[i].batch == 1 {
+            for i in rows.indices where rows[i].model == name && rows[i].batch == 1 && rows[i].precision == Precision.fp32.rawValue {
                 let forward = rows[i].mode == "forward"
                 let milliseconds = forward ? floor.forwardMilliseconds : floor.gradientMilliseconds
                 rows[i].gemmGFLOP = forward ? floor.forwardGFLOP : floor.gradientGFLOP
@@ -205,6 +222,27 @@ public struct BenchModels: ParsableCommand {
         return Self.referenceGEMM.flops / reference.milliseconds / 1e6
     }
 
+    /// Median wall time of each variant over `repeats` rounds, the variants alternating within each round (so
+    /// their ratio sees the same machine load), after one warm-up round; and the peak resident memory.
+    static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws -> (seconds: [Double], peakMB: Double?) {
+        for body in variants { try body() }
+        PeakMemory.reset()
+        var times = Array(repeating: [Double](), count: variants.count)
+        for _ in 0..<repeats {
+            for (i, body) in variants.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+        }
+        return (times.map(median), PeakMemory.residentMB())
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let v = values.sorted()
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+    }
+
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.
     static func topLogitGradient(_ model: any ImageClassifier, _ input: Tensor) throws -> Tensor {
         let x = input.requiringGradient()
@@ -214,21 +252,6 @@ public struct BenchModels: ParsableCommand {
         for (n, c) in logits.argmax(alongAxis: 1).enumerated() { mask[n * classes + c] = 1 }
         let objective = (logits * Tensor(shape: logits.shape, scalars: mask)).sum()
         return try gradients(of: objective, withRespectTo: [x])[0]
-    }
-
-    /// Median wall time of `repeats` runs after one warm-up, and the peak resident memory during them.
-    static func measure(repeats: Int, _ body: () throws -> Void) throws -> (seconds: Double, peakMB: Double?) {
-        try body()
-        PeakMemory.reset()
-        var times: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-        return (median, PeakMemory.residentMB())
     }
 
     private func scriptURL() throws -> URL {
@@ -247,11 +270,12 @@ public struct BenchModels: ParsableCommand {
 
     private func printTable(_ rows: [Row]) {
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
-        let header = ["model", "batch", "mode", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "GEMM GFLOP", "floor ms",
-                      "/ floor", "Swift MB", "PyTorch MB", "PyTorch setting"]
+        let header = ["model", "batch", "mode", "precision", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "bf16 ×",
+                      "GEMM GFLOP", "floor ms", "/ floor", "Swift MB", "PyTorch MB", "PyTorch setting"]
         let lines = [header] + rows.map { r in
-            [r.model, "\(r.batch)", r.mode, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"), f(r.ratio, "%.2f"),
-             r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.gemmGFLOP, "%.2f"), f(r.floorMsPerImage, "%.1f"),
+            [r.model, "\(r.batch)", r.mode, r.precision, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"),
+             f(r.ratio, "%.2f"), r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.bf16Speedup, "%.2f"),
+             f(r.gemmGFLOP, "%.2f"), f(r.floorMsPerImage, "%.1f"),
              r.floorRatio.map { String(format: "%.2f (≤ %.1f)", $0, Self.floorTarget) } ?? "-",
              f(r.swiftPeakRSSMB, "%.0f"), f(r.torchPeakRSSMB, "%.0f"), r.torchSetting ?? ""]
         }
@@ -259,7 +283,7 @@ public struct BenchModels: ParsableCommand {
         for line in lines {
             print(line.indices.map { c in
                 c == line.count - 1 ? line[c]
-                    : c == 0 || c == 2 ? line[c].padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : c == 0 || c == 2 || c == 3 ? line[c].padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - line[c].count) + line[c]
             }.joined(separator: "  "))
         }

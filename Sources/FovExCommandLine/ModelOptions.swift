@@ -3,15 +3,17 @@ import Foundation
 import FovExModels
 import FovExWeights
 import FovExONNX
+import FovExTensor
 
-/// `--model NAME|FILE.onnx [--weights FILE | --random-weights SEED]`, shared by every command that runs a model,
-/// with the preprocessing options an ONNX file needs.
+/// `--model NAME|FILE.onnx [--weights FILE | --random-weights SEED] [--precision fp32|bf16]`, shared by every
+/// command that runs a model, with the preprocessing options an ONNX file needs.
 public struct ModelOptions: ParsableArguments {
     @Option(help: "Model name (see `fovex models list`) or an ONNX file (FILE.onnx).") public var model: String
     @Option(help: "Load weights from this checkpoint file instead of the cache.") public var weights: String?
     @Option(parsing: .unconditional, help: "Use random weights drawn from this seed (for timing and tests); not with --weights.")
     public var randomWeights: UInt64?
     @OptionGroup public var onnx: ONNXModelOptions
+    @OptionGroup public var precisionOptions: PrecisionOptions
 
     /// Whether `--model` names an ONNX file rather than a built-in architecture.
     public var isONNX: Bool { model.lowercased().hasSuffix(".onnx") }
@@ -31,13 +33,19 @@ public struct ModelOptions: ParsableArguments {
         if !isONNX && onnx.isUsed {
             throw ValidationError("--input-size, --resize, --crop, --interpolation, --preprocess, --mean, --std and --labels apply to ONNX models (--model FILE.onnx) only")
         }
+        if isONNX && precisionOptions.precision != .fp32 {
+            throw ValidationError("--precision \(precisionOptions.precision.rawValue) applies to the built-in models; ONNX models run in fp32")
+        }
     }
 
-    /// The model with the weights asked for: random, from a file, or from the cache.
+    /// The model with the weights asked for (random, from a file, or from the cache), set to `--precision`.
     public func load() throws -> any ImageClassifier {
-        if isONNX { return try onnx.load(model) }
-        if let seed = randomWeights { return try ModelRegistry.randomModel(model, seed: seed) }
-        if let weights { return try ModelRegistry.model(model, weightsFile: URL(fileURLWithPath: weights)) }
-        return try ModelRegistry.cachedModel(model)
+        let loaded: any ImageClassifier
+        if isONNX { loaded = try onnx.load(model) }
+        else if let seed = randomWeights { loaded = try ModelRegistry.randomModel(model, seed: seed) }
+        else if let weights { loaded = try ModelRegistry.model(model, weightsFile: URL(fileURLWithPath: weights)) }
+        else { loaded = try ModelRegistry.cachedModel(model) }
+        try ModelRegistry.setPrecision(precisionOptions.precision, of: loaded)
+        return loaded
     }
 }

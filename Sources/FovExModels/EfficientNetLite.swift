@@ -8,7 +8,7 @@ import FovExTensor
 ///
 /// Inner points: `_conv_stem` (stem conv → BN → ReLU6), `_blocks.0`…`_blocks.{n−1}` (each MBConv
 /// block's output) and `_conv_head` (head conv → BN → ReLU6, the default CAM point).
-public final class EfficientNetLite: ImageClassifier {
+public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
     /// A Lite variant's width and depth multipliers and native resolution (TensorFlow's
     /// `efficientnet_lite_builder`).
     public struct Configuration: Sendable, Equatable {
@@ -109,6 +109,8 @@ public final class EfficientNetLite: ImageClassifier {
 
     /// The architecture's name and the weights' source and SHA-256.
     public let identity: ModelIdentity
+    /// The precision of the convolutions and matrix products (fp32 unless set; see ``Precision``).
+    public var precision: Precision = .fp32
     /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable:
     /// explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
@@ -151,7 +153,12 @@ public final class EfficientNetLite: ImageClassifier {
         self.classNames = classNames
     }
 
+    /// Runs the network in ``precision``.
     public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
+        withPrecision(precision) { computeForward(pixels, capturing: points) }
+    }
+
+    private func computeForward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 

@@ -9,7 +9,7 @@ import FovExTensor
 ///
 /// Inner points: `conv1` (the stem after conv → BN → ReLU, before max-pooling), every block
 /// `layerK.i`, and `layer1`…`layer4` (each stage's output, the same tensor as its last block's).
-public final class ResNet: ImageClassifier {
+public final class ResNet: ImageClassifier, PrecisionSelectable {
     /// The depths torchvision defines.
     public struct Configuration: Sendable, Equatable {
         /// Blocks per stage.
@@ -75,6 +75,8 @@ public final class ResNet: ImageClassifier {
 
     /// The architecture's name and the weights' source and SHA-256.
     public let identity: ModelIdentity
+    /// The precision of the convolutions and matrix products (fp32 unless set; see ``Precision``).
+    public var precision: Precision = .fp32
     /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable: explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
     public let classNames: [String]
@@ -135,7 +137,12 @@ public final class ResNet: ImageClassifier {
         self.classNames = classNames
     }
 
+    /// Runs the network in ``precision``.
     public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
+        withPrecision(precision) { computeForward(pixels, capturing: points) }
+    }
+
+    private func computeForward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 

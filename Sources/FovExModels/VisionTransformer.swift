@@ -9,7 +9,7 @@ import FovExTensor
 /// T, T] — the tensor the block multiplies the values with, so gradients with respect to it are the
 /// true ones), `blocks.i.attn` (attention output after the projection, before the residual add) and
 /// `blocks.i` (block output); then `norm`. Token tensors are [N, T, C] with T = 1 + 196.
-public final class VisionTransformer: TokenClassifier {
+public final class VisionTransformer: TokenClassifier, PrecisionSelectable {
     /// Width, depth and heads of a ViT variant.
     public struct Configuration: Sendable, Equatable {
         /// Token width C.
@@ -100,6 +100,8 @@ public final class VisionTransformer: TokenClassifier {
 
     /// The architecture's name and the weights' source and SHA-256.
     public let identity: ModelIdentity
+    /// The precision of the convolutions and matrix products (fp32 unless set; see ``Precision``).
+    public var precision: Precision = .fp32
     /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable: explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
     public let classNames: [String]
@@ -169,7 +171,7 @@ public final class VisionTransformer: TokenClassifier {
     public func attentionProbabilitiesPoint(block i: Int) -> String { "blocks.\(i).attn.probs" }
     public func attentionOutputPoint(block i: Int) -> String { "blocks.\(i).attn" }
 
-    public func projectTokensToClasses(_ tokens: Tensor) -> Tensor { head(norm(tokens)) }
+    public func projectTokensToClasses(_ tokens: Tensor) -> Tensor { withPrecision(precision) { head(norm(tokens)) } }
 
     /// Token points [N, T, C] become [N, C, grid, grid] with the class token dropped; attention
     /// probabilities are returned unchanged.
@@ -181,7 +183,12 @@ public final class VisionTransformer: TokenClassifier {
         return captured.sliced(axis: 1, 1..<t).reshaped([n, g, g, c]).permuted(0, 3, 1, 2)
     }
 
+    /// Runs the network in ``precision``.
     public func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
+        withPrecision(precision) { computeForward(pixels, capturing: points) }
+    }
+
+    private func computeForward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 

@@ -50,6 +50,8 @@ private struct ConvKernels {
     let outShape: [Int]
     /// The call's shape without its post-ops, which the packed backward weights are keyed by.
     let shapeKey: String
+    /// The operands' precision: in bf16 the input, the weights and the incoming gradient are bf16.
+    let precision: Precision
 }
 
 private let convCache = PrimitiveCache<ConvKernels>()
@@ -64,6 +66,7 @@ extension Tensor {
     /// 2-D convolution (cross-correlation) of an NCHW tensor with OIHW weights (`I = C / groups`),
     /// as PyTorch's `conv2d`. Runs on oneDNN in channels-last layout and returns a channels-last
     /// tensor. Differentiable with respect to the input and `residual`; weights and bias are constants.
+    /// Computes in ``Precision/current`` (see ``Precision``); output and gradients are fp32 either way.
     ///
     /// - Parameters:
     ///   - weight: [O, C / groups, kH, kW] filters.
@@ -99,16 +102,20 @@ extension Tensor {
             precondition(residual.shape == [n, o, oh, ow], "conv2d residual shape \(residual.shape), expected \([n, o, oh, ow])")
         }
 
-        let shapeKey = "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),\(bias != nil)"
+        let precision = Precision.current
+        let type = operandType(precision)
+        let shapeKey = "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),"
+            + "\(bias != nil),\(precision)"
         if kh == 1 && kw == 1 && stride == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0) {
-            return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, key: shapeKey)
+            return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, key: shapeKey,
+                                   precision: precision)
         }
         let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
         let k = convCache.value(for: key) {
-            let src = memoryDesc(dims: [n, c, h, w], tag: dnnl_nhwc)
+            let src = memoryDesc(dims: [n, c, h, w], tag: dnnl_nhwc, type: type)
             let dst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nhwc)
             let wDims = groups > 1 ? [groups, o / groups, ipg, kh, kw] : [o, ipg, kh, kw]
-            let wAny = memoryDesc(dims: wDims, tag: dnnl_format_tag_any)
+            let wAny = memoryDesc(dims: wDims, tag: dnnl_format_tag_any, type: type)
             let wUser = memoryDesc(dims: wDims, tag: groups > 1 ? dnnl_goihw : dnnl_oihw)
             let b = bias != nil ? memoryDesc(dims: [o], tag: dnnl_a) : dnnl_memory_desc_t()
             var strides = [Int64(stride), Int64(stride)], dil = [Int64(dilation - 1), Int64(dilation - 1)]
@@ -125,8 +132,9 @@ extension Tensor {
             let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
 
             let plain = c <= plainBackwardMaxChannels && groups == 1
-            var diffSrc = plain ? memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw) : src
-            var diffDst = plain ? memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw) : dst
+            // The input gradient is fp32 in either precision; in bf16 the incoming gradient is converted.
+            var diffSrc = memoryDesc(dims: [n, c, h, w], tag: plain ? dnnl_nchw : dnnl_nhwc)
+            var diffDst = memoryDesc(dims: [n, o, oh, ow], tag: plain ? dnnl_nchw : dnnl_nhwc, type: type)
             var bd = dnnl_convolution_desc_t()
             dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &diffSrc, &wa, &diffDst,
                                                                        &strides, &dil, &padL, &padR), "conv backward desc \(key)")
@@ -134,9 +142,11 @@ extension Tensor {
             var hintDesc = dnnl_convolution_desc_t()
             var hint = fwd
             if plain {
+                var hintSrc = memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw, type: type)
+                var hintDst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw)
                 dnnlCheck(withUnsafePointer(to: &bb) { bp in
                     dnnl_dilated_convolution_forward_desc_init(&hintDesc, dnnl_forward_training, dnnl_convolution_direct,
-                                                               &diffSrc, &wa, hasBias ? bp : nil, &diffDst, &strides, &dil,
+                                                               &hintSrc, &wa, hasBias ? bp : nil, &hintDst, &strides, &dil,
                                                                &padL, &padR)
                 }, "conv plain forward desc \(key)")
                 hint = withUnsafePointer(to: &hintDesc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
@@ -144,14 +154,14 @@ extension Tensor {
             let bwd = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), hint: hint.pd) }
             return ConvKernels(forward: fwd, backwardData: bwd, srcMD: src, dstMD: dst, biasMD: b, userWeightsMD: wUser,
                                diffSrcMD: diffSrc, diffDstMD: diffDst, plainBackward: plain, outShape: [n, o, oh, ow],
-                               shapeKey: shapeKey)
+                               shapeKey: shapeKey, precision: precision)
         }
 
         let x = channelsLast()
         let wc = weight.contiguous()
         let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: k.outShape,
                                   weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + key,
-                                  bias: bias, residual: residual)
+                                  bias: bias, residual: residual, precision: precision)
 
         let inputs = residual.map { [x, $0] } ?? [x]
         let strategy = ConvInputGradient(kernels: k, geometry: ConvGeometry(
@@ -188,9 +198,10 @@ private struct ConvGeometry {
 private enum ConvInputGradient {
     /// A strided, unpadded 1×1 convolution: oneDNN's strided 1×1 backward kernel reaches about half its
     /// unstrided speed here; the product at the output's resolution, spread onto the strided grid, is faster.
-    case stridedPointwise(ConvGeometry)
+    case stridedPointwise(ConvGeometry, Precision)
     /// A strided convolution over few input channels (an image stem): the backward pass of the equivalent
-    /// stride-1 convolution on the space-to-depth rearranged input (``SpaceToDepthBackward``).
+    /// stride-1 convolution on the space-to-depth rearranged input (``SpaceToDepthBackward``). fp32 in either
+    /// precision: a stem is a few percent of a network's products.
     case spaceToDepth(SpaceToDepthBackward)
     /// oneDNN's backward-data primitive, created with the forward one.
     case backwardData(ConvKernels, ConvGeometry, key: String)
@@ -198,7 +209,7 @@ private enum ConvInputGradient {
     init(kernels k: ConvKernels, geometry g: ConvGeometry, key: String) {
         let (n, c, h, w) = (g.inputShape[0], g.inputShape[1], g.inputShape[2], g.inputShape[3])
         if g.kernel == (1, 1) && g.dilation == 1 && g.groups == 1 && g.isUnpadded {
-            self = .stridedPointwise(g)
+            self = .stridedPointwise(g, k.precision)
             return
         }
         let spaceToDepth = SpaceToDepthBackward(n: n, c: c, h: h, w: w, o: k.outShape[1], kh: g.kernel.0, kw: g.kernel.1,
@@ -212,7 +223,8 @@ private enum ConvInputGradient {
     /// (channels-last, shaped like the output), through the convolution with OIHW `weight`.
     func inputGradient(of gradient: Tensor, weight: Tensor) -> Tensor {
         switch self {
-        case .stridedPointwise(let g): return stridedPointwiseInputGradient(gradient, weight: weight, geometry: g)
+        case let .stridedPointwise(g, precision):
+            return stridedPointwiseInputGradient(gradient, weight: weight, geometry: g, precision: precision)
         case .spaceToDepth(let s2d): return s2d.inputGradient(of: gradient, weight: weight)
         case let .backwardData(k, g, key): return backwardDataInputGradient(gradient, weight: weight, kernels: k, geometry: g,
                                                                             key: key)
@@ -222,12 +234,13 @@ private enum ConvInputGradient {
 
 /// The input gradient of a strided, unpadded 1×1 convolution: the matrix product at the output's resolution,
 /// then spread onto every stride-th pixel of a zeroed input-sized gradient.
-private func stridedPointwiseInputGradient(_ gradient: Tensor, weight: Tensor, geometry g: ConvGeometry) -> Tensor {
+private func stridedPointwiseInputGradient(_ gradient: Tensor, weight: Tensor, geometry g: ConvGeometry,
+                                           precision: Precision) -> Tensor {
     let inputShape = g.inputShape
     let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
     let (oh, ow) = g.outputSize
     let compact = Tensor.uninitialized([n * oh * ow, c])
-    pointwiseBackward(gradient, weight: weight, pixels: compact.shape[0], into: compact.storage.pointer)
+    pointwiseBackward(gradient, weight: weight, pixels: compact.shape[0], into: compact.storage.pointer, precision: precision)
     let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
                     storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
     scatterStrided(compact.storage.pointer, into: dx.storage.pointer, n: n, h: h, w: w, c: c, stride: g.stride,
@@ -243,21 +256,24 @@ private func backwardDataInputGradient(_ gradient: Tensor, weight: Tensor, kerne
     let bwdWeightsMD = k.backwardData.queryMD(dnnl_query_weights_md)
     let packedB = PackedWeightCache.shared.packed(weight, as: bwdWeightsMD, sourceMD: k.userWeightsMD,
                                                   key: "conv-bwd:" + k.shapeKey)
-    var diffDst = gradient
-    if k.plainBackward {
-        diffDst = Tensor.uninitialized(k.outShape)
-        reorder(UnsafeMutableRawPointer(gradient.basePointer), k.dstMD, UnsafeMutableRawPointer(diffDst.storage.pointer),
-                k.diffDstMD, key: "conv-diff-dst:" + key)
+    // The plain layout, and bf16, need the gradient converted; the fp32 channels-last backward reads it as it is.
+    var diffDst = gradient.storage
+    var diffDstPointer = UnsafeMutableRawPointer(gradient.basePointer)
+    if k.plainBackward || k.precision == .bf16 {
+        diffDst = TensorStorage(uninitializedCount: (mdSize(k.diffDstMD) + 3) / 4)
+        diffDstPointer = UnsafeMutableRawPointer(diffDst.pointer)
+        reorder(UnsafeMutableRawPointer(gradient.basePointer), k.dstMD, diffDstPointer, k.diffDstMD, key: "conv-diff-dst:" + key)
     }
     let dx = Tensor(shape: inputShape,
                     strides: k.plainBackward ? Tensor.contiguousStrides(for: inputShape)
                                              : Tensor.channelsLastStrides(inputShape),
                     storage: TensorStorage(uninitializedCount: inputShape.reduce(1, *)))
     k.backwardData.execute([
-        (DNNL_ARG_DIFF_DST, k.diffDstMD, UnsafeMutableRawPointer(diffDst.basePointer)),
+        (DNNL_ARG_DIFF_DST, k.diffDstMD, diffDstPointer),
         (DNNL_ARG_WEIGHTS, bwdWeightsMD, UnsafeMutableRawPointer(packedB.pointer)),
         (DNNL_ARG_DIFF_SRC, k.diffSrcMD, UnsafeMutableRawPointer(dx.storage.pointer)),
     ])
+    withExtendedLifetime(diffDst) {}
     return dx
 }
 
@@ -298,13 +314,17 @@ private struct PointwiseBackwardKernel {
 
 private let pointwiseBackwardCache = PrimitiveCache<PointwiseBackwardKernel>()
 
-/// The input gradient of a 1×1 convolution over `pixels` channels-last pixels, [pixels, out] · [out, in].
-private func pointwiseBackward(_ gradient: Tensor, weight: Tensor, pixels: Int, into result: UnsafeMutablePointer<Float>) {
+/// The input gradient of a 1×1 convolution over `pixels` channels-last pixels, [pixels, out] · [out, in];
+/// in bf16 from a bf16 copy of the gradient and bf16 packed weights, into an fp32 result.
+private func pointwiseBackward(_ gradient: Tensor, weight: Tensor, pixels: Int, into result: UnsafeMutablePointer<Float>,
+                               precision: Precision) {
     let (o, c) = (weight.shape[0], weight.shape[1])
-    let key = "\(pixels),\(o),\(c)"
+    let type = operandType(precision)
+    let key = "\(pixels),\(o),\(c),\(precision)"
     let k = pointwiseBackwardCache.value(for: key) {
         var bd = dnnl_matmul_desc_t()
-        var g = memoryDesc(dims: [pixels, o], tag: dnnl_ab), wb = memoryDesc(dims: [o, c], tag: dnnl_format_tag_any)
+        var g = memoryDesc(dims: [pixels, o], tag: dnnl_ab, type: type)
+        var wb = memoryDesc(dims: [o, c], tag: dnnl_format_tag_any, type: type)
         var dx = memoryDesc(dims: [pixels, c], tag: dnnl_ab)
         dnnlCheck(dnnl_matmul_desc_init(&bd, &g, &wb, nil, &dx), "pointwise conv backward matmul desc \(key)")
         let p = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
@@ -313,12 +333,14 @@ private func pointwiseBackward(_ gradient: Tensor, weight: Tensor, pixels: Int, 
     }
     let weightsMD = k.primitive.queryMD(dnnl_query_weights_md)
     let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: k.weightsUserMD,
-                                                 key: "pointwise-bwd:\(o),\(c)")
+                                                 key: "pointwise-bwd:\(o),\(c),\(precision)")
+    let converted = precision == .bf16 ? bf16Copy(gradient, strides: gradient.strides) : nil
     k.primitive.execute([
-        (DNNL_ARG_SRC, k.gradientMD, UnsafeMutableRawPointer(gradient.basePointer)),
+        (DNNL_ARG_SRC, k.gradientMD, UnsafeMutableRawPointer(converted?.pointer ?? gradient.basePointer)),
         (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
         (DNNL_ARG_DST, k.resultMD, UnsafeMutableRawPointer(result)),
     ])
+    withExtendedLifetime(converted) {}
 }
 
 /// Spreads a channels-last [n, oh, ow, c] buffer onto every `stride`-th row and column of a channels-last
@@ -345,18 +367,19 @@ extension Tensor {
     /// layout: [pixels, in] · [in, out]. oneDNN's matmul kernel accepts a full-tensor residual post-op
     /// where its 1×1 convolution kernels fall back to a slower one, and is as fast or faster without it.
     fileprivate func pointwiseConv2d(weight: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
-                                     key shapeKey: String) -> Tensor {
+                                     key shapeKey: String, precision: Precision) -> Tensor {
+        let type = operandType(precision)
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let o = weight.shape[0]
         let pixels = n * h * w
         let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
         let k = pointwiseCache.value(for: key) {
-            let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab)
+            let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab, type: type)
             let dst = memoryDesc(dims: [pixels, o], tag: dnnl_ab)
             let b = bias != nil ? memoryDesc(dims: [1, o], tag: dnnl_ab) : dnnl_memory_desc_t()
             let hasBias = bias != nil
             var fd = dnnl_matmul_desc_t()
-            var s = src, wa = memoryDesc(dims: [c, o], tag: dnnl_format_tag_any), bb = b, d = dst
+            var s = src, wa = memoryDesc(dims: [c, o], tag: dnnl_format_tag_any, type: type), bb = b, d = dst
             dnnlCheck(withUnsafePointer(to: &bb) { bp in dnnl_matmul_desc_init(&fd, &s, &wa, hasBias ? bp : nil, &d) },
                       "pointwise conv matmul desc \(key)")
             let attr = postOpsAttribute(residual: residual != nil ? dst : nil, activation: activation)
@@ -370,7 +393,7 @@ extension Tensor {
         let wc = weight.contiguous()
         let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: [n, o, h, w],
                                   weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + key,
-                                  bias: bias, residual: residual)
+                                  bias: bias, residual: residual, precision: precision)
 
         let inputShape = shape
         let inputs = residual.map { [x, $0] } ?? [x]
@@ -378,7 +401,7 @@ extension Tensor {
             let gl = activationGradient(parts, output: out, activation: activation)
             let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
                             storage: TensorStorage(uninitializedCount: pixels * c))
-            pointwiseBackward(gl, weight: wc, pixels: pixels, into: dx.storage.pointer)
+            pointwiseBackward(gl, weight: wc, pixels: pixels, into: dx.storage.pointer, precision: precision)
             return residual == nil ? [dx] : [dx, gl]
         }
     }
@@ -386,17 +409,18 @@ extension Tensor {
 
 /// Runs a convolution-like forward primitive (a convolution, or a 1×1 convolution's matmul) on a channels-last
 /// input: packs the weights once, passes the bias and the residual post-op's operand, and returns the
-/// channels-last output.
+/// channels-last fp32 output. In bf16 the input is converted first (the primitive reads bf16).
 private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD: dnnl_memory_desc_t,
                              dstMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t, outShape: [Int],
                              weight: Tensor, weightsUserMD: dnnl_memory_desc_t, packKey: String,
-                             bias: Tensor?, residual: Tensor?) -> Tensor {
+                             bias: Tensor?, residual: Tensor?, precision: Precision) -> Tensor {
     let weightsMD = primitive.queryMD(dnnl_query_weights_md)
     let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: weightsUserMD, key: packKey)
     let out = Tensor(shape: outShape, strides: Tensor.channelsLastStrides(outShape),
                      storage: TensorStorage(uninitializedCount: outShape.reduce(1, *)))
+    let converted = precision == .bf16 ? bf16Copy(x, strides: x.strides) : nil
     var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-        (DNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(x.basePointer)),
+        (DNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(converted?.pointer ?? x.basePointer)),
         (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
         (DNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
     ]
@@ -405,7 +429,7 @@ private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD:
     if let shortcut {
         args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
     }
-    primitive.execute(args)
+    withExtendedLifetime(converted) { primitive.execute(args) }
     return out
 }
 

@@ -26,17 +26,17 @@ final class DNNLContext: @unchecked Sendable {
     }
 }
 
-/// A memory descriptor for a dense f32 tensor described by dims and strides.
-func memoryDesc(dims: [Int], strides: [Int]) -> dnnl_memory_desc_t {
+/// A memory descriptor for a dense tensor (f32 unless told) described by dims and strides.
+func memoryDesc(dims: [Int], strides: [Int], type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
     let d = dims.map(Int64.init), s = strides.map(Int64.init)
-    dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, dnnl_f32, s), "memory desc \(dims) \(strides)")
+    dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), d, type, s), "memory desc \(dims) \(strides)")
     return md
 }
 
-func memoryDesc(dims: [Int], tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+func memoryDesc(dims: [Int], tag: dnnl_format_tag_t, type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
-    dnnlCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), dnnl_f32, tag), "memory desc \(dims)")
+    dnnlCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), type, tag), "memory desc \(dims)")
     return md
 }
 
@@ -156,9 +156,9 @@ func reorder(_ src: UnsafeMutableRawPointer, _ srcMD: dnnl_memory_desc_t,
 
 private let reorderCache = PrimitiveCache<DNNLPrimitive>()
 
-/// Copies the elements of `t` into `dst`, laid out with `strides`, with a cached oneDNN reorder.
-/// `t` must not overlap itself (no zero strides on axes longer than 1).
-func reorder(_ t: Tensor, into dst: UnsafeMutablePointer<Float>, strides: [Int]) {
+/// Copies the elements of `t` into `dst`, laid out with `strides` and converted to `dataType`, with a cached
+/// oneDNN reorder. `t` must not overlap itself (no zero strides on axes longer than 1).
+func reorder(_ t: Tensor, into dst: UnsafeMutableRawPointer, strides: [Int], dataType: dnnl_data_type_t = dnnl_f32) {
     // Axes of extent 1 get a stride that cannot be mistaken for an inner axis (as in Matmul.swift).
     func canonical(_ s: [Int]) -> [Int] {
         let outer = zip(t.shape, s).map { $0 * $1 }.max() ?? 1
@@ -166,7 +166,7 @@ func reorder(_ t: Tensor, into dst: UnsafeMutablePointer<Float>, strides: [Int])
     }
     let (from, to) = (canonical(t.strides), canonical(strides))
     reorder(UnsafeMutableRawPointer(t.basePointer), memoryDesc(dims: t.shape, strides: from),
-            UnsafeMutableRawPointer(dst), memoryDesc(dims: t.shape, strides: to), key: "\(t.shape)\(from)→\(to)")
+            dst, memoryDesc(dims: t.shape, strides: to, type: dataType), key: "\(t.shape)\(from)→\(to)\(dataType.rawValue)")
 }
 
 /// A thread-safe cache of primitives keyed by shape and layout.

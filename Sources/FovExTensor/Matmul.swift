@@ -22,19 +22,24 @@ private func matmulStrides(_ t: Tensor) -> [Int] {
     return strides
 }
 
-/// Runs C = A·B on oneDNN for 2-D or batched operands given by dims and strides.
+/// Runs C = A·B on oneDNN for 2-D or batched operands given by dims and strides. In bf16, A (and B unless
+/// packed) are first converted to contiguous bf16 copies and packed weights are packed as bf16; C stays fp32.
 private func runMatmul(_ a: Tensor, _ b: Tensor, outShape: [Int], bias: Tensor? = nil,
-                       packWeights: Bool = false) -> Tensor {
-    let aStrides = matmulStrides(a), bStrides = matmulStrides(b)
-    let aMD = memoryDesc(dims: a.shape, strides: aStrides)
-    let bUserMD = memoryDesc(dims: b.shape, strides: bStrides)
+                       packWeights: Bool = false, precision: Precision) -> Tensor {
+    let bf16 = precision == .bf16
+    let type = operandType(precision)
+    let aStrides = bf16 ? Tensor.contiguousStrides(for: a.shape) : matmulStrides(a)
+    let bStrides = bf16 && !packWeights ? Tensor.contiguousStrides(for: b.shape) : matmulStrides(b)
+    let aMD = memoryDesc(dims: a.shape, strides: aStrides, type: type)
+    // Packed weights are reordered from B's own fp32 layout; unpacked bf16 ones are read from a bf16 copy.
+    let bUserMD = memoryDesc(dims: b.shape, strides: bStrides, type: packWeights ? dnnl_f32 : type)
     let cMD = memoryDesc(dims: outShape, strides: Tensor.contiguousStrides(for: outShape))
     let biasShape = bias.map { _ in Array(repeating: 1, count: outShape.count - 1) + [outShape.last!] }
     let biasMD = biasShape.map { memoryDesc(dims: $0, strides: Tensor.contiguousStrides(for: $0)) }
-    let key = "\(a.shape)\(aStrides)\(b.shape)\(packWeights ? "packed" : "\(bStrides)")\(bias != nil)"
+    let key = "\(precision)\(a.shape)\(aStrides)\(b.shape)\(packWeights ? "packed" : "\(bStrides)")\(bias != nil)"
     let prim = matmulCache.value(for: key) {
         var md = dnnl_matmul_desc_t()
-        var am = aMD, bm = packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any) : bUserMD, cm = cMD
+        var am = aMD, bm = packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any, type: type) : bUserMD, cm = cMD
         var biasM = biasMD ?? dnnl_memory_desc_t()
         let hasBias = bias != nil
         dnnlCheck(withUnsafePointer(to: &biasM) { bp in dnnl_matmul_desc_init(&md, &am, &bm, hasBias ? bp : nil, &cm) },
@@ -42,19 +47,23 @@ private func runMatmul(_ a: Tensor, _ b: Tensor, outShape: [Int], bias: Tensor? 
         return withUnsafePointer(to: &md) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
     }
     let out = Tensor.uninitialized(outShape)
+    let aCopy = bf16 ? bf16Copy(a, strides: aStrides) : nil
+    let bCopy = bf16 && !packWeights ? bf16Copy(b, strides: bStrides) : nil
     var weightsMD = bUserMD
-    var weightsPtr = UnsafeMutableRawPointer(b.basePointer)
+    var weightsPtr = UnsafeMutableRawPointer(bCopy?.pointer ?? b.basePointer)
+    var packed: TensorStorage?
     if packWeights {
         weightsMD = prim.queryMD(dnnl_query_weights_md)
-        weightsPtr = UnsafeMutableRawPointer(PackedWeightCache.shared.packed(b, as: weightsMD, sourceMD: bUserMD, key: "mm:" + key).pointer)
+        packed = PackedWeightCache.shared.packed(b, as: weightsMD, sourceMD: bUserMD, key: "mm:" + key)
+        weightsPtr = UnsafeMutableRawPointer(packed!.pointer)
     }
     var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-        (DNNL_ARG_SRC, aMD, UnsafeMutableRawPointer(a.basePointer)),
+        (DNNL_ARG_SRC, aMD, UnsafeMutableRawPointer(aCopy?.pointer ?? a.basePointer)),
         (DNNL_ARG_WEIGHTS, weightsMD, weightsPtr),
         (DNNL_ARG_DST, cMD, UnsafeMutableRawPointer(out.storage.pointer)),
     ]
     if let bias, let biasMD { args.append((DNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
-    prim.execute(args)
+    withExtendedLifetime((aCopy, bCopy, packed)) { prim.execute(args) }
     return out
 }
 
@@ -78,16 +87,20 @@ extension Tensor {
         }
         let a = matmulReady(self) ? self : contiguous()
         b = matmulReady(other) ? other : other.contiguous()
-        let out = withoutGradients { runMatmul(a, b, outShape: batch + [m, n]) }
+        let precision = Precision.current
+        let out = withoutGradients { runMatmul(a, b, outShape: batch + [m, n], precision: precision) }
         let aTracked = node != nil, bTracked = other.node != nil
         return out.recorded(from: [self, other]) { g in
-            [aTracked ? g.matmul(b.transposed()) : nil, bTracked ? a.transposed().matmul(g) : nil]
+            withPrecision(precision) {
+                [aTracked ? g.matmul(b.transposed()) : nil, bTracked ? a.transposed().matmul(g) : nil]
+            }
         }
     }
 
     /// A fully connected layer: `self · weightᵀ + bias` with PyTorch's `[out, in]` weight layout.
-    /// The weight is a constant; oneDNN gets it pre-packed once (and a second packing for the
-    /// backward pass). Differentiable with respect to `self`.
+    /// The weight is a constant; oneDNN gets it pre-packed once for the forward pass. The fp32 backward pass
+    /// reads the weight as it is (a second packed copy would hold a ViT's weights a third time); in bf16 it
+    /// reads a bf16 copy packed on its first use, half the weight's size. Differentiable with respect to `self`.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],
                      "linear: input \(shape) does not match weight \(weight.shape)")
@@ -97,9 +110,12 @@ extension Tensor {
         let x = reshaped([-1, inF])
         let w = weight.contiguous()
         let wT = w.transposed()  // [in, out] view
-        let y = withoutGradients { runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: true) }
+        let precision = Precision.current
+        let y = withoutGradients {
+            runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: true, precision: precision)
+        }
         return y.recorded(from: [x]) { g in
-            [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: true)]
+            [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: precision == .bf16, precision: precision)]
         }.reshaped(lead + [outF])
     }
 }

@@ -150,7 +150,7 @@ public struct Tensor: @unchecked Sendable {
             // A network's input arrives as NCHW on every call; oneDNN's reorder transposes it several
             // times faster than the element-by-element strided copy.
             let out = Tensor(shape: shape, strides: Tensor.channelsLastStrides(shape), storage: TensorStorage(uninitializedCount: count))
-            reorder(self, into: out.storage.pointer, strides: out.strides)
+            reorder(self, into: UnsafeMutableRawPointer(out.storage.pointer), strides: out.strides)
             return out.recorded(from: [self]) { g in [g] }
         }
         let nhwc = permuted(0, 2, 3, 1).contiguous()
