@@ -73,11 +73,11 @@ struct ONNXModelBench {
         let perRound = batches.count * (builtIn == nil ? 2 : 4) + (ortAvailable ? 1 : 0)
         let progress = ProgressReporter(total: rounds * perRound, label: "ONNX", unit: .items("measurements"))
         func time(_ who: String, _ model: any ImageClassifier, _ x: Tensor, _ batch: Int) throws {
-            let forward = try BenchModels.measure(repeats: repeats) { _ = withoutGradients { model.logits(x) } }
-            samples[key(who, batch, "forward"), default: []].append(forward.seconds * 1000 / Double(batch))
+            let forward = try BenchModels.measureInterleaved(repeats: repeats, [{ _ = withoutGradients { model.logits(x) } }])
+            samples[key(who, batch, "forward"), default: []].append(forward.seconds[0] * 1000 / Double(batch))
             progress.advance()
-            let gradient = try BenchModels.measure(repeats: repeats) { _ = try BenchModels.topLogitGradient(model, x) }
-            samples[key(who, batch, "forward+gradient"), default: []].append(gradient.seconds * 1000 / Double(batch))
+            let gradient = try BenchModels.measureInterleaved(repeats: repeats, [{ _ = try BenchModels.topLogitGradient(model, x) }])
+            samples[key(who, batch, "forward+gradient"), default: []].append(gradient.seconds[0] * 1000 / Double(batch))
             progress.advance()
         }
 
