@@ -60,6 +60,11 @@ def export(directory, name):
     torch.manual_seed(0)
     kwargs = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
     model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    # Some heads start at zero (vit_b_16's), which would make every logit 0 and the comparison empty.
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and not module.weight.any():
+                module.weight.normal_(0, 0.02)
     size = 299 if name == "inception_v3" else 224
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
