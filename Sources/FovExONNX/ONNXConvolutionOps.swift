@@ -1,7 +1,7 @@
 import Foundation
 import FovExTensor
 
-// Convolution, pooling and batch normalisation on NCHW tensors.
+// Convolution and batch normalisation on NCHW tensors.
 
 /// A 2-D convolution with constant weights, as the graph compiler plans it: batch normalisation folded in,
 /// and an activation and a residual sum fused into oneDNN's pass where the graph allows.
@@ -89,71 +89,10 @@ struct ConvolutionPlan {
     }
 }
 
-/// A pooling window read from MaxPool's or AveragePool's attributes, limited to what the tensor library runs:
-/// square windows and strides, equal padding on every side, floor mode.
-private struct PoolWindow {
-    var kernel: Int
-    var stride: Int
-    var padding: Int
-
-    init(_ node: ONNXNode) throws {
-        guard let k = node.ints("kernel_shape"), k.count == 2, k[0] == k[1] else {
-            throw UnsupportedUseError("only square 2-D windows are supported (kernel_shape \(node.ints("kernel_shape") ?? []))")
-        }
-        let s = node.ints("strides") ?? [1, 1]
-        guard s.count == 2, s[0] == s[1] else { throw UnsupportedUseError("unequal strides \(s) are not supported") }
-        let p = node.ints("pads") ?? [0, 0, 0, 0]
-        guard p.count == 4, Set(p).count == 1, 2 * p[0] <= k[0] else {
-            throw UnsupportedUseError("pads \(p) are not supported (equal on every side, at most half the window)")
-        }
-        guard (node.string("auto_pad") ?? "NOTSET") == "NOTSET" || node.string("auto_pad") == "VALID" else {
-            throw UnsupportedUseError("auto_pad = \(node.string("auto_pad")!) is not supported")
-        }
-        guard node.int("ceil_mode", default: 0) == 0 else { throw UnsupportedUseError("ceil_mode = 1 is not supported yet") }
-        if let d = node.ints("dilations"), d.contains(where: { $0 != 1 }) {
-            throw UnsupportedUseError("dilations \(d) are not supported")
-        }
-        (kernel, stride, padding) = (k[0], s[0], p[0])
-    }
-}
-
 extension ONNXOperators {
     static let convolutionBuilders: [String: KernelBuilder] = {
         var b: [String: KernelBuilder] = [:]
         b["Conv"] = { ctx in try ConvolutionPlan(ctx).kernel }
-        b["MaxPool"] = { ctx in
-            if ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty {
-                throw UnsupportedUseError("the Indices output is not supported")
-            }
-            try ctx.require("storage_order", in: [0], default: 0)
-            let window = try PoolWindow(ctx.node)
-            return { inputs in
-                let x = try floatInput(inputs, 0, "MaxPool")
-                guard x.rank == 4, x.shape[2] + 2 * window.padding >= window.kernel, x.shape[3] + 2 * window.padding >= window.kernel else {
-                    throw KernelError("MaxPool: window \(window.kernel) does not fit input \(x.shape)")
-                }
-                return [.float(x.maxPool2d(kernel: window.kernel, stride: window.stride, padding: window.padding))]
-            }
-        }
-        b["AveragePool"] = { ctx in
-            let window = try PoolWindow(ctx.node)
-            let includePad = ctx.node.int("count_include_pad", default: 0) != 0
-            return { inputs in
-                let x = try floatInput(inputs, 0, "AveragePool")
-                guard x.rank == 4, x.shape[2] + 2 * window.padding >= window.kernel, x.shape[3] + 2 * window.padding >= window.kernel else {
-                    throw KernelError("AveragePool: window \(window.kernel) does not fit input \(x.shape)")
-                }
-                return [.float(x.avgPool2d(kernel: window.kernel, stride: window.stride, padding: window.padding,
-                                           countIncludePad: includePad))]
-            }
-        }
-        b["GlobalAveragePool"] = { _ in
-            { inputs in
-                let x = try floatInput(inputs, 0, "GlobalAveragePool")
-                guard x.rank == 4 else { throw KernelError("GlobalAveragePool needs an NCHW input, got \(x.shape)") }
-                return [.float(x.adaptiveAvgPool2d(outputSize: 1))]
-            }
-        }
         b["BatchNormalization"] = { ctx in
             try ctx.require("training_mode", in: [0], default: 0)
             if ctx.node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {

@@ -85,15 +85,32 @@ extension ONNXOperators {
                 return [.float(x.clamped(min: lower, max: upper))]
             }
         }
-        for op in ["Identity", "Dropout"] {
-            b[op] = { ctx in
-                if ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty {
-                    throw UnsupportedUseError("the mask output is not supported")
+        b["Identity"] = { _ in
+            { inputs in
+                guard let v = inputs.first ?? nil else { throw KernelError("Identity needs an input") }
+                return [v]
+            }
+        }
+        b["Dropout"] = { ctx in
+            // Inference: the identity, and a mask of all true. From opset 12 training_mode is an input; a
+            // constant true one (with a non-zero ratio) would ask for random dropping.
+            if ctx.opset >= 12, ctx.node.inputs.count > 2, !ctx.node.inputs[2].isEmpty {
+                guard case .integer(let training)? = ctx.constant(2) else {
+                    throw UnsupportedUseError("a training_mode that is not constant is not supported")
                 }
-                return { inputs in
-                    guard let v = inputs.first ?? nil else { throw KernelError("\(op) needs an input") }
-                    return [v]
+                let ratio = ctx.constant(1).flatMap { v -> Float? in
+                    if case .float(let t) = v { return t.scalars.first } else { return nil }
+                } ?? 0.5
+                if training.values.first != 0 && ratio != 0 {
+                    throw UnsupportedUseError("training-mode dropout (random) is not supported")
                 }
+            }
+            let wantsMask = ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty
+            return { inputs in
+                guard let v = inputs.first ?? nil else { throw KernelError("Dropout needs an input") }
+                guard wantsMask else { return [v] }
+                let mask = IntegerTensor(shape: v.shape, values: [Int](repeating: 1, count: v.shape.reduce(1, *)), isBool: true)
+                return [v, .integer(mask)]
             }
         }
         b["Equal"] = { _ in

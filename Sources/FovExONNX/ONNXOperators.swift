@@ -48,7 +48,8 @@ typealias KernelBuilder = (KernelContext) throws -> ONNXKernel
 enum ONNXOperators {
     static let builders: [String: KernelBuilder] = {
         var all: [String: KernelBuilder] = [:]
-        for family in [elementwiseBuilders, shapeBuilders, convolutionBuilders, linearBuilders] {
+        for family in [elementwiseBuilders, shapeBuilders, convolutionBuilders, poolingBuilders, linearBuilders,
+                       indexingBuilders, einsumBuilders] {
             all.merge(family) { first, _ in first }
         }
         return all

@@ -193,11 +193,13 @@ extension ONNXOperators {
                 }
                 switch v {
                 case .float(var t):
+                    let isRun = picks.allSatisfy { p in p.isEmpty || p == Array(p[0]..<(p[0] + p.count)) }
+                    guard isRun else {
+                        // Strides other than 1 (and reversals) have no view: gather the elements.
+                        return [.float(t.gatheringElements(flatPositions(shape: s, picks: picks), shape: picks.map(\.count)))]
+                    }
                     for a in picks.indices where picks[a].count != s[a] {
                         let p = picks[a]
-                        guard p.isEmpty || p == Array(p[0]..<(p[0] + p.count)) else {
-                            throw KernelError("Slice: steps other than 1 on float tensors are not supported")
-                        }
                         t = t.sliced(axis: a, p.isEmpty ? 0..<0 : p[0]..<(p[0] + p.count))
                     }
                     return [.float(t)]

@@ -110,15 +110,24 @@ final class ONNXLoadingTests: XCTestCase {
                           && text.contains("opset 17"), text)
         }
         // A supported op with an attribute value it cannot take is named with the reason.
-        var pool = GraphBuilder.node("MaxPool", "ceil", ["x"], ["y"])
+        var pool = GraphBuilder.node("MaxPool", "dilated", ["x"], ["p"])
         var kernel = Onnx_AttributeProto()
         (kernel.name, kernel.type, kernel.ints) = ("kernel_shape", .ints, [3, 3])
-        var ceil = Onnx_AttributeProto()
-        (ceil.name, ceil.type, ceil.i) = ("ceil_mode", .int, 1)
-        pool.attribute = [kernel, ceil]
-        let model = try ONNXModel(serializedBytes: GraphBuilder.model([pool], outputDims: [nil, 3, 3, 3]).serializedData(), file: "pool.onnx")
+        var dilations = Onnx_AttributeProto()
+        (dilations.name, dilations.type, dilations.ints) = ("dilations", .ints, [2, 2])
+        pool.attribute = [kernel, dilations]
+        var pad = GraphBuilder.node("Pad", "wrap", ["p", "pads"], ["y"])
+        var mode = Onnx_AttributeProto()
+        (mode.name, mode.type, mode.s) = ("mode", .string, Data("wrap".utf8))
+        pad.attribute = [mode]
+        let model = try ONNXModel(serializedBytes: GraphBuilder.model([pool, pad], outputDims: [nil, 3, 3, 3]).serializedData(),
+                                  file: "pool.onnx")
         XCTAssertThrowsError(try ONNXProgram(model)) { error in
-            XCTAssertTrue("\(error)".contains("MaxPool at node 'ceil': ceil_mode = 1"), "\(error)")
+            guard let e = error as? UnsupportedONNXOperatorsError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.uses.map(\.node), ["dilated", "wrap"], "every unusable node, before any work")
+            XCTAssertTrue("\(error)".contains("MaxPool at node 'dilated': dilations [2, 2] are not supported"), "\(error)")
+            XCTAssertTrue("\(error)".contains("Pad at node 'wrap': mode = 'wrap' is not supported"), "\(error)")
+            XCTAssertTrue("\(error)".contains("pool.onnx") && "\(error)".contains("opset 13"), "\(error)")
         }
     }
 

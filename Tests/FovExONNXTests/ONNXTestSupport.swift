@@ -12,7 +12,12 @@ enum ONNXFixtures {
 
     /// PyTorch's input, logits seed, logits and input gradient for a family.
     static func reference(_ family: String) throws -> [String: Tensor] {
-        let checkpoint = try Checkpoint.load(url("\(family).safetensors"))
+        try load(url("\(family).safetensors"))
+    }
+
+    /// Every tensor of a safetensors file.
+    static func load(_ file: URL) throws -> [String: Tensor] {
+        let checkpoint = try Checkpoint.load(file)
         var out: [String: Tensor] = [:]
         for name in checkpoint.names {
             let t = checkpoint[name]!

@@ -188,3 +188,20 @@ final class ViewsTests: XCTestCase {
         }
     }
 }
+
+/// `gatheringElements` picks by flat position and adds gradients of repeated picks.
+final class ElementGatherTests: XCTestCase {
+    func testPicksAndGradients() throws {
+        let x = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let y = x.gatheringElements([5, 0, 0, 3], shape: [2, 2])
+        XCTAssertEqual(y.shape, [2, 2])
+        XCTAssertEqual(y.scalars, [6, 1, 1, 4])
+        let t = x.requiringGradient()
+        let g = try gradients(of: (t.gatheringElements([5, 0, 0, 3], shape: [4]) * Tensor(shape: [4], scalars: [1, 2, 3, 4])).sum(),
+                              withRespectTo: [t])[0]
+        XCTAssertEqual(g.scalars, [5, 0, 0, 4, 0, 1])
+        try checkGradients(at: [randomNormal([3, 4], seed: 3)], "gatheringElements") {
+            $0[0].permuted(1, 0).gatheringElements([11, 2, 2, 7, 0, 5], shape: [3, 2]).tanh()
+        }
+    }
+}

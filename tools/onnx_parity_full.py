@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Parity of full-size torchvision exports: FovEx against onnxruntime, with PyPI onnx's checker.
+
+For each model (default: the 19 classifiers below) and opset 13 and 17, in a temporary directory that is
+deleted afterwards (the files are 10–550 MB):
+  1. export   (Debian's PyTorch 1.13 / torchvision 0.14, /usr/bin/python3): random weights, eval mode,
+              torch.onnx.export of a fixed random input; writes NAME-opsetK.onnx and NAME-opsetK.safetensors
+              with `input` and `torch_logits`;
+  2. check    (PyPI onnx and onnxruntime, `python3`): onnx.checker.check_model (full check) and onnxruntime's
+              CPU logits on the same input, added to the .safetensors as `ort_logits`;
+  3. FovEx    the Swift test ONNXFullSizeParityTests with FOVEX_ONNX_PARITY_DIR set (build the tests first:
+              swift build -c release -Xswiftc -enable-testing --build-tests), which writes fovex-results.jsonl;
+then prints one line per export: checker result, max |FovEx − onnxruntime| / max |onnxruntime|, the same
+against PyTorch, and onnxruntime against PyTorch.
+
+    python3 tools/onnx_parity_full.py [MODEL ...]
+The stages run as `python3 tools/onnx_parity_full.py --stage export|check DIR MODEL` under the right
+interpreter (set TORCH_PYTHON to use another one than /usr/bin/python3).
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small",
+          "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf", "densenet121",
+          "squeezenet1_1", "shufflenet_v2_x1_0", "mnasnet1_0", "googlenet", "inception_v3", "convnext_tiny",
+          "vit_b_16", "swin_t"]
+OPSETS = (13, 17)
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def write_safetensors(path, tensors):
+    """tensors: name -> (shape, little-endian float32 bytes)."""
+    header, offset, blobs = {}, 0, []
+    for name, (shape, data) in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        body = f.read()
+    return {k: (v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
+
+
+def export(directory, name):
+    import torch
+    import torchvision
+    torch.manual_seed(0)
+    kwargs = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
+    model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    # Some heads start at zero (vit_b_16's), which would make every logit 0 and the comparison empty.
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and not module.weight.any():
+                module.weight.normal_(0, 0.02)
+    size = 299 if name == "inception_v3" else 224
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        logits = model(x)
+    for opset in OPSETS:
+        stem = os.path.join(directory, f"{name}-opset{opset}")
+        torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        write_safetensors(stem + ".safetensors", {
+            "input": (x.shape, x.numpy().astype("<f4").tobytes()),
+            "torch_logits": (logits.shape, logits.numpy().astype("<f4").tobytes())})
+
+
+def check(directory, name):
+    import numpy as np
+    import onnx
+    import onnxruntime
+    results = {}
+    for opset in OPSETS:
+        stem = os.path.join(directory, f"{name}-opset{opset}")
+        try:
+            onnx.checker.check_model(stem + ".onnx", full_check=True)
+            verdict = "ok"
+        except Exception as e:  # the checker's complaint is the result
+            verdict = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        tensors = read_safetensors(stem + ".safetensors")
+        shape, data = tensors["input"]
+        x = np.frombuffer(data, dtype="<f4").reshape(shape)
+        session = onnxruntime.InferenceSession(stem + ".onnx", providers=["CPUExecutionProvider"])
+        logits = session.run(None, {session.get_inputs()[0].name: x})[0].astype("<f4")
+        tensors["ort_logits"] = (logits.shape, logits.tobytes())
+        write_safetensors(stem + ".safetensors", tensors)
+        results[f"{name}-opset{opset}"] = {"checker": verdict, "onnx_bytes": os.path.getsize(stem + ".onnx")}
+    with open(os.path.join(directory, "check-results.json"), "w") as f:
+        json.dump(results, f)
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--stage":
+        stage, directory, name = sys.argv[2:5]
+        {"export": export, "check": check}[stage](directory, name)
+        return
+    models = sys.argv[1:] or MODELS
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        sys.exit(f"unknown models {unknown}; choose from {MODELS}")
+    torch_python = os.environ.get("TORCH_PYTHON", "/usr/bin/python3")
+    env = dict(os.environ, FOVEX_NATIVE="1")
+    print(f"{'export':<28} {'checker':<8} {'FovEx vs ORT':>13} {'FovEx vs torch':>15} {'ORT vs torch':>13} {'MB':>6}")
+    for name in models:
+        directory = tempfile.mkdtemp(prefix=f"onnx-parity-{name}-")
+        try:
+            subprocess.run([torch_python, __file__, "--stage", "export", directory, name], check=True,
+                           stderr=subprocess.DEVNULL)
+            subprocess.run([sys.executable, __file__, "--stage", "check", directory, name], check=True)
+            env["FOVEX_ONNX_PARITY_DIR"] = directory
+            swift = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--skip-build",
+                                    "--filter", "ONNXFullSizeParityTests"], cwd=ROOT, env=env,
+                                   capture_output=True, text=True)
+            checks = json.load(open(os.path.join(directory, "check-results.json")))
+            fovex = {}
+            results = os.path.join(directory, "fovex-results.jsonl")
+            if os.path.exists(results):
+                for line in open(results):
+                    r = json.loads(line)
+                    fovex[r["model"]] = r
+            for key, c in checks.items():
+                r = fovex.get(key)
+                if r is None:
+                    failure = [l for l in swift.stdout.splitlines() if "error" in l][:3]
+                    print(f"{key:<28} {c['checker']:<8} FovEx failed: {' | '.join(failure)}")
+                    continue
+                print(f"{key:<28} {c['checker']:<8} {r['fovex_vs_ort']:>13.2e} {r['fovex_vs_torch']:>15.2e} "
+                      f"{r['ort_vs_torch']:>13.2e} {c['onnx_bytes'] / 1e6:>6.0f}", flush=True)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
