@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The commands that produced docs/results/sweeps/: FovEx's number of fixations varied one at a time (every other
+# option at its default) on EfficientNet-Lite0 with its real ImageNet weights, one thread.
+# Run from the repository root after `make demo`. Data: ../shared/data (override with DATA=...).
+# The ImageNet sweep stops at 10 fixations here: 15 did not fit the session's time (rerunning with
+# fixations=1,3,5,10,15 resumes the finished values and adds it).
+set -euo pipefail
+DATA=${DATA:-../shared/data}
+FOVEX=${FOVEX:-.build/release/fovex}
+FOVEX_THREADS=1 "$FOVEX" evaluate --model efficientnet-lite0 --methods fovex \
+    --data "imagenet:$DATA/imagenet-val-1300" --metrics paper --limit 100 --correct-only --seed 42 \
+    --sweep fixations=1,3,5,10 --out runs/sweep-imagenet-fixations
+FOVEX_THREADS=1 "$FOVEX" evaluate --model efficientnet-lite0 --methods fovex \
+    --data "gaze:$DATA/osie" --metrics gaze --limit 50 --seed 42 \
+    --sweep fixations=1,3,5,10,15 --out runs/sweep-osie-fixations
+mkdir -p docs/results/sweeps/imagenet-fixations docs/results/sweeps/osie-fixations
+cp runs/sweep-imagenet-fixations/sweep/* docs/results/sweeps/imagenet-fixations/
+cp runs/sweep-osie-fixations/sweep/* docs/results/sweeps/osie-fixations/
