@@ -98,6 +98,9 @@ struct EvaluateCommand: ParsableCommand {
             ? ["deletion_step": "\(deletionStep)"] : [:]
         // Each metric's convention (and its other options) goes into the run's record.
         for m in metricList { for (k, v) in m.options { settings["metric.\(k)"] = v } }
+        // bf16 changes every map and score: a run directory holds one precision. Recorded only when not fp32, so
+        // directories written before the option existed still resume.
+        if modelOptions.precisionOptions.precision != .fp32 { settings["precision"] = modelOptions.precisionOptions.precision.rawValue }
         for e in explainers {
             for (k, v) in e.settings { settings["\(e.name).\(k)"] = v }
         }

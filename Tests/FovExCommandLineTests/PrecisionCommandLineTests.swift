@@ -31,4 +31,30 @@ final class PrecisionCommandLineTests: XCTestCase {
         // (On a CPU without bf16 the refusal names the instructions instead.)
         XCTAssertTrue(onnx.stderr.contains("ONNX models run in fp32") || onnx.stderr.contains("AVX-512 BF16"), onnx.stderr)
     }
+
+    /// A run directory holds one precision: `evaluate --precision bf16` into an fp32 run's directory is refused
+    /// (exit 1), rather than mixing fp32 and bf16 rows on resume.
+    func testEvaluateRefusesToMixPrecisionsInOneRunDirectory() throws {
+        let images = tmp.appendingPathComponent("data/images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        let fixtures = FovexProcess.packageRoot.appendingPathComponent("Tests/FovExImagingTests/Fixtures")
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("gray.jpg"), to: images.appendingPathComponent("gray.jpg"))
+        try "file,class_index,synset\ngray.jpg,3,n01491361\n"
+            .write(to: tmp.appendingPathComponent("data/labels.csv"), atomically: true, encoding: .utf8)
+        try "file,synset,x0,y0,x1,y1\ngray.jpg,n01491361,0,0,5,5\n"
+            .write(to: tmp.appendingPathComponent("data/boxes.csv"), atomically: true, encoding: .utf8)
+        let base = ["evaluate", "--model", "resnet18", "--random-weights", "1", "--methods", "gradcam",
+                    "--metrics", "pointing_game", "--data", "imagenet:data", "--out", "run"]
+        let fp32 = try FovexProcess.run(base, in: tmp)
+        XCTAssertEqual(fp32.status, 0, fp32.stderr)
+        let again = try FovexProcess.run(base + ["--precision", "fp32"], in: tmp)
+        XCTAssertEqual(again.status, 0, "an explicit fp32 resumes the fp32 run: \(again.stderr)")
+        let bf16 = try FovexProcess.run(base + ["--precision", "bf16"], in: tmp)
+        if bf16.stderr.contains("AVX-512 BF16") {
+            XCTAssertEqual(bf16.status, 64, "a CPU without bf16 refuses at parse time: \(bf16.stderr)")
+        } else {
+            XCTAssertEqual(bf16.status, 1, bf16.stderr)
+            XCTAssertTrue(bf16.stderr.contains("different configuration"), bf16.stderr)
+        }
+    }
 }
