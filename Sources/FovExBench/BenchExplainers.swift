@@ -173,7 +173,7 @@ public struct BenchExplainers: ParsableCommand {
                     _ = try explainer.explain(image, model: model, classes: nil)
                     times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 }
-                rows.append(Row(model: name, method: method, swiftSecondsPerImage: Self.median(times),
+                rows.append(Row(model: name, method: method, swiftSecondsPerImage: median(of: times)!,
                                 swiftOtherLoad: probe?.otherLoad()))
                 progress.advance()
             }
@@ -230,10 +230,5 @@ public struct BenchExplainers: ParsableCommand {
             }
         }
         return (version, best)
-    }
-
-    private static func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 }

@@ -137,11 +137,8 @@ public struct BenchModels: ParsableCommand {
                 var referenceGEMMGFLOPS: Double?
                 var rows: [Row]
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let report = Report(threads: threads, repeats: repeats, torch: torchNote, loadAverageBefore: loadBefore,
-                                referenceGEMMGFLOPS: reference, rows: rows)
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(Report(threads: threads, repeats: repeats, torch: torchNote, loadAverageBefore: loadBefore,
+                                 referenceGEMMGFLOPS: reference, rows: rows))
         } else {
             print("fovex bench models: \(threads) threads, random weights, median of \(repeats); \(torchNote)")
             if let reference {
@@ -160,9 +157,7 @@ public struct BenchModels: ParsableCommand {
                                         batches: batchList, repeats: repeats, rounds: rounds, threads: threads,
                                         ortPython: noOnnxruntime ? nil : ortPython).run()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             ONNXModelBench.printTable(report)
         }
@@ -235,12 +230,7 @@ public struct BenchModels: ParsableCommand {
                 times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
         }
-        return (times.map(median), PeakMemory.residentMB())
-    }
-
-    private static func median(_ values: [Double]) -> Double {
-        let v = values.sorted()
-        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+        return (times.map { median(of: $0)! }, PeakMemory.residentMB())
     }
 
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.

@@ -119,14 +119,15 @@ struct ONNXModelBench {
         var rows: [Row] = []
         for batch in batches {
             for mode in ["forward", "forward+gradient"] {
-                guard let mine = Self.median(samples[key("onnx", batch, mode)]) else { continue }
+                // The median of the rounds' medians: one slow round (a neighbour's burst) does not move it.
+                guard let mine = median(of: samples[key("onnx", batch, mode)] ?? []) else { continue }
                 var row = Row(batch: batch, mode: mode, onnxMsPerImage: mine)
-                if let other = Self.median(samples[key("builtin", batch, mode)]) {
+                if let other = median(of: samples[key("builtin", batch, mode)] ?? []) {
                     row.builtInMsPerImage = other
                     row.builtInRatio = mine / other
                     row.builtInTarget = mode == "forward+gradient" ? Self.builtInTarget : nil
                 }
-                if let other = Self.median(samples[key("ort", batch, mode)]) {
+                if let other = median(of: samples[key("ort", batch, mode)] ?? []) {
                     row.onnxruntimeMsPerImage = other
                     row.onnxruntimeRatio = mine / other
                     row.onnxruntimeTarget = Self.onnxruntimeTarget
@@ -136,13 +137,6 @@ struct ONNXModelBench {
         }
         return Report(file: file, builtIn: builtIn?.name, threads: threads, repeats: repeats, rounds: rounds,
                       onnxruntime: ortNote, loadAverageBefore: loadBefore, rows: rows)
-    }
-
-    /// Medians of each round's median: one slow round (a neighbour's burst) does not move it.
-    static func median(_ values: [Double]?) -> Double? {
-        guard let values, !values.isEmpty else { return nil }
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     private struct ORTResult: Decodable {

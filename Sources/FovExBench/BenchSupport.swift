@@ -31,10 +31,14 @@ func measure(minimumSeconds: Double, _ body: () throws -> Void) rethrows -> Timi
         try body()
         samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
     } while samples.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < minimumSeconds
-    samples.sort()
-    let mid = samples.count / 2
-    let median = samples.count % 2 == 1 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2
-    return Timing(milliseconds: median, runs: samples.count, otherLoad: probe?.otherLoad())
+    return Timing(milliseconds: median(of: samples)!, runs: samples.count, otherLoad: probe?.otherLoad())
+}
+
+/// The median of `values` (the mean of the two middle ones for an even count), nil when there are none.
+func median(of values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
 /// Measures how much CPU other processes use between its creation and `otherLoad()`: the

@@ -111,7 +111,7 @@ public final class SanityStore {
         } else {
             try RunStore.atomicWrite(try encoder.encode(configuration), to: configURL)
         }
-        rows = try SanityStore.readRows(resultsURL)
+        rows = try SanityStore.readRows(resultsURL, repair: true)
         done = Set(rows.map(\.key))
     }
 
@@ -121,47 +121,28 @@ public final class SanityStore {
     /// Whether the row of `image`, `method` and `depth` is written.
     public func hasRow(image: String, method: String, depth: Int) -> Bool { done.contains("\(image)\u{1F}\(method)\u{1F}\(depth)") }
 
-    /// Appends rows, each a whole line written in one call.
+    /// Appends rows in one write (``RunStore``'s append, so a kill leaves at most a partial last line).
     public func append(_ new: [SanityRow]) throws {
         guard !new.isEmpty else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var data = Data()
         for r in new { data += try encoder.encode(r) + Data("\n".utf8) }
-        if !FileManager.default.fileExists(atPath: resultsURL.path) {
-            FileManager.default.createFile(atPath: resultsURL.path, contents: nil)
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: resultsURL)
-            defer { try? handle.close() }
-            try handle.seekToEnd()
-            try handle.write(contentsOf: data)
-        } catch {
-            throw RunStoreError.io(resultsURL, "cannot append: \(error.localizedDescription)")
-        }
+        try RunStore.appendAtomically(data, to: resultsURL)
         rows += new
         for r in new { done.insert(r.key) }
     }
 
-    /// The rows of a `results.jsonl`; a last line cut short by an interrupted run is dropped, and the
-    /// file truncated to the whole lines so that appending continues cleanly.
-    public static func readRows(_ url: URL) throws -> [SanityRow] {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
-        var rows: [SanityRow] = []
-        var wholeLength = 0
+    /// The rows of a `results.jsonl`; a last line cut short by an interrupted run is dropped, and with
+    /// `repair` the file is truncated to the whole lines so that appending continues cleanly (only the run
+    /// that holds the directory repairs; a report reading a live run must not).
+    public static func readRows(_ url: URL, repair: Bool = false) throws -> [SanityRow] {
         let decoder = JSONDecoder()
-        for (number, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            let end = wholeLength + line.count
-            guard end < data.count else { break }  // no newline after it: a partial last line
-            if !line.isEmpty {
-                do { rows.append(try decoder.decode(SanityRow.self, from: Data(line))) } catch {
-                    throw RunStoreError.io(url, "line \(number + 1) is not a sanity-check row: \(error.localizedDescription)")
-                }
+        return try RunStore.readLines(url, repair: repair).enumerated().map { i, line in
+            do { return try decoder.decode(SanityRow.self, from: line) } catch {
+                throw RunStoreError.corrupt(url, "line \(i + 1) is not a sanity-check row: \(error)")
             }
-            wholeLength = end + 1
         }
-        if wholeLength < data.count { truncate(url.path, off_t(wholeLength)) }
-        return rows
     }
 
     /// Where the gallery's copy of a map is kept: `maps/IMAGE.METHOD.DEPTH.png` (depth 0: the trained model).

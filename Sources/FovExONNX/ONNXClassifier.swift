@@ -40,13 +40,6 @@ public final class ONNXClassifier: ImageClassifier {
     public let acceptsBatches: Bool
     private let program: ONNXProgram
 
-    /// The whole image resized straight to `size` (the paper's geometry) with ImageNet's mean and standard
-    /// deviation, the usual normalisation of exported torchvision models.
-    public static func imageNetPreprocessing(size: Int) -> Preprocessing {
-        Preprocessing(geometry: .direct(size: size), interpolation: .bilinear, antialias: true,
-                      mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
-    }
-
     /// Reads and compiles the model in `url` (external data files beside it included). The identity names the
     /// file; `fovex` adds its SHA-256.
     ///
