@@ -86,6 +86,9 @@ struct SanityCommand: ParsableCommand {
         guard !ids.isEmpty else { throw ValidationError("no image selected from \(directory)") }
         var settings: [String: String] = [:]
         for e in explainers { for (k, v) in e.settings { settings["\(e.name).\(k)"] = v } }
+        // As in `evaluate`: bf16 changes every map, so a run directory holds one precision (recorded only when not
+        // fp32, so that fp32 runs written before the option existed still resume).
+        if modelOptions.precisionOptions.precision != .fp32 { settings["precision"] = modelOptions.precisionOptions.precision.rawValue }
         let config = SanityConfiguration(
             model: model.identity.architecture, weights: model.identity.weights, weightsSHA256: model.identity.weightsSHA256,
             methods: explainers.map(\.name), layers: layers.map(\.name), depths: steps, seed: seed, limit: selectionOptions.limit,

@@ -35,16 +35,23 @@ final class PrecisionCommandLineTests: XCTestCase {
     /// A run directory holds one precision: `evaluate --precision bf16` into an fp32 run's directory is refused
     /// (exit 1), rather than mixing fp32 and bf16 rows on resume.
     func testEvaluateRefusesToMixPrecisionsInOneRunDirectory() throws {
-        let images = tmp.appendingPathComponent("data/images")
-        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        let fixtures = FovexProcess.packageRoot.appendingPathComponent("Tests/FovExImagingTests/Fixtures")
-        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("gray.jpg"), to: images.appendingPathComponent("gray.jpg"))
-        try "file,class_index,synset\ngray.jpg,3,n01491361\n"
-            .write(to: tmp.appendingPathComponent("data/labels.csv"), atomically: true, encoding: .utf8)
-        try "file,synset,x0,y0,x1,y1\ngray.jpg,n01491361,0,0,5,5\n"
-            .write(to: tmp.appendingPathComponent("data/boxes.csv"), atomically: true, encoding: .utf8)
+        try writeOneImageDataset()
         let base = ["evaluate", "--model", "resnet18", "--random-weights", "1", "--methods", "gradcam",
                     "--metrics", "pointing_game", "--data", "imagenet:data", "--out", "run"]
+        try checkPrecisionsDoNotMix(base, refusal: "different configuration")
+    }
+
+    /// The same for `sanity`: its run directory holds one precision.
+    func testSanityRefusesToMixPrecisionsInOneRunDirectory() throws {
+        try writeOneImageDataset()
+        let base = ["sanity", "--model", "resnet18", "--random-weights", "1", "--methods", "gradcam", "--depths", "1",
+                    "--data", "imagenet:data", "--out", "run"]
+        try checkPrecisionsDoNotMix(base, refusal: "other settings")
+    }
+
+    /// Runs `base` in fp32, again with an explicit `--precision fp32` (which must resume), then in bf16 (which must
+    /// be refused, naming `refusal`, or refused at parse time on a CPU without bf16).
+    private func checkPrecisionsDoNotMix(_ base: [String], refusal: String) throws {
         let fp32 = try FovexProcess.run(base, in: tmp)
         XCTAssertEqual(fp32.status, 0, fp32.stderr)
         let again = try FovexProcess.run(base + ["--precision", "fp32"], in: tmp)
@@ -54,7 +61,19 @@ final class PrecisionCommandLineTests: XCTestCase {
             XCTAssertEqual(bf16.status, 64, "a CPU without bf16 refuses at parse time: \(bf16.stderr)")
         } else {
             XCTAssertEqual(bf16.status, 1, bf16.stderr)
-            XCTAssertTrue(bf16.stderr.contains("different configuration"), bf16.stderr)
+            XCTAssertTrue(bf16.stderr.contains(refusal), bf16.stderr)
         }
+    }
+
+    /// data/: one labelled image with a box, in the ImageNet layout.
+    private func writeOneImageDataset() throws {
+        let images = tmp.appendingPathComponent("data/images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        let fixtures = FovexProcess.packageRoot.appendingPathComponent("Tests/FovExImagingTests/Fixtures")
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("gray.jpg"), to: images.appendingPathComponent("gray.jpg"))
+        try "file,class_index,synset\ngray.jpg,3,n01491361\n"
+            .write(to: tmp.appendingPathComponent("data/labels.csv"), atomically: true, encoding: .utf8)
+        try "file,synset,x0,y0,x1,y1\ngray.jpg,n01491361,0,0,5,5\n"
+            .write(to: tmp.appendingPathComponent("data/boxes.csv"), atomically: true, encoding: .utf8)
     }
 }
