@@ -142,7 +142,7 @@ public struct BenchExplainers: ParsableCommand {
 
     /// The methods to time on `model`: its default list, or those of `--methods` that it can run.
     private func methods(for model: any ImageClassifier) -> [String] {
-        let isToken = model is TokenClassifier
+        let isToken = model.usableTokenClassifier != nil
         guard let list = methodList else { return isToken ? Self.tokenMethods : Self.convolutionalMethods }
         return list.filter { isToken || !ExplainerRegistry.tokenOnlyNames.contains($0) }
     }

@@ -58,6 +58,10 @@ enum CAMSupport {
                 method: method, reason: "it needs a Vision Transformer's attention probabilities, and "
                     + "\(model.identity.architecture) is not a token model")
         }
+        if let problem = vit.tokenSurfaceProblem {
+            throw ExplainerError.unsupportedModel(method: method, reason: "it needs a Vision Transformer's attention "
+                + "probabilities and class token, and the model has none: \(problem)")
+        }
         return vit
     }
 

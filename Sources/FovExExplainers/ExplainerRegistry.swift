@@ -54,7 +54,7 @@ public enum ExplainerRegistry {
         func isMet(by model: ImageClassifier) -> Bool {
             switch self {
             case .anyClassifier: return true
-            case .tokenClassifier: return model is TokenClassifier
+            case .tokenClassifier: return model.usableTokenClassifier != nil
             }
         }
     }
@@ -128,6 +128,11 @@ public enum ExplainerRegistry {
             throw ExplainerError.badInput("unknown method '\(name)'; known methods: \(names.joined(separator: ", ")), or all")
         }
         guard entry.requirement.isMet(by: model) else {
+            if let problem = (model as? TokenClassifier)?.tokenSurfaceProblem {
+                throw ExplainerError.unsupportedModel(
+                    method: key, reason: "it needs a Vision Transformer's attention probabilities and class token, and "
+                        + "the model has none: \(problem) (methods for it: \(names(validFor: model).joined(separator: ", ")))")
+            }
             throw ExplainerError.unsupportedModel(
                 method: key, reason: "it needs a Vision Transformer's attention probabilities, and "
                     + "\(model.identity.architecture) is not a token model (methods for it: "

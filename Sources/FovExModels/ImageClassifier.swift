@@ -128,4 +128,20 @@ public protocol TokenClassifier: ImageClassifier {
     func attentionOutputPoint(block i: Int) -> String
     /// The model's final norm and head applied to every token: [N, T, C] → [N, T, classes].
     func projectTokensToClasses(_ tokens: Tensor) -> Tensor
+    /// Why the members above cannot be used, or nil when they can: a model read from a file (an ONNX graph) is a
+    /// token classifier only when its graph has the attention and class-token path, and says what it lacks.
+    var tokenSurfaceProblem: String? { get }
+}
+
+extension TokenClassifier {
+    /// A built-in Vision Transformer always has its attention surface.
+    public var tokenSurfaceProblem: String? { nil }
+}
+
+extension ImageClassifier {
+    /// The model as a token classifier whose attention surface can be used, or nil.
+    public var usableTokenClassifier: (any TokenClassifier)? {
+        guard let vit = self as? TokenClassifier, vit.tokenSurfaceProblem == nil else { return nil }
+        return vit
+    }
 }

@@ -39,6 +39,8 @@ public final class ONNXClassifier: ImageClassifier {
     /// dynamic batch axis, found at load by running two images together), batches run image by image.
     public let acceptsBatches: Bool
     private let program: ONNXProgram
+    /// The attention points and head path of a Vision Transformer graph, or why the graph has none.
+    let tokenSurface: Result<ONNXTokenSurface, ONNXError>
 
     /// Reads and compiles the model in `url` (external data files beside it included). The identity names the
     /// file; `fovex` adds its SHA-256.
@@ -105,7 +107,34 @@ public final class ONNXClassifier: ImageClassifier {
         self.valueShapes = shapes
         let points = program.steps.flatMap(\.outputs).filter { (shapes[$0]?.count ?? 0) >= 3 }
         innerPoints = points
-        defaultCAMPoint = ONNXClassifier.camPoint(model: model, program: program, points: points, shapes: shapes) ?? points.last ?? program.outputName
+        let camPoint = ONNXClassifier.camPoint(model: model, program: program, points: points, shapes: shapes)
+        defaultCAMPoint = camPoint ?? points.last ?? program.outputName
+        tokenSurface = ONNXClassifier.tokenSurface(program: program, shapes: shapes, tokens: camPoint, size: size)
+    }
+
+    /// The attention points and head path GAE and class-embedding projection read, or why the graph has none;
+    /// the head path is checked on one blank image (``ONNXTokenSurface/checkClassTokenPath(tokens:logits:program:)``).
+    private static func tokenSurface(program: ONNXProgram, shapes: [String: [Int]], tokens: String?, size: Int)
+        -> Result<ONNXTokenSurface, ONNXError> {
+        // Only graphs with a Softmax can have attention: the rest are refused without another pass.
+        guard program.steps.contains(where: { $0.node.opType == "Softmax" }) else {
+            return .failure(ONNXError(file: program.file, problem: "no attention Softmax: the graph is not a transformer"))
+        }
+        let found = ONNXTokenSurface.find(program: program, shapes: shapes, tokens: tokens)
+        guard case .success(let surface) = found else { return found }
+        do {
+            let (logits, captured) = try withoutGradients {
+                try program.run(Tensor(zeros: [1, 3, size, size]), capturing: [surface.tokens])
+            }
+            if let problem = surface.checkClassTokenPath(tokens: captured[surface.tokens]!, logits: logits, program: program) {
+                return .failure(problem)
+            }
+        } catch let e as ONNXError {
+            return .failure(e)
+        } catch {
+            return .failure(ONNXError(file: program.file, problem: "\(error)"))
+        }
+        return found
     }
 
     /// The CAM point: for a transformer (a graph with Softmax over tokens), the token tensor entering the final
@@ -169,11 +198,12 @@ public final class ONNXClassifier: ImageClassifier {
             throw ONNXError(file: model.file, problem: "input must be [N, 3, H, W] pixels, got \(pixels.shape)")
         }
         let x = preprocessing.normalized(pixels)
+        let views = (try? tokenSurface.get())?.views ?? [:]
         guard !acceptsBatches && x.shape[0] > 1 else {
-            let result = try program.run(x, capturing: points)
+            let result = try program.run(x, capturing: points, views: views)
             return (result.output, result.captured)
         }
-        let parts = try (0..<x.shape[0]).map { try program.run(x.sliced(axis: 0, $0..<($0 + 1)), capturing: points) }
+        let parts = try (0..<x.shape[0]).map { try program.run(x.sliced(axis: 0, $0..<($0 + 1)), capturing: points, views: views) }
         var captured: [String: Tensor] = [:]
         for name in parts[0].captured.keys {
             // Join each point along its batch axis: the first axis of extent one ([T, 1, C] tokens have it second).
@@ -189,5 +219,43 @@ public final class ONNXClassifier: ImageClassifier {
         guard captured.rank == 3, let grid = ONNXClassifier.tokenGrid(captured.shape) else { return captured }
         let tokens = grid.classToken ? captured.sliced(axis: 1, 1..<captured.shape[1]) : captured
         return tokens.reshaped([captured.shape[0], grid.side, grid.side, captured.shape[2]]).permuted([0, 3, 1, 2])
+    }
+}
+
+/// GAE and class-embedding projection on a Vision Transformer graph: the attention points and the head path
+/// are found from the graph at load (``ONNXTokenSurface``). A graph that lacks a part (no attention Softmax,
+/// no class token, a pooled head) reports it in ``tokenSurfaceProblem``, which the explainers refuse with.
+extension ONNXClassifier: TokenClassifier {
+    /// The transformer blocks found (one per attention Softmax over all token pairs); 0 when the graph has none.
+    public var blockCount: Int { (try? tokenSurface.get())?.blocks.count ?? 0 }
+
+    /// Why GAE and class-embedding projection cannot read this graph, naming the file and the missing part; nil
+    /// when they can.
+    public var tokenSurfaceProblem: String? {
+        if case .failure(let e) = tokenSurface { return e.description }
+        return nil
+    }
+
+    /// Block `i`'s Softmax output, captured as [N, heads, T, T] (an [N·heads, T, T] export is re-laid out at
+    /// the capture point, and the graph goes on from there).
+    public func attentionProbabilitiesPoint(block i: Int) -> String { surfaceBlock(i).probabilities }
+
+    /// The input of block `i`'s residual sum after its attention, captured as [N, T, C].
+    public func attentionOutputPoint(block i: Int) -> String { surfaceBlock(i).output }
+
+    /// The graph's own final norm, class-token selection and head, run on each token as a one-token sequence.
+    public func projectTokensToClasses(_ tokens: Tensor) -> Tensor {
+        guard case .success(let surface) = tokenSurface else { preconditionFailure("\(tokenSurfaceProblem ?? "")") }
+        do { return try surface.project(tokens, program: program) } catch {
+            // The load-time check ran this path on one image's tokens; tokens of another width are a caller's error.
+            preconditionFailure("\(error)")
+        }
+    }
+
+    private func surfaceBlock(_ i: Int) -> ONNXTokenSurface.Block {
+        guard case .success(let surface) = tokenSurface, surface.blocks.indices.contains(i) else {
+            preconditionFailure("block \(i) of \(blockCount): \(tokenSurfaceProblem ?? "")")
+        }
+        return surface.blocks[i]
     }
 }

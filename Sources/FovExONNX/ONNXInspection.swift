@@ -55,6 +55,19 @@ public struct ONNXInspection: Encodable {
     public var classes: Int?
     /// The inner points with a spatial extent, in network order; empty when the model does not load.
     public var camCandidates: [CAMCandidate]
+    /// One transformer block's points as GAE and class-embedding projection read them.
+    public struct AttentionBlock: Encodable {
+        /// The attention Softmax's output (``ONNXClassifier/attentionProbabilitiesPoint(block:)``).
+        public var probabilities: String
+        /// The attention sub-layer's output before the residual sum (``ONNXClassifier/attentionOutputPoint(block:)``).
+        public var output: String
+    }
+
+    /// The attention points found, one per block; empty when the model does not load or has none.
+    public var attentionBlocks: [AttentionBlock]
+    /// Why GAE and class-embedding projection cannot explain the model (``ONNXClassifier/tokenSurfaceProblem``),
+    /// when it loads but they cannot.
+    public var attentionProblem: String?
     /// The model's free-form key/value metadata (``ONNXModel/metadata``).
     public var metadata: [String: String]
     /// How images would be prepared: the file's metadata (``ONNXInputSettings``) over the defaults; nil when
@@ -77,6 +90,7 @@ public struct ONNXInspection: Encodable {
         metadata = model.metadata
         unsupported = []
         camCandidates = []
+        attentionBlocks = []
         do {
             let settings = given.overriding(try ONNXInputSettings(metadata: model.metadata, file: model.file))
             let classifier = try ONNXClassifier(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent),
@@ -88,6 +102,11 @@ public struct ONNXInspection: Encodable {
                 guard let s = classifier.valueShapes[p] else { return nil }
                 let spatial = s.count == 4 ? s[2] * s[3] > 1 : ONNXClassifier.tokenGrid(s) != nil && s[2] > 1
                 return spatial ? CAMCandidate(point: p, shape: s, isDefault: p == classifier.defaultCAMPoint) : nil
+            }
+            attentionProblem = classifier.tokenSurfaceProblem.map { $0.hasPrefix(model.file + ": ") ? String($0.dropFirst(model.file.count + 2)) : $0 }
+            attentionBlocks = (0..<classifier.blockCount).map {
+                AttentionBlock(probabilities: classifier.attentionProbabilitiesPoint(block: $0),
+                               output: classifier.attentionOutputPoint(block: $0))
             }
         } catch let e as UnsupportedONNXOperatorsError {
             unsupported = e.uses.map { UnsupportedUse(opType: $0.opType, node: $0.node, reason: $0.reason ?? "op not supported") }
@@ -130,6 +149,12 @@ public struct ONNXInspection: Encodable {
         if !camCandidates.isEmpty {
             lines.append("CAM layers (--cam-point), shape for one image:")
             lines += camCandidates.map { "  \($0.point)  \($0.shape)" + ($0.isDefault ? "  (default)" : "") }
+        }
+        if !attentionBlocks.isEmpty {
+            lines.append("attention (gae, clsemb), \(attentionBlocks.count) blocks: probabilities → attention output")
+            lines += attentionBlocks.map { "  \($0.probabilities) → \($0.output)" }
+        } else if let attentionProblem {
+            lines.append("attention (gae, clsemb): none: \(attentionProblem)")
         }
         return lines.joined(separator: "\n")
     }

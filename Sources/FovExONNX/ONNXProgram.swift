@@ -179,12 +179,24 @@ final class ONNXProgram {
 
     /// Runs the graph on `input`, keeping the float values named in `points`.
     ///
-    /// - Parameter shapes: when given, receives the shape of every value computed (for inspection).
-    func run(_ input: Tensor, capturing points: Set<String> = [], shapes: UnsafeMutablePointer<[String: [Int]]>? = nil)
-        throws -> (output: Tensor, captured: [String: Tensor]) {
+    /// - Parameters:
+    ///   - views: for captured points only, the layout the caller wants (``ONNXCaptureView``); the graph goes on
+    ///     from the re-laid-out tensor, so that gradients with respect to the captured tensor are the true ones.
+    ///   - shapes: when given, receives the shape of every value computed (for inspection).
+    func run(_ input: Tensor, capturing points: Set<String> = [], views: [String: ONNXCaptureView] = [:],
+             shapes: UnsafeMutablePointer<[String: [Int]]>? = nil) throws -> (output: Tensor, captured: [String: Tensor]) {
         var values: [String: ONNXValue] = [inputName: .float(input)]
         var captured: [String: Tensor] = [:]
         if points.contains(inputName) { captured[inputName] = input }
+        try execute(steps, values: &values, capturing: points, views: views, captured: &captured, shapes: shapes)
+        return (try output(of: values), captured)
+    }
+
+    /// Runs `steps` (the program's, or a run of them such as the path from an inner point to the output) on
+    /// `values`, which must hold every non-constant value they read that they do not compute themselves.
+    func execute(_ steps: [ONNXStep], values: inout [String: ONNXValue], capturing points: Set<String> = [],
+                 views: [String: ONNXCaptureView] = [:], captured: inout [String: Tensor],
+                 shapes: UnsafeMutablePointer<[String: [Int]]>? = nil) throws {
         for step in steps {
             let inputs = try step.inputs.map { name -> ONNXValue? in
                 if name.isEmpty { return nil }
@@ -201,13 +213,25 @@ final class ONNXProgram {
             for (name, v) in zip(step.outputs, outputs) where !name.isEmpty {
                 values[name] = v
                 shapes?.pointee[name] = v.shape
-                if points.contains(name), case .float(let t) = v { captured[name] = t }
+                if points.contains(name), case .float(let t) = v {
+                    if let view = views[name] {
+                        let laidOut = view.captured(t)
+                        captured[name] = laidOut
+                        values[name] = .float(view.restored(laidOut, as: t.shape))
+                    } else {
+                        captured[name] = t
+                    }
+                }
             }
             for name in step.releases { values[name] = nil }
         }
+    }
+
+    /// The graph output among `values`.
+    func output(of values: [String: ONNXValue]) throws -> Tensor {
         guard case .float(let output)? = values[outputName] ?? constants[outputName] else {
             throw ONNXError(file: file, problem: "the output '\(outputName)' is not a float tensor computed from the input")
         }
-        return (output, captured)
+        return output
     }
 }

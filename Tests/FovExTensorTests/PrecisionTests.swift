@@ -101,6 +101,18 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
+    /// A square weight without bias: the bf16 backward packs W, the forward packed its transposed view Wᵀ, of
+    /// the same storage, shape and product shape; the two packings must not be taken for one another (they
+    /// were when the packing's key left out the operand's strides, giving x's gradient as r·Wᵀ).
+    func testSquareLinearWithoutBiasBackwardReadsTheWeightNotItsTransposedPacking() throws {
+        let w = roundedToBF16(random([16, 16], seed: 14))
+        let x = random([5, 16], seed: 15).requiringGradient(), r = roundedToBF16(random([5, 16], seed: 16))
+        let y = withPrecision(.bf16) { x.linear(weight: w) }
+        let g = try gradients(of: (y * r).sum(), withRespectTo: [x])[0]
+        // ∂/∂x Σ r ⊙ (x·Wᵀ) = r·W, with r and W exact in bf16: fp32 up to the order of accumulation.
+        XCTAssertLessThan(relativeError(g, r.matmul(w)), 1e-5)
+    }
+
     func testPrecisionIsTaskLocalAndDefaultsToFP32() {
         XCTAssertEqual(Precision.current, .fp32)
         withPrecision(.bf16) {
