@@ -203,14 +203,9 @@ public final class ONNXClassifier: ImageClassifier {
             let result = try program.run(x, capturing: points, views: views)
             return (result.output, result.captured)
         }
-        let parts = try (0..<x.shape[0]).map { try program.run(x.sliced(axis: 0, $0..<($0 + 1)), capturing: points, views: views) }
-        var captured: [String: Tensor] = [:]
-        for name in parts[0].captured.keys {
-            // Join each point along its batch axis: the first axis of extent one ([T, 1, C] tokens have it second).
-            let pieces = parts.compactMap { $0.captured[name] }
-            if let axis = pieces[0].shape.firstIndex(of: 1) { captured[name] = Tensor.concatenate(pieces, axis: axis) }
-        }
-        return (Tensor.concatenate(parts.map(\.output), axis: 0), captured)
+        // Image by image, in lock-step, so that captured points stay on the gradient path (see runLanes).
+        let lanes = try program.runLanes((0..<x.shape[0]).map { x.sliced(axis: 0, $0..<($0 + 1)) }, capturing: points, views: views)
+        return (Tensor.concatenate(lanes.outputs, axis: 0), lanes.captured)
     }
 
     /// Tokens [N, T, C] become [N, C, h, w] over the patch grid (a leading class token dropped); other

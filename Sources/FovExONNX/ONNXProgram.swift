@@ -198,18 +198,7 @@ final class ONNXProgram {
                  views: [String: ONNXCaptureView] = [:], captured: inout [String: Tensor],
                  shapes: UnsafeMutablePointer<[String: [Int]]>? = nil) throws {
         for step in steps {
-            let inputs = try step.inputs.map { name -> ONNXValue? in
-                if name.isEmpty { return nil }
-                guard let v = values[name] ?? constants[name] else {
-                    throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)) reads '\(name)', "
-                        + "which no earlier node computes")
-                }
-                return v
-            }
-            let outputs: [ONNXValue]
-            do { outputs = try step.kernel(inputs) } catch {
-                throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)): \(error)")
-            }
+            let outputs = try evaluate(step, values: values)
             for (name, v) in zip(step.outputs, outputs) where !name.isEmpty {
                 values[name] = v
                 shapes?.pointee[name] = v.shape
@@ -225,6 +214,58 @@ final class ONNXProgram {
             }
             for name in step.releases { values[name] = nil }
         }
+    }
+
+    /// Runs one step on `values`, naming the node in any error.
+    private func evaluate(_ step: ONNXStep, values: [String: ONNXValue]) throws -> [ONNXValue] {
+        let inputs = try step.inputs.map { name -> ONNXValue? in
+            if name.isEmpty { return nil }
+            guard let v = values[name] ?? constants[name] else {
+                throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)) reads '\(name)', "
+                    + "which no earlier node computes")
+            }
+            return v
+        }
+        do { return try step.kernel(inputs) } catch {
+            throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)): \(error)")
+        }
+    }
+
+    /// Runs a graph whose batch is fixed at one on several images: each image is a lane, and the lanes go
+    /// through the steps in lock-step. A captured point is joined across the lanes along its batch axis (the
+    /// first axis of extent one of a lane's tensor, after its view), and every lane goes on from its own slice
+    /// of the joined tensor: the joined tensor is then on the path to each lane's logits, so gradients with
+    /// respect to it are the true ones (a join made after separate runs would sit off the path, its gradient
+    /// zero). A point without an axis of extent one is not captured.
+    func runLanes(_ inputs: [Tensor], capturing points: Set<String> = [], views: [String: ONNXCaptureView] = [:])
+        throws -> (outputs: [Tensor], captured: [String: Tensor]) {
+        var lanes: [[String: ONNXValue]] = inputs.map { [inputName: .float($0)] }
+        var captured: [String: Tensor] = [:]
+        func join(_ name: String) {
+            let raw = lanes.compactMap { lane -> Tensor? in
+                if case .float(let t)? = lane[name] { return t } else { return nil }
+            }
+            guard raw.count == lanes.count else { return }
+            let view = views[name]
+            let laidOut = raw.map { view?.captured($0) ?? $0 }
+            guard let axis = laidOut[0].shape.firstIndex(of: 1) else { return }
+            let joined = Tensor.concatenate(laidOut, axis: axis)
+            captured[name] = joined
+            for l in lanes.indices {
+                let own = joined.sliced(axis: axis, l..<(l + 1)).contiguous()
+                lanes[l][name] = .float(view?.restored(own, as: raw[l].shape) ?? own)
+            }
+        }
+        if points.contains(inputName) { join(inputName) }
+        for step in steps {
+            for l in lanes.indices {
+                let outputs = try evaluate(step, values: lanes[l])
+                for (name, v) in zip(step.outputs, outputs) where !name.isEmpty { lanes[l][name] = v }
+            }
+            for name in step.outputs where !name.isEmpty && points.contains(name) { join(name) }
+            for name in step.releases { for l in lanes.indices { lanes[l][name] = nil } }
+        }
+        return (try lanes.map { try output(of: $0) }, captured)
     }
 
     /// The graph output among `values`.

@@ -87,6 +87,17 @@ final class ONNXFusionTests: XCTestCase {
         let g = try gradients(of: logits.sliced(axis: 1, 0..<1).sum(), withRespectTo: [images])[0]
         for i in 0..<3 { XCTAssertGreaterThan(g.sliced(axis: 0, i..<(i + 1)).abs().sum().scalars[0], 0) }
 
+        // A captured point is joined across the images and stays on the gradient path: ∂(Σ_i y[i, 0]) / ∂flat is
+        // column 0 of the weight in every row (a join made after separate runs would give zeros).
+        let run = try model.run(images, capturing: ["flat"])
+        let flat = try XCTUnwrap(run.captured["flat"])
+        XCTAssertEqual(flat.shape, [3, 192])
+        XCTAssertLessThanOrEqual(relativeError(flat, images.reshaped([3, 192]).contiguous()), 1e-6)
+        let gFlat = try gradients(of: run.logits.sliced(axis: 1, 0..<1).sum(), withRespectTo: [flat])[0]
+        let column = (0..<192).map { Float(($0 * 4 * 37) % 23) / 23 - 0.5 }
+        XCTAssertEqual(gFlat.shape, [3, 192])
+        for i in 0..<3 { for j in 0..<192 { XCTAssertEqual(gFlat[i, j], column[j], accuracy: 1e-6) } }
+
         // A graph with a free batch keeps running batches whole.
         let free = try ONNXClassifier(try fixedBatchModel(reshapeTo: [-1, 192]), identity: ModelIdentity(architecture: "onnx", weights: "free.onnx"),
                                       preprocessing: ONNXFixtures.raw(size: 8))
