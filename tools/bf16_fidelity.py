@@ -9,6 +9,8 @@ order) once with --precision fp32 and once with bf16, and compares the outputs:
 - Grad-CAM: the max and mean absolute difference of the [0, 1] maps (16-bit PNGs), over all images.
 Prints a Markdown report (docs/results/bf16.md holds one). Usage:
     tools/bf16_fidelity.py --fovex .build/release/fovex --data ../shared/data/imagenet-val-1300 --count 40
+With --compare FP32_DIR BF16_DIR it runs nothing and compares two existing `explain` output directories (for
+instance the two precisions run at the same time as separate commands), over the images both hold.
 """
 import argparse, json, math, os, subprocess, sys, tempfile, time
 
@@ -41,18 +43,28 @@ def main():
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--radius", type=float, default=0.05)
+    p.add_argument("--compare", nargs=2, metavar=("FP32_DIR", "BF16_DIR"),
+                   help="compare two existing explain output directories instead of running")
     a = p.parse_args()
     with open(os.path.join(a.data, "labels.csv")) as f:
         names = [line.split(",")[0] for line in f.read().splitlines()[1:a.count + 1]]
-    work = tempfile.mkdtemp(prefix="fovex-bf16-")
-    images = os.path.join(work, "images")
-    os.mkdir(images)
-    for n in names:
-        os.symlink(os.path.abspath(os.path.join(a.data, "images", n)), os.path.join(images, n))
     outs, seconds = {}, {}
-    for precision in ["fp32", "bf16"]:
-        outs[precision] = os.path.join(work, precision)
-        seconds[precision] = explain(a.fovex, images, outs[precision], precision, a.batch)
+    if a.compare:
+        outs = {"fp32": a.compare[0], "bf16": a.compare[1]}
+        names = [n for n in names if all(os.path.exists(os.path.join(d, os.path.splitext(n)[0] + ".gradcam.json"))
+                                         and os.path.exists(os.path.join(d, os.path.splitext(n)[0] + ".fovex.json"))
+                                         for d in outs.values())]
+        if not names:
+            sys.exit("no image has both methods' outputs in both directories")
+    else:
+        work = tempfile.mkdtemp(prefix="fovex-bf16-")
+        images = os.path.join(work, "images")
+        os.mkdir(images)
+        for n in names:
+            os.symlink(os.path.abspath(os.path.join(a.data, "images", n)), os.path.join(images, n))
+        for precision in ["fp32", "bf16"]:
+            outs[precision] = os.path.join(work, precision)
+            seconds[precision] = explain(a.fovex, images, outs[precision], precision, a.batch)
 
     same_index = anywhere = total = same_class = 0
     cam_max, cam_sum, cam_count = 0.0, 0.0, 0
@@ -84,8 +96,9 @@ def main():
     print(f"| images whose explained (top-1) class is the same | {same_class}/{len(names)} |")
     print(f"| Grad-CAM max abs difference ([0, 1] maps) | {cam_max:.4f} |")
     print(f"| Grad-CAM mean abs difference | {cam_sum / cam_count:.5f} |")
-    print(f"| wall time fp32 / bf16 (explain, both methods, incl. start-up) | {seconds['fp32']:.0f} s / "
-          f"{seconds['bf16']:.0f} s |")
+    if seconds:
+        print(f"| wall time fp32 / bf16 (explain, both methods, incl. start-up) | {seconds['fp32']:.0f} s / "
+              f"{seconds['bf16']:.0f} s |")
 
 
 if __name__ == "__main__":
