@@ -6,9 +6,11 @@ order) once with --precision fp32 and once with bf16, and compares the outputs:
 - FovEx: the share of bf16 fixations within --radius of the fp32 fixation of the same index, in image-fraction
   units ([0, 1] across the image; FovEx's own units span -1..1, so 0.05 here is 0.1 there), and the share within
   --radius of any fp32 fixation of the same image; the share of images explaining the same class.
-- Grad-CAM: the max and mean absolute difference of the [0, 1] maps (16-bit PNGs), over all images.
+- FovEx and Grad-CAM: the max and mean absolute difference of the [0, 1] maps (16-bit PNGs), over all images.
 Prints a Markdown report (docs/results/bf16.md holds one). Usage:
     tools/bf16_fidelity.py --fovex .build/release/fovex --data ../shared/data/imagenet-val-1300 --count 40
+With --compare FP32_DIR BF16_DIR it runs nothing and compares two existing `explain` output directories (for
+instance the two precisions run at the same time as separate commands), over the images both hold.
 """
 import argparse, json, math, os, subprocess, sys, tempfile, time
 
@@ -41,20 +43,34 @@ def main():
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--radius", type=float, default=0.05)
+    p.add_argument("--compare", nargs=2, metavar=("FP32_DIR", "BF16_DIR"),
+                   help="compare two existing explain output directories instead of running")
     a = p.parse_args()
     with open(os.path.join(a.data, "labels.csv")) as f:
         names = [line.split(",")[0] for line in f.read().splitlines()[1:a.count + 1]]
-    work = tempfile.mkdtemp(prefix="fovex-bf16-")
-    images = os.path.join(work, "images")
-    os.mkdir(images)
-    for n in names:
-        os.symlink(os.path.abspath(os.path.join(a.data, "images", n)), os.path.join(images, n))
     outs, seconds = {}, {}
-    for precision in ["fp32", "bf16"]:
-        outs[precision] = os.path.join(work, precision)
-        seconds[precision] = explain(a.fovex, images, outs[precision], precision, a.batch)
+    if a.compare:
+        outs = {"fp32": a.compare[0], "bf16": a.compare[1]}
+        names = [n for n in names if all(os.path.exists(os.path.join(d, os.path.splitext(n)[0] + ".gradcam.json"))
+                                         and os.path.exists(os.path.join(d, os.path.splitext(n)[0] + ".fovex.json"))
+                                         for d in outs.values())]
+        if not names:
+            sys.exit("no image has both methods' outputs in both directories")
+    else:
+        work = tempfile.mkdtemp(prefix="fovex-bf16-")
+        images = os.path.join(work, "images")
+        os.mkdir(images)
+        for n in names:
+            os.symlink(os.path.abspath(os.path.join(a.data, "images", n)), os.path.join(images, n))
+        for precision in ["fp32", "bf16"]:
+            outs[precision] = os.path.join(work, precision)
+            seconds[precision] = explain(a.fovex, images, outs[precision], precision, a.batch)
 
     same_index = anywhere = total = same_class = 0
+    # Agreement at each fixation index: each fixation's search starts from the memory of the earlier ones, yet
+    # searches that parted ways often meet again on the image's strongest spots, so the share is not monotone.
+    by_index = {}
+    fovex_max, fovex_sum = 0.0, 0.0
     cam_max, cam_sum, cam_count = 0.0, 0.0, 0
     for n in names:
         stem = os.path.splitext(n)[0]
@@ -65,10 +81,15 @@ def main():
         p16 = [(q["row"] / 2, q["col"] / 2) for q in r16["scanpath"]]
         for i, (r, c) in enumerate(p16):
             total += 1
-            if i < len(p32) and math.dist((r, c), p32[i]) <= a.radius:
-                same_index += 1
+            close = i < len(p32) and math.dist((r, c), p32[i]) <= a.radius
+            same_index += close
+            hits, count = by_index.get(i, (0, 0))
+            by_index[i] = (hits + close, count + 1)
             if any(math.dist((r, c), q) <= a.radius for q in p32):
                 anywhere += 1
+        d = np.abs(map_values(outs["fp32"], r32["map"]) - map_values(outs["bf16"], r16["map"]))
+        fovex_max = max(fovex_max, float(d.max()))
+        fovex_sum += float(d.mean())
         g32, g16 = record(outs["fp32"], stem, "gradcam"), record(outs["bf16"], stem, "gradcam")
         d = np.abs(map_values(outs["fp32"], g32["map"]) - map_values(outs["bf16"], g16["map"]))
         cam_max = max(cam_max, float(d.max()))
@@ -81,11 +102,18 @@ def main():
           f"{same_index}/{total} = {100 * same_index / total:.1f} % |")
     print(f"| FovEx fixations within {a.radius} of any fp32 fixation of the image | "
           f"{anywhere}/{total} = {100 * anywhere / total:.1f} % |")
+    for i in sorted(by_index):
+        hits, count = by_index[i]
+        print(f"| fixation {i + 1}: within {a.radius} of the fp32 fixation {i + 1} | {hits}/{count} = "
+              f"{100 * hits / count:.0f} % |")
     print(f"| images whose explained (top-1) class is the same | {same_class}/{len(names)} |")
+    print(f"| FovEx map max abs difference ([0, 1] maps) | {fovex_max:.4f} |")
+    print(f"| FovEx map mean abs difference | {fovex_sum / len(names):.4f} |")
     print(f"| Grad-CAM max abs difference ([0, 1] maps) | {cam_max:.4f} |")
     print(f"| Grad-CAM mean abs difference | {cam_sum / cam_count:.5f} |")
-    print(f"| wall time fp32 / bf16 (explain, both methods, incl. start-up) | {seconds['fp32']:.0f} s / "
-          f"{seconds['bf16']:.0f} s |")
+    if seconds:
+        print(f"| wall time fp32 / bf16 (explain, both methods, incl. start-up) | {seconds['fp32']:.0f} s / "
+              f"{seconds['bf16']:.0f} s |")
 
 
 if __name__ == "__main__":

@@ -168,8 +168,13 @@ extension Tensor {
             inputShape: shape, kernel: (kh, kw), stride: stride, dilation: dilation, groups: groups, pads: (pt, pb, pl, pr),
             outputSize: (oh, ow)), key: key)
         return out.recorded(from: inputs) { (parts: [Tensor]) in
+            if strategy.readsBF16Gradient,
+               let fused = activationGradientBF16(parts, output: out, activation: activation, keepFP32: residual != nil) {
+                let dx = strategy.inputGradient(of: .bf16(fused.bf16), weight: wc)
+                return residual == nil ? [dx] : [dx, fused.fp32!]
+            }
             let gl = activationGradient(parts, output: out, activation: activation)
-            let dx = strategy.inputGradient(of: gl, weight: wc)
+            let dx = strategy.inputGradient(of: .fp32(gl), weight: wc)
             return residual == nil ? [dx] : [dx, gl]
         }
     }
@@ -219,22 +224,56 @@ private enum ConvInputGradient {
         self = spaceToDepth.applies ? .spaceToDepth(spaceToDepth) : .backwardData(k, g, key: key)
     }
 
+    /// Whether this strategy's product reads the gradient as a bf16 copy in the output's channels-last layout,
+    /// which the activation's backward can then write directly (``OutputGradient/bf16(_:)``).
+    var readsBF16Gradient: Bool {
+        switch self {
+        case let .stridedPointwise(_, precision): return precision == .bf16
+        case .spaceToDepth: return false
+        case let .backwardData(k, _, _): return k.precision == .bf16 && !k.plainBackward
+        }
+    }
+
     /// The input gradient (shaped like the input) of `gradient`, the gradient before the fused activation
-    /// (channels-last, shaped like the output), through the convolution with OIHW `weight`.
-    func inputGradient(of gradient: Tensor, weight: Tensor) -> Tensor {
+    /// (shaped like the output), through the convolution with OIHW `weight`. A bf16 gradient only where
+    /// ``readsBF16Gradient``.
+    func inputGradient(of gradient: OutputGradient, weight: Tensor) -> Tensor {
         switch self {
         case let .stridedPointwise(g, precision):
             return stridedPointwiseInputGradient(gradient, weight: weight, geometry: g, precision: precision)
-        case .spaceToDepth(let s2d): return s2d.inputGradient(of: gradient, weight: weight)
+        case .spaceToDepth(let s2d):
+            guard case .fp32(let fp32) = gradient else { preconditionFailure("space-to-depth backward reads an fp32 gradient") }
+            return s2d.inputGradient(of: fp32, weight: weight)
         case let .backwardData(k, g, key): return backwardDataInputGradient(gradient, weight: weight, kernels: k, geometry: g,
                                                                             key: key)
         }
     }
 }
 
+/// The gradient of a convolution's output (before its fused activation) as a backward product reads it.
+private enum OutputGradient {
+    /// fp32, channels-last; a bf16 product converts it itself.
+    case fp32(Tensor)
+    /// Already converted to bf16 (``activationGradientBF16(_:output:activation:keepFP32:)``), in the output's
+    /// channels-last layout.
+    case bf16(TensorStorage)
+
+    /// The bytes a product in `precision` reads, laid out like the channels-last output, and the storage that
+    /// owns them (a fresh bf16 copy where one was needed).
+    func operand(_ precision: Precision) -> (pointer: UnsafeMutableRawPointer, owner: TensorStorage) {
+        switch self {
+        case .bf16(let s): return (UnsafeMutableRawPointer(s.pointer), s)
+        case .fp32(let g) where precision == .bf16:
+            let s = bf16Copy(g, strides: g.strides)
+            return (UnsafeMutableRawPointer(s.pointer), s)
+        case .fp32(let g): return (UnsafeMutableRawPointer(g.basePointer), g.storage)
+        }
+    }
+}
+
 /// The input gradient of a strided, unpadded 1×1 convolution: the matrix product at the output's resolution,
 /// then spread onto every stride-th pixel of a zeroed input-sized gradient.
-private func stridedPointwiseInputGradient(_ gradient: Tensor, weight: Tensor, geometry g: ConvGeometry,
+private func stridedPointwiseInputGradient(_ gradient: OutputGradient, weight: Tensor, geometry g: ConvGeometry,
                                            precision: Precision) -> Tensor {
     let inputShape = g.inputShape
     let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
@@ -250,19 +289,25 @@ private func stridedPointwiseInputGradient(_ gradient: Tensor, weight: Tensor, g
 
 /// The input gradient by oneDNN's backward-data primitive; in plain NCHW layout for few-channel inputs
 /// (see ``plainBackwardMaxChannels``), channels-last otherwise.
-private func backwardDataInputGradient(_ gradient: Tensor, weight: Tensor, kernels k: ConvKernels, geometry g: ConvGeometry,
-                                       key: String) -> Tensor {
+private func backwardDataInputGradient(_ gradient: OutputGradient, weight: Tensor, kernels k: ConvKernels,
+                                       geometry g: ConvGeometry, key: String) -> Tensor {
     let inputShape = g.inputShape
     let bwdWeightsMD = k.backwardData.queryMD(dnnl_query_weights_md)
     let packedB = PackedWeightCache.shared.packed(weight, as: bwdWeightsMD, sourceMD: k.userWeightsMD,
                                                   key: "conv-bwd:" + k.shapeKey)
-    // The plain layout, and bf16, need the gradient converted; the fp32 channels-last backward reads it as it is.
-    var diffDst = gradient.storage
-    var diffDstPointer = UnsafeMutableRawPointer(gradient.basePointer)
-    if k.plainBackward || k.precision == .bf16 {
+    // The plain layout needs the gradient reordered (and converted, in bf16); a channels-last backward reads the
+    // fp32 gradient as it is, or a bf16 copy in the same layout.
+    let diffDst: TensorStorage
+    let diffDstPointer: UnsafeMutableRawPointer
+    if k.plainBackward, case .fp32(let fp32) = gradient {
         diffDst = TensorStorage(uninitializedCount: (mdSize(k.diffDstMD) + 3) / 4)
         diffDstPointer = UnsafeMutableRawPointer(diffDst.pointer)
-        reorder(UnsafeMutableRawPointer(gradient.basePointer), k.dstMD, diffDstPointer, k.diffDstMD, key: "conv-diff-dst:" + key)
+        reorder(UnsafeMutableRawPointer(fp32.basePointer), k.dstMD, diffDstPointer, k.diffDstMD, key: "conv-diff-dst:" + key)
+    } else {
+        precondition(!k.plainBackward, "a plain-layout backward reads an fp32 gradient")
+        let operand = gradient.operand(k.precision)
+        diffDst = operand.owner
+        diffDstPointer = operand.pointer
     }
     let dx = Tensor(shape: inputShape,
                     strides: k.plainBackward ? Tensor.contiguousStrides(for: inputShape)
@@ -316,8 +361,8 @@ private let pointwiseBackwardCache = PrimitiveCache<PointwiseBackwardKernel>()
 
 /// The input gradient of a 1×1 convolution over `pixels` channels-last pixels, [pixels, out] · [out, in];
 /// in bf16 from a bf16 copy of the gradient and bf16 packed weights, into an fp32 result.
-private func pointwiseBackward(_ gradient: Tensor, weight: Tensor, pixels: Int, into result: UnsafeMutablePointer<Float>,
-                               precision: Precision) {
+private func pointwiseBackward(_ gradient: OutputGradient, weight: Tensor, pixels: Int,
+                               into result: UnsafeMutablePointer<Float>, precision: Precision) {
     let (o, c) = (weight.shape[0], weight.shape[1])
     let type = operandType(precision)
     let key = "\(pixels),\(o),\(c),\(precision)"
@@ -334,13 +379,13 @@ private func pointwiseBackward(_ gradient: Tensor, weight: Tensor, pixels: Int, 
     let weightsMD = k.primitive.queryMD(dnnl_query_weights_md)
     let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: k.weightsUserMD,
                                                  key: "pointwise-bwd:\(o),\(c),\(precision)")
-    let converted = precision == .bf16 ? bf16Copy(gradient, strides: gradient.strides) : nil
+    let (source, owner) = gradient.operand(precision)
     k.primitive.execute([
-        (DNNL_ARG_SRC, k.gradientMD, UnsafeMutableRawPointer(converted?.pointer ?? gradient.basePointer)),
+        (DNNL_ARG_SRC, k.gradientMD, source),
         (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
         (DNNL_ARG_DST, k.resultMD, UnsafeMutableRawPointer(result)),
     ])
-    withExtendedLifetime(converted) {}
+    withExtendedLifetime(owner) {}
 }
 
 /// Spreads a channels-last [n, oh, ow, c] buffer onto every `stride`-th row and column of a channels-last
@@ -398,10 +443,15 @@ extension Tensor {
         let inputShape = shape
         let inputs = residual.map { [x, $0] } ?? [x]
         return out.recorded(from: inputs) { (parts: [Tensor]) in
-            let gl = activationGradient(parts, output: out, activation: activation)
             let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
                             storage: TensorStorage(uninitializedCount: pixels * c))
-            pointwiseBackward(gl, weight: wc, pixels: pixels, into: dx.storage.pointer, precision: precision)
+            if precision == .bf16,
+               let fused = activationGradientBF16(parts, output: out, activation: activation, keepFP32: residual != nil) {
+                pointwiseBackward(.bf16(fused.bf16), weight: wc, pixels: pixels, into: dx.storage.pointer, precision: precision)
+                return residual == nil ? [dx] : [dx, fused.fp32!]
+            }
+            let gl = activationGradient(parts, output: out, activation: activation)
+            pointwiseBackward(.fp32(gl), weight: wc, pixels: pixels, into: dx.storage.pointer, precision: precision)
             return residual == nil ? [dx] : [dx, gl]
         }
     }
@@ -462,4 +512,42 @@ private func activationGradient(_ parts: [Tensor], output: Tensor, activation: C
         }
         return out
     }
+}
+
+/// The gradient before a fused activation, as ``activationGradient(_:output:activation:)`` computes it, written
+/// straight as the bf16 operand of a bf16 backward product (in the output's channels-last layout) in the same
+/// pass, and in fp32 too when `keepFP32` (a fused residual's gradient is the same tensor). bf16's backward
+/// otherwise writes the fp32 gradient and reads it again to convert it. The conversion is the one oneDNN's
+/// reorder makes (``bf16Bits(_:)``), so the result is the same. Nil when a part is not laid out as the output
+/// (the caller then takes the unfused path).
+private func activationGradientBF16(_ parts: [Tensor], output: Tensor, activation: ConvActivation?,
+                                    keepFP32: Bool) -> (fp32: Tensor?, bf16: TensorStorage)? {
+    var parts = parts.map { $0.channelsLast() }
+    if parts.count > 2 { parts = [parts.dropFirst().reduce(parts[0]) { $0 + $1 }] }
+    let sameLayout = parts.allSatisfy { p in
+        p.isDense && (0..<p.rank).allSatisfy { p.shape[$0] == 1 || p.strides[$0] == output.strides[$0] }
+    }
+    guard sameLayout, output.isDense else { return nil }
+    let converted = TensorStorage(uninitializedCount: (output.count + 1) / 2)
+    let fp32 = keepFP32 ? Tensor.uninitialized(like: output) : nil
+    let pa = parts[0].basePointer, pb = parts.count > 1 ? parts[1].basePointer : nil
+    let py = output.basePointer, pd = bf16Pointer(converted), pf = fp32?.storage.pointer
+    parallelChunks(output.count) { r in
+        // One loop per case, so that each vectorises.
+        switch (activation, pb) {
+        case (nil, nil): storeBF16(r, pd, fp32: pf) { pa[$0] }
+        case (nil, let pb?): storeBF16(r, pd, fp32: pf) { pa[$0] + pb[$0] }
+        case (.relu?, nil): storeBF16(r, pd, fp32: pf) { py[$0] > 0 ? pa[$0] : 0 }
+        case (.relu?, let pb?): storeBF16(r, pd, fp32: pf) { py[$0] > 0 ? pa[$0] + pb[$0] : 0 }
+        case (.relu6?, nil): storeBF16(r, pd, fp32: pf) { i in
+            let y = py[i]
+            return y > 0 && y < 6 ? pa[i] : 0
+        }
+        case (.relu6?, let pb?): storeBF16(r, pd, fp32: pf) { i in
+            let y = py[i]
+            return y > 0 && y < 6 ? pa[i] + pb[i] : 0
+        }
+        }
+    }
+    return (fp32, converted)
 }

@@ -1,3 +1,4 @@
+import CDNNL
 import XCTest
 @testable import FovExTensor
 
@@ -77,6 +78,61 @@ final class PrecisionTests: XCTestCase {
         try check("3×3 + residual", input: x, outputShape: [2, 16, 9, 9]) {
             $0.conv2d(weight: w3, padding: .symmetric(1), residual: residual)
         }
+        // ReLU's backward writes the bf16 gradient the backward product reads (one part, or two when the output
+        // has two consumers; 2·g of a bf16 g is a bf16 value, so the fp32 reference sees the same operand).
+        try check("3×3 + residual + relu", input: x, outputShape: [2, 16, 9, 9]) {
+            $0.conv2d(weight: w3, padding: .symmetric(1), residual: residual, activation: .relu)
+        }
+        try check("1×1 + relu, two consumers", input: x, outputShape: [2, 16, 9, 9]) {
+            let y = $0.conv2d(weight: w1, bias: bias, activation: .relu)
+            return y + y
+        }
+        try check("1×1 stride 2 + relu", input: x, outputShape: [2, 16, 5, 5]) {
+            $0.conv2d(weight: w1, stride: 2, activation: .relu)
+        }
+    }
+
+    /// The residual's gradient through a bf16 convolution with ReLU is the fp32 gradient masked by the output,
+    /// unrounded: only the product's operand is bf16.
+    func testResidualGradientStaysFP32() throws {
+        let x = random([1, 8, 7, 7], seed: 21).requiringGradient(), r = random([1, 16, 7, 7], seed: 22).requiringGradient()
+        let w = random([16, 8, 3, 3], seed: 23), seed = random([1, 16, 7, 7], seed: 24)
+        let y = withPrecision(.bf16) { x.conv2d(weight: w, padding: .symmetric(1), residual: r, activation: .relu) }
+        let g = try gradients(of: y, withRespectTo: [x, r], seed: seed)[1].scalars
+        let expected = zip(seed.scalars, y.contiguous().scalars).map { $1 > 0 ? $0 : 0 }
+        XCTAssertEqual(g.count, expected.count)
+        let mismatches = zip(g, expected).filter { $0 != $1 }.count
+        XCTAssertEqual(mismatches, 0, "\(mismatches) of \(expected.count) residual-gradient elements differ")
+        XCTAssertTrue(expected.contains(0) && expected.contains { $0 != 0 }, "the mask should pass some and stop some")
+    }
+
+    /// The element-wise f32 → bf16 conversion that ReLU's fused backward ends in gives bit for bit what oneDNN's
+    /// reorder gives, on ties (to even), subnormals (to signed zero), infinities, NaN, overflow to infinity and
+    /// ordinary values.
+    func testBF16ConversionMatchesOneDNNReorder() {
+        var values: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, -.nan, .greatestFiniteMagnitude,
+                               -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -.leastNormalMagnitude / 2,
+                               .leastNormalMagnitude, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000),
+                               Float(bitPattern: 0x3F80_8001), Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0xFFC0_1234)]
+        var g = SeededGenerator(seed: 31)
+        values += Tensor(randomNormal: [93], generator: &g).scalars.map { $0 * 1e3 }
+        let count = values.count
+        let src = TensorStorage(uninitializedCount: count)
+        src.pointer.update(from: values, count: count)
+        let ours = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+        let theirs = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+        defer { ours.deallocate(); theirs.deallocate() }
+        let pointer = src.pointer
+        storeBF16(0..<count, ours, fp32: nil) { pointer[$0] }
+        reorder(UnsafeMutableRawPointer(src.pointer), memoryDesc(dims: [count], tag: dnnl_a),
+                UnsafeMutableRawPointer(theirs), memoryDesc(dims: [count], tag: dnnl_a, type: dnnl_bf16))
+        for i in 0..<count {
+            XCTAssertEqual(ours[i], theirs[i], "value \(values[i]) (bits \(String(values[i].bitPattern, radix: 16)))")
+        }
+        // Ties go to even, and a value above the largest bf16 rounds to infinity.
+        XCTAssertEqual(ours[13], 0x3F80)
+        XCTAssertEqual(ours[14], 0x3F82)
+        XCTAssertEqual(ours[8], 0x7F80)
     }
 
     func testMatrixProductsMatchFP32OnRoundedOperands() throws {
