@@ -250,9 +250,11 @@ extension ONNXOperators {
 }
 
 /// A value with a new shape of the same element count.
+/// Reshape, Flatten, Squeeze and Unsqueeze: a view whenever the strides allow (a slice of a packed q/k/v
+/// projection split into heads is one), so no copy is made that the next op would not need.
 private func reshaped(_ v: ONNXValue, _ shape: [Int]) -> ONNXValue {
     switch v {
-    case .float(let t): return .float(t.reshaped(shape))
+    case .float(let t): return .float(t.reshapedAsView(shape))
     case .integer(let t): return .integer(IntegerTensor(shape: shape, values: t.values, isBool: t.isBool))
     }
 }

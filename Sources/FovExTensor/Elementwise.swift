@@ -78,10 +78,18 @@ extension Tensor {
         return out
     }
 
+    /// Whether two same-shape tensors store their elements in the same order: equal strides on every axis
+    /// of extent above 1 (an extent-1 axis's stride never addresses anything; a transposed [T, 1, C] view
+    /// and a fresh [1, T, C] tensor differ only there).
+    private static func sameLayout(_ a: Tensor, _ b: Tensor) -> Bool {
+        for i in 0..<a.rank where a.shape[i] != 1 && a.strides[i] != b.strides[i] { return false }
+        return true
+    }
+
     /// Applies a binary kernel with broadcasting. Same-shape dense operands with the same layout
     /// (e.g. both channels-last) are processed in storage order and the layout is kept.
     static func zip<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ k: K.Type) -> Tensor {
-        if a.shape == b.shape && a.strides == b.strides && a.isDense {
+        if a.shape == b.shape && sameLayout(a, b) && a.isDense {
             let out = Tensor.uninitialized(like: a)
             zipBuffers(k, a.basePointer, b.basePointer, out.storage.pointer, a.count)
             return out

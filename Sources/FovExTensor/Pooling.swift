@@ -164,7 +164,8 @@ extension Tensor {
         let outShape = [lay.n, lay.c, plan.oh, plan.ow]
         let out = Tensor.poolBuffer(outShape, channelsLast: lay.channelsLast, zeroed: false)
         var argmax: [Int32] = []
-        if kind == .max {
+        // Only a recorded pass needs each window's arg-max (for the backward pass); inference skips writing it.
+        if kind == .max && GradientMode.isEnabled && x.node != nil {
             argmax = [Int32](unsafeUninitializedCapacity: out.count) { buf, initialized in
                 poolForward(x.basePointer, lay, plan, kind, out.storage.pointer, buf.baseAddress)
                 initialized = out.count
@@ -221,11 +222,11 @@ private func poolForward(_ src: UnsafePointer<Float>, _ lay: PoolLayout, _ plan:
                                     k3.visit(loadVec(p + 48), index)
                                 }
                             }
-                            let (d, a) = (dst + o + c0, argmax! + o + c0)
+                            let (d, a) = (dst + o + c0, argmax.map { $0 + o + c0 })
                             k0.write(d, a, 16)
-                            k1.write(d + 16, a + 16, 16)
-                            k2.write(d + 32, a + 32, 16)
-                            k3.write(d + 48, a + 48, 16)
+                            k1.write(d + 16, a.map { $0 + 16 }, 16)
+                            k2.write(d + 32, a.map { $0 + 32 }, 16)
+                            k3.write(d + 48, a.map { $0 + 48 }, 16)
                             c0 += 64
                         }
                     }
@@ -236,7 +237,7 @@ private func poolForward(_ src: UnsafePointer<Float>, _ lay: PoolLayout, _ plan:
                             for y in rowLo[i]..<rowHi[i] {
                                 for x in colLo[j]..<colHi[j] { chain.visit(load(s + (y * w + x) * c + c0, m), Int32(y * w + x)) }
                             }
-                            chain.write(dst + o + c0, argmax! + o + c0, m)
+                            chain.write(dst + o + c0, argmax.map { $0 + o + c0 }, m)
                         } else {
                             var acc = Vec(repeating: 0)
                             for y in rowLo[i]..<rowHi[i] {
@@ -270,7 +271,7 @@ private func poolForward(_ src: UnsafePointer<Float>, _ lay: PoolLayout, _ plan:
                                 }
                             }
                             d[i * ow + j] = best
-                            argmax![p * oh * ow + i * ow + j] = Int32(at)
+                            argmax?[p * oh * ow + i * ow + j] = Int32(at)
                         } else {
                             var acc: Float = 0
                             for y in rowLo[i]..<rowHi[i] { acc += rowSum(s + y * w + colLo[j], colHi[j] - colLo[j]) }
@@ -297,9 +298,10 @@ private struct MaxChain {
         at.replace(with: index, where: take)
     }
 
-    @inline(__always) func write(_ value: UnsafeMutablePointer<Float>, _ index: UnsafeMutablePointer<Int32>, _ m: Int) {
+    /// Stores the maxima, and their positions when `index` is given (a recorded pass).
+    @inline(__always) func write(_ value: UnsafeMutablePointer<Float>, _ index: UnsafeMutablePointer<Int32>?, _ m: Int) {
         store(best, value, m)
-        for l in 0..<m { index[l] = at[l] }
+        if let index { for l in 0..<m { index[l] = at[l] } }
     }
 }
 

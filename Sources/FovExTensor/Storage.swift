@@ -21,7 +21,10 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `count` floats set to `value`.
     public convenience init(count: Int, repeating value: Float) {
         self.init(uninitializedCount: count)
-        pointer.initialize(repeating: value, count: count)
+        // Large fills (a pooling or slice gradient's zeros) are split across the threads: one thread alone leaves
+        // the other core idle for a pass over memory.
+        let p = pointer
+        parallelChunks(count, minimumChunk: 1 << 17) { r in (p + r.lowerBound).initialize(repeating: value, count: r.count) }
     }
 
     deinit { BufferPool.shared.give(UnsafeMutableRawPointer(pointer), byteCount: byteCount) }

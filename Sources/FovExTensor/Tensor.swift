@@ -162,14 +162,35 @@ public struct Tensor: @unchecked Sendable {
     static func copyStrided(from t: Tensor, into dst: UnsafeMutablePointer<Float>) {
         let r = t.rank
         if r == 0 { dst[0] = t.storage.pointer[t.offset]; return }
+        let inner = t.shape[r - 1]
+        if inner == 0 || t.count == 0 { return }
+        let outer = t.count / inner
+        // Large copies (a reshape of a transposed or sliced view) split their rows across the threads.
+        let workers = Swift.min(Threading.threadCount, outer, Swift.max(1, t.count >> 16))
+        if workers <= 1 { copyStridedRows(from: t, 0..<outer, into: dst); return }
+        parallelFor(workers) { k in
+            copyStridedRows(from: t, (outer * k / workers)..<(outer * (k + 1) / workers), into: dst)
+        }
+    }
+
+    /// Copies rows `rows` (indices into the row-major order of all axes but the last) of `t` to their
+    /// row-major places in `dst`.
+    private static func copyStridedRows(from t: Tensor, _ rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        let r = t.rank
         let src = t.storage.pointer
         let inner = t.shape[r - 1], innerStride = t.strides[r - 1]
-        if inner == 0 || t.count == 0 { return }
+        guard !rows.isEmpty else { return }
+        // The multi-index of the first row.
         var idx = [Int](repeating: 0, count: r - 1)
         var base = t.offset
-        var d = dst
-        let outer = t.count / inner
-        for _ in 0..<outer {
+        var rest = rows.lowerBound
+        for k in stride(from: r - 2, through: 0, by: -1) {
+            idx[k] = rest % t.shape[k]
+            rest /= t.shape[k]
+            base += idx[k] * t.strides[k]
+        }
+        var d = dst + rows.lowerBound * inner
+        for _ in rows {
             if innerStride == 1 {
                 d.update(from: src + base, count: inner)
             } else {

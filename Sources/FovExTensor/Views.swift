@@ -17,6 +17,53 @@ extension Tensor {
             .recorded(from: [c]) { g in [g.reshaped(oldShape)] }
     }
 
+    /// The same elements (row-major order) with a new shape, as a view whenever the strides allow it (PyTorch's
+    /// `reshape`): splitting or merging axes that are laid out one inside the other needs no copy even when
+    /// the tensor is not row-major, e.g. a slice of a wider tensor's last axis split into heads. Otherwise a
+    /// row-major copy, as ``reshaped(_:)-([Int])``. The result may be strided; the tensor ops accept any
+    /// strides. Differentiable.
+    public func reshapedAsView(_ newShape: [Int]) -> Tensor {
+        var dims = newShape
+        if let k = dims.firstIndex(of: -1) {
+            let known = dims.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *)
+            precondition(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
+            dims[k] = count / known
+        }
+        precondition(dims.reduce(1, *) == count, "cannot reshape \(shape) (\(count) elements) to \(newShape)")
+        guard !isContiguous, count > 0, let viewStrides = Tensor.viewStrides(shape, strides, dims) else { return reshaped(dims) }
+        let oldShape = shape
+        return Tensor(shape: dims, strides: viewStrides, offset: offset, storage: storage)
+            .recorded(from: [self]) { g in [g.reshaped(oldShape)] }
+    }
+
+    /// Strides that give `newShape` the elements of an `oldShape` tensor with `oldStrides` in row-major order,
+    /// or nil when no strides can (PyTorch's `computeStride`): each run of old axes that are laid out one
+    /// inside the other is split into new axes of the same total extent.
+    static func viewStrides(_ oldShape: [Int], _ oldStrides: [Int], _ newShape: [Int]) -> [Int]? {
+        var result = [Int](repeating: 0, count: newShape.count)
+        var viewAxis = newShape.count - 1
+        var chunkBaseStride = oldStrides.last ?? 1
+        var tensorExtent = 1, viewExtent = 1
+        for axis in stride(from: oldShape.count - 1, through: 0, by: -1) {
+            tensorExtent *= oldShape[axis]
+            // A chunk ends where the next outer axis is not laid out right around this run.
+            if axis == 0 || (oldShape[axis - 1] != 1 && oldStrides[axis - 1] != tensorExtent * chunkBaseStride) {
+                while viewAxis >= 0 && (viewExtent < tensorExtent || newShape[viewAxis] == 1) {
+                    result[viewAxis] = viewExtent * chunkBaseStride
+                    viewExtent *= newShape[viewAxis]
+                    viewAxis -= 1
+                }
+                if viewExtent != tensorExtent { return nil }
+                if axis > 0 {
+                    chunkBaseStride = oldStrides[axis - 1]
+                    tensorExtent = 1
+                    viewExtent = 1
+                }
+            }
+        }
+        return viewAxis == -1 ? result : nil
+    }
+
     /// ``reshaped(_:)-([Int])`` with the dimensions written out.
     public func reshaped(_ dims: Int...) -> Tensor { reshaped(dims) }
 
@@ -54,15 +101,34 @@ extension Tensor {
         let fullShape = shape
         return Tensor(shape: s, strides: strides, offset: offset + range.lowerBound * strides[a], storage: storage)
             .recorded(from: [self]) { g in
-                var before = fullShape, after = fullShape
-                before[a] = range.lowerBound
-                after[a] = fullShape[a] - range.upperBound
-                var parts: [Tensor] = []
-                if range.lowerBound > 0 { parts.append(Tensor(zeros: before)) }
-                parts.append(g)
-                if after[a] > 0 { parts.append(Tensor(zeros: after)) }
-                return [parts.count == 1 ? g : Tensor.concatenate(parts, axis: a)]
+                if range.count == fullShape[a] { return [g] }
+                return [Tensor.sliceGradient(g, axis: a, range: range, fullShape: fullShape)]
             }
+    }
+
+    /// The gradient of a slice: `g` at `range` along `axis` of a row-major `fullShape` tensor, zeros elsewhere,
+    /// written in one pass (each outer row: the leading zeros, `g`'s row, the trailing zeros), split across
+    /// the threads when large.
+    static func sliceGradient(_ g: Tensor, axis a: Int, range: Range<Int>, fullShape: [Int]) -> Tensor {
+        let gc = g.contiguous()
+        let out = Tensor.uninitialized(fullShape)
+        let inner = fullShape[(a + 1)...].reduce(1, *)
+        let outer = fullShape[..<a].reduce(1, *)
+        let (lead, body, row) = (range.lowerBound * inner, range.count * inner, fullShape[a] * inner)
+        let src = gc.basePointer, dst = out.storage.pointer
+        let workers = Swift.min(Threading.threadCount, outer, Swift.max(1, out.count >> 16))
+        func fill(_ rows: Range<Int>) {
+            for o in rows {
+                let d = dst + o * row
+                d.update(repeating: 0, count: lead)
+                (d + lead).update(from: src + o * body, count: body)
+                (d + lead + body).update(repeating: 0, count: row - lead - body)
+            }
+        }
+        if workers <= 1 { fill(0..<outer) } else {
+            parallelFor(workers) { k in fill((outer * k / workers)..<(outer * (k + 1) / workers)) }
+        }
+        return out
     }
 
     /// Index `i` along `axis`, removing that axis. Differentiable.

@@ -64,6 +64,23 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    func testInferenceMaxPoolMatchesReference() {
+        // Without recording, max pooling skips the arg-max; the values must not change. 72 channels run the
+        // four-vector kernel plus a partial vector, 3 the planar one.
+        for channels in [72, 3] {
+            let x = distinctValues([2, channels, 11, 10], seed: 33)
+            for (k, s, p) in settings {
+                let (rows, cols) = (slidingWindows(11, k, s, p), slidingWindows(10, k, s, p))
+                let ref = referencePool(x, rows: rows, columns: cols, h: 11, w: 10, isMax: true) { _, _, _ in 1 }
+                for input in [x, x.channelsLast()] {
+                    let y = withoutGradients { input.maxPool2d(kernel: k, stride: s, padding: p) }
+                    assertClose(y, ref.values, shape: [2, channels, rows.count, cols.count], tolerance: 0,
+                                "C \(channels) k\(k) s\(s) p\(p) channels-last \(input.isChannelsLast)")
+                }
+            }
+        }
+    }
+
     func testMaxPoolTiesSendGradientToFirstElement() throws {
         let x = Tensor(shape: [1, 1, 2, 4], scalars: [1, 5, 5, 2,
                                                       5, 0, 2, 5]).requiringGradient()

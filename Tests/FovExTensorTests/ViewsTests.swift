@@ -204,4 +204,82 @@ final class ElementGatherTests: XCTestCase {
             $0[0].permuted(1, 0).gatheringElements([11, 2, 2, 7, 0, 5], shape: [3, 2]).tanh()
         }
     }
+
+}
+
+/// Copy-free reshapes of strided views, the one-pass slice gradient, threaded strided copies and same-layout sums.
+final class StridedViewTests: XCTestCase {
+    func testReshapedAsViewSplitsASliceWithoutCopying() throws {
+        // A slice of a packed [T, N, 3C] projection split into heads: the layout of ONNX attention graphs.
+        let qkv = randomNormal([5, 1, 12], seed: 40)
+        let k = qkv.sliced(axis: 2, 4..<8)
+        let heads = k.reshapedAsView([5, 2, 2])
+        XCTAssertTrue(heads.storage === qkv.storage, "splitting the sliced axis needs no copy")
+        XCTAssertEqual(heads.strides, [12, 2, 1])
+        XCTAssertEqual(heads.scalars, k.reshaped([5, 2, 2]).scalars)
+        try checkGradients(at: [qkv], "slice split into heads") {
+            $0[0].sliced(axis: 2, 4..<8).reshapedAsView([5, 2, 2]).transposed(0, 1).tanh()
+        }
+    }
+
+    func testReshapedAsViewMatchesReshapeOnStridedTensors() throws {
+        // Views where the strides allow one, copies elsewhere; the values always those of the row-major reshape.
+        let x = randomNormal([3, 4, 5], seed: 41)
+        let cases: [(Tensor, [Int], Bool)] = [
+            (x.permuted(1, 0, 2), [2, 2, 3, 5], true),     // splits the outer axis: a view
+            (x.permuted(1, 0, 2), [4, 15], false),         // merges axes that are not nested: a copy
+            (x.permuted(1, 0, 2), [-1], false),
+            (x.sliced(axis: 2, 1..<4), [3, 2, 2, 3], true),
+            (x.sliced(axis: 2, 1..<4), [12, 3], true),       // merges nested rows: a view
+            (x.sliced(axis: 1, 0..<2), [3, 10], true),     // merges the slice with the axis inside it
+            (x.sliced(axis: 1, 0..<2), [6, 5], false),     // rows 0, 5, 20, 25… have no single stride
+            (x.transposed(), [3, 5, 2, 2], true),
+            (x.transposed(), [1, 3, 1, 20, 1], false),
+            (x.sliced(axis: 0, 1..<2), [4, 1, 5], true),
+            (x.permuted(1, 0, 2).expandingShape(at: 1), [4, 1, 3, 5], true),
+        ]
+        for (t, shape, isView) in cases {
+            let v = t.reshapedAsView(shape)
+            let what = "\(t.shape) strides \(t.strides) to \(shape)"
+            XCTAssertEqual(v.scalars, t.reshaped(shape).scalars, what)
+            XCTAssertEqual(v.storage === t.storage, isView, "view: " + what)
+        }
+        try checkGradients(at: [x], "permuted then split") { $0[0].permuted(1, 0, 2).reshapedAsView([2, 2, 3, 5]).exp() }
+        try checkGradients(at: [x], "permuted then merged (copied)") { $0[0].permuted(1, 0, 2).reshapedAsView([4, 15]).exp() }
+    }
+
+    func testSliceGradientFillsZerosAroundTheSlice() throws {
+        // The one-pass slice gradient against its definition (zeros concatenated around the incoming gradient),
+        // on a first, a middle and a last axis; the large case splits its rows across the threads.
+        for (shape, axis, range) in [([4, 5, 6], 0, 1..<3), ([4, 5, 6], 1, 2..<5), ([4, 5, 6], 2, 0..<4),
+                                     ([300, 1, 768], 2, 256..<512)] {
+            let x = randomNormal(shape, seed: 42).requiringGradient()
+            let y = x.sliced(axis: axis, range)
+            let g = randomNormal(y.shape, seed: 43)
+            let dx = try gradients(of: y, withRespectTo: [x], seed: g)[0]
+            var before = shape, after = shape
+            before[axis] = range.lowerBound
+            after[axis] = shape[axis] - range.upperBound
+            let parts = [Tensor(zeros: before), g, Tensor(zeros: after)].filter { $0.count > 0 }
+            XCTAssertEqual(dx.scalars, Tensor.concatenate(parts, axis: axis).scalars, "\(shape) axis \(axis) \(range)")
+        }
+        try checkGradients(at: [randomNormal([4, 5, 6], seed: 44)], "middle-axis slice") { $0[0].sliced(axis: 1, 2..<5).tanh() }
+    }
+
+    func testLargeStridedCopiesAndSameLayoutSums() throws {
+        // Large enough that contiguous() splits its rows across the threads.
+        let x = randomNormal([48, 64, 50], seed: 45)
+        let p = x.permuted(2, 0, 1)
+        var expected: [Float] = []
+        forEachIndex(p.shape) { i in expected.append(x[i[1], i[2], i[0]]) }
+        XCTAssertEqual(p.contiguous().scalars, expected)
+        // A transposed [T, 1, C] view and a fresh [1, T, C] tensor differ only in the stride of the extent-1 axis:
+        // the sum takes the same-layout path and must equal the element-wise sum.
+        let a = randomNormal([7, 1, 5], seed: 46).transposed(0, 1), b = randomNormal([1, 7, 5], seed: 47)
+        XCTAssertNotEqual(a.strides, b.strides)
+        XCTAssertEqual((a + b).scalars, zip(a.scalars, b.scalars).map { $0 + $1 })
+        try checkGradients(at: [randomNormal([7, 1, 5], seed: 46), b], "sum of a transposed view") {
+            ($0[0].transposed(0, 1) + $0[1]).tanh()
+        }
+    }
 }
