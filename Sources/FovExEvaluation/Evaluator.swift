@@ -46,7 +46,8 @@ public struct Evaluator {
     /// Images explained and scored together (see ``run(into:progress:warn:)``); 1 explains one image
     /// at a time. The rows do not depend on it beyond timings and round-off.
     public var batchSize = Evaluator.defaultBatchSize
-    /// One image at a time until the paper protocol's throughput per batch size is measured on EfficientNet-Lite0.
+    /// One image at a time: the paper protocol on EfficientNet-Lite0 ran 60.3 s per image at batch 1 and 59.8 s at
+    /// batch 4 (docs/results/throughput.md), since RISE and the deletion/insertion curves batch their own work.
     public static let defaultBatchSize = 1
 
     /// Refuses metrics whose needs the data set cannot meet, before any work.
