@@ -4,13 +4,7 @@ extension Tensor {
     /// The same elements (row-major order) with a new shape; one dimension may be -1.
     /// A view when the tensor is row-major, otherwise a copy. Differentiable.
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        var dims = newShape
-        if let k = dims.firstIndex(of: -1) {
-            let known = dims.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *)
-            precondition(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
-            dims[k] = count / known
-        }
-        precondition(dims.reduce(1, *) == count, "cannot reshape \(shape) (\(count) elements) to \(newShape)")
+        let dims = resolvedShape(newShape)
         let c = contiguous()
         let oldShape = shape
         return Tensor(shape: dims, offset: c.offset, storage: c.storage)
@@ -23,6 +17,15 @@ extension Tensor {
     /// row-major copy, as ``reshaped(_:)-([Int])``. The result may be strided; the tensor ops accept any
     /// strides. Differentiable.
     public func reshapedAsView(_ newShape: [Int]) -> Tensor {
+        let dims = resolvedShape(newShape)
+        guard !isContiguous, count > 0, let viewStrides = Tensor.viewStrides(shape, strides, dims) else { return reshaped(dims) }
+        let oldShape = shape
+        return Tensor(shape: dims, strides: viewStrides, offset: offset, storage: storage)
+            .recorded(from: [self]) { g in [g.reshaped(oldShape)] }
+    }
+
+    /// `newShape` with its -1 dimension (if any) worked out from the element count; traps when the counts differ.
+    private func resolvedShape(_ newShape: [Int]) -> [Int] {
         var dims = newShape
         if let k = dims.firstIndex(of: -1) {
             let known = dims.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *)
@@ -30,10 +33,7 @@ extension Tensor {
             dims[k] = count / known
         }
         precondition(dims.reduce(1, *) == count, "cannot reshape \(shape) (\(count) elements) to \(newShape)")
-        guard !isContiguous, count > 0, let viewStrides = Tensor.viewStrides(shape, strides, dims) else { return reshaped(dims) }
-        let oldShape = shape
-        return Tensor(shape: dims, strides: viewStrides, offset: offset, storage: storage)
-            .recorded(from: [self]) { g in [g.reshaped(oldShape)] }
+        return dims
     }
 
     /// Strides that give `newShape` the elements of an `oldShape` tensor with `oldStrides` in row-major order,
