@@ -106,9 +106,13 @@ extension Tensor {
         let type = operandType(precision)
         let shapeKey = "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),"
             + "\(bias != nil),\(precision)"
-        if kh == 1 && kw == 1 && stride == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0) {
-            return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, key: shapeKey,
-                                   precision: precision)
+        if kh == 1 && kw == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0) {
+            if stride == 1 {
+                return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, key: shapeKey,
+                                       precision: precision)
+            }
+            return stridedPointwiseConv2d(weight: weight, bias: bias, stride: stride, outputSize: (oh, ow), residual: residual,
+                                          activation: activation, key: shapeKey, precision: precision)
         }
         let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
         let k = convCache.value(for: key) {
@@ -127,7 +131,7 @@ extension Tensor {
                 dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
                                                            &s, &wa, hasBias ? bp : nil, &d, &strides, &dil, &padL, &padR)
             }, "conv forward desc \(key)")
-            let attr = postOpsAttribute(residual: residual != nil ? dst : nil, activation: activation)
+            let attr = postOpsAttribute(residual: residual != nil, activation: activation)
             defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
             let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
 
@@ -163,19 +167,28 @@ extension Tensor {
                                   weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + key,
                                   bias: bias, residual: residual, precision: precision)
 
-        let inputs = residual.map { [x, $0] } ?? [x]
         let strategy = ConvInputGradient(kernels: k, geometry: ConvGeometry(
             inputShape: shape, kernel: (kh, kw), stride: stride, dilation: dilation, groups: groups, pads: (pt, pb, pl, pr),
             outputSize: (oh, ow)), key: key)
-        return out.recorded(from: inputs) { (parts: [Tensor]) in
+        return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc, strategy: strategy)
+    }
+
+    /// Records `self`, a convolution's output computed from the channels-last `input` (and `residual`), with
+    /// the backward pass `strategy` computes the input gradient by.
+    fileprivate func recordedConvolution(input x: Tensor, residual: Tensor?, activation: ConvActivation?, weight wc: Tensor,
+                                         strategy: ConvInputGradient) -> Tensor {
+        let out = self
+        let inputs = residual.map { [x, $0] } ?? [x]
+        let hasResidual = residual != nil
+        return recorded(from: inputs) { (parts: [Tensor]) in
             if strategy.readsBF16Gradient,
-               let fused = activationGradientBF16(parts, output: out, activation: activation, keepFP32: residual != nil) {
+               let fused = activationGradientBF16(parts, output: out, activation: activation, keepFP32: hasResidual) {
                 let dx = strategy.inputGradient(of: .bf16(fused.bf16), weight: wc)
-                return residual == nil ? [dx] : [dx, fused.fp32!]
+                return hasResidual ? [dx, fused.fp32!] : [dx]
             }
             let gl = activationGradient(parts, output: out, activation: activation)
             let dx = strategy.inputGradient(of: .fp32(gl), weight: wc)
-            return residual == nil ? [dx] : [dx, gl]
+            return hasResidual ? [dx, gl] : [dx]
         }
     }
 
@@ -211,12 +224,10 @@ private enum ConvInputGradient {
     /// oneDNN's backward-data primitive, created with the forward one.
     case backwardData(ConvKernels, ConvGeometry, key: String)
 
+    /// The strategy for a convolution run by oneDNN's convolution primitive (strided 1×1 convolutions take
+    /// ``stridedPointwise(_:_:)``, chosen where they run).
     init(kernels k: ConvKernels, geometry g: ConvGeometry, key: String) {
         let (n, c, h, w) = (g.inputShape[0], g.inputShape[1], g.inputShape[2], g.inputShape[3])
-        if g.kernel == (1, 1) && g.dilation == 1 && g.groups == 1 && g.isUnpadded {
-            self = .stridedPointwise(g, k.precision)
-            return
-        }
         let spaceToDepth = SpaceToDepthBackward(n: n, c: c, h: h, w: w, o: k.outShape[1], kh: g.kernel.0, kw: g.kernel.1,
                                                 stride: k.plainBackward && g.dilation == 1 ? g.stride : 1,
                                                 padTop: g.pads.0, padLeft: g.pads.2, oh: g.outputSize.0,
@@ -322,14 +333,18 @@ private func backwardDataInputGradient(_ gradient: OutputGradient, weight: Tenso
     return dx
 }
 
-/// The post-ops for a fused residual (a binary add of a tensor laid out like the output) and activation;
-/// nil when there are none. The caller destroys the attribute.
-private func postOpsAttribute(residual: dnnl_memory_desc_t?, activation: ConvActivation?) -> dnnl_primitive_attr_t? {
-    guard residual != nil || activation != nil else { return nil }
+/// The post-ops for a fused residual and activation; nil when there are none. The caller destroys the attribute.
+///
+/// The residual is a sum post-op: ``runFusedForward`` copies it into the output buffer first and the primitive
+/// accumulates onto it. oneDNN 2.6's binary-add post-op, which reads the residual as a second operand, costs
+/// more than that copy in its brgemm matmul and convolution kernels: ResNet-50's 3136 × 64 · 64 × 256 shortcut
+/// product took 0.97 ms with it against 0.65 ms with the copy and the sum on 2 threads (docs/design/onnx-speed.md).
+private func postOpsAttribute(residual: Bool, activation: ConvActivation?) -> dnnl_primitive_attr_t? {
+    guard residual || activation != nil else { return nil }
     var ops: dnnl_post_ops_t?
     dnnlCheck(dnnl_post_ops_create(&ops), "post-ops creation")
     defer { dnnl_post_ops_destroy(ops) }
-    if var md = residual { dnnlCheck(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &md), "residual post-op") }
+    if residual { dnnlCheck(dnnl_post_ops_append_sum(ops, 1), "residual post-op") }
     switch activation {
     case .relu?: dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "relu post-op")
     case .relu6?: dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_clip_v2, 0, 6), "relu6 post-op")
@@ -409,38 +424,16 @@ private func scatterStrided(_ compact: UnsafePointer<Float>, into dst: UnsafeMut
 
 extension Tensor {
     /// A 1×1, stride-1, unpadded, ungrouped convolution run as the matrix product it is in channels-last
-    /// layout: [pixels, in] · [in, out]. oneDNN's matmul kernel accepts a full-tensor residual post-op
-    /// where its 1×1 convolution kernels fall back to a slower one, and is as fast or faster without it.
+    /// layout: [pixels, in] · [in, out]. oneDNN's matmul kernel is as fast as or faster than its 1×1
+    /// convolution kernels on these shapes, with or without the residual and activation post-ops.
     fileprivate func pointwiseConv2d(weight: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
                                      key shapeKey: String, precision: Precision) -> Tensor {
-        let type = operandType(precision)
-        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        let o = weight.shape[0]
-        let pixels = n * h * w
-        let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
-        let k = pointwiseCache.value(for: key) {
-            let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab, type: type)
-            let dst = memoryDesc(dims: [pixels, o], tag: dnnl_ab)
-            let b = bias != nil ? memoryDesc(dims: [1, o], tag: dnnl_ab) : dnnl_memory_desc_t()
-            let hasBias = bias != nil
-            var fd = dnnl_matmul_desc_t()
-            var s = src, wa = memoryDesc(dims: [c, o], tag: dnnl_format_tag_any, type: type), bb = b, d = dst
-            dnnlCheck(withUnsafePointer(to: &bb) { bp in dnnl_matmul_desc_init(&fd, &s, &wa, hasBias ? bp : nil, &d) },
-                      "pointwise conv matmul desc \(key)")
-            let attr = postOpsAttribute(residual: residual != nil ? dst : nil, activation: activation)
-            defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
-            let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
-            return PointwiseKernels(forward: fwd, srcMD: src, dstMD: dst, biasMD: b,
-                                    forwardWeightsUserMD: memoryDesc(dims: [c, o], strides: [1, c]))
-        }
-
         let x = channelsLast()
         let wc = weight.contiguous()
-        let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: [n, o, h, w],
-                                  weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + key,
-                                  bias: bias, residual: residual, precision: precision)
-
+        let out = pointwiseForward(x, weight: wc, bias: bias, residual: residual, activation: activation, key: shapeKey,
+                                   precision: precision)
         let inputShape = shape
+        let (pixels, c) = (shape[0] * shape[2] * shape[3], shape[1])
         let inputs = residual.map { [x, $0] } ?? [x]
         return out.recorded(from: inputs) { (parts: [Tensor]) in
             let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
@@ -455,11 +448,76 @@ extension Tensor {
             return residual == nil ? [dx] : [dx, gl]
         }
     }
+
+    /// A 1×1, strided, unpadded, ungrouped convolution (a ResNet's downsampling shortcut): the stride-1 matrix
+    /// product on every stride-th pixel, copied out first. oneDNN 2.6's strided 1×1 convolution kernel on
+    /// channels-last data is up to 1.7× slower than the copy and the product on some shapes (ResNet-50's
+    /// 512 → 1024 channels at 28 × 28 pixels: 1.75 against 1.03 ms on 2 threads, docs/design/onnx-speed.md).
+    fileprivate func stridedPointwiseConv2d(weight: Tensor, bias: Tensor?, stride: Int, outputSize: (Int, Int),
+                                            residual: Tensor?, activation: ConvActivation?, key shapeKey: String,
+                                            precision: Precision) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (oh, ow) = outputSize
+        let x = channelsLast()
+        let wc = weight.contiguous()
+        let subsampledShape = [n, c, oh, ow]
+        let subsampled = Tensor(shape: subsampledShape, strides: Tensor.channelsLastStrides(subsampledShape),
+                                storage: TensorStorage(uninitializedCount: n * c * oh * ow))
+        gatherStrided(x.basePointer, into: subsampled.storage.pointer, n: n, h: h, w: w, c: c, stride: stride, oh: oh, ow: ow)
+        let out = pointwiseForward(subsampled, weight: wc, bias: bias, residual: residual, activation: activation,
+                                   key: shapeKey + ",s\(stride)", precision: precision)
+        let geometry = ConvGeometry(inputShape: shape, kernel: (1, 1), stride: stride, dilation: 1, groups: 1,
+                                    pads: (0, 0, 0, 0), outputSize: outputSize)
+        return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc,
+                                       strategy: .stridedPointwise(geometry, precision))
+    }
+}
+
+/// The output of a 1×1, stride-1 convolution of the channels-last `x` (unrecorded): oneDNN's matmul with
+/// the bias, residual and activation in the same pass.
+private func pointwiseForward(_ x: Tensor, weight wc: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
+                              key shapeKey: String, precision: Precision) -> Tensor {
+    let type = operandType(precision)
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let o = wc.shape[0]
+    let pixels = n * h * w
+    let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
+    let k = pointwiseCache.value(for: key) {
+        let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab, type: type)
+        let dst = memoryDesc(dims: [pixels, o], tag: dnnl_ab)
+        let b = bias != nil ? memoryDesc(dims: [1, o], tag: dnnl_ab) : dnnl_memory_desc_t()
+        let hasBias = bias != nil
+        var fd = dnnl_matmul_desc_t()
+        var s = src, wa = memoryDesc(dims: [c, o], tag: dnnl_format_tag_any, type: type), bb = b, d = dst
+        dnnlCheck(withUnsafePointer(to: &bb) { bp in dnnl_matmul_desc_init(&fd, &s, &wa, hasBias ? bp : nil, &d) },
+                  "pointwise conv matmul desc \(key)")
+        let attr = postOpsAttribute(residual: residual != nil, activation: activation)
+        defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
+        let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
+        return PointwiseKernels(forward: fwd, srcMD: src, dstMD: dst, biasMD: b,
+                                forwardWeightsUserMD: memoryDesc(dims: [c, o], strides: [1, c]))
+    }
+    return runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: [n, o, h, w],
+                           weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + key,
+                           bias: bias, residual: residual, precision: precision)
+}
+
+/// Copies every `stride`-th row and column of a channels-last [n, h, w, c] buffer into a channels-last
+/// [n, oh, ow, c] one: the input of a strided 1×1 convolution run as a matrix product.
+private func gatherStrided(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                           n: Int, h: Int, w: Int, c: Int, stride: Int, oh: Int, ow: Int) {
+    splitAcrossThreads(n * oh, work: n * oh * ow * c) { rows in
+        for row in rows {
+            let (b, y) = row.quotientAndRemainder(dividingBy: oh)
+            let from = src + (b * h + y * stride) * w * c, to = dst + row * ow * c
+            for x in 0..<ow { (to + x * c).update(from: from + x * stride * c, count: c) }
+        }
+    }
 }
 
 /// Runs a convolution-like forward primitive (a convolution, or a 1×1 convolution's matmul) on a channels-last
-/// input: packs the weights once, passes the bias and the residual post-op's operand, and returns the
-/// channels-last fp32 output. In bf16 the input is converted first (the primitive reads bf16).
+/// input: packs the weights once, passes the bias, copies the residual into the output for the sum post-op, and
+/// returns the channels-last fp32 output. In bf16 the input is converted first (the primitive reads bf16).
 private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD: dnnl_memory_desc_t,
                              dstMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t, outShape: [Int],
                              weight: Tensor, weightsUserMD: dnnl_memory_desc_t, packKey: String,
@@ -475,9 +533,11 @@ private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD:
         (DNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
     ]
     if let bias { args.append((DNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
-    let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
-    if let shortcut {
-        args.append((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | DNNL_ARG_SRC_1, dstMD, UnsafeMutableRawPointer(shortcut.basePointer)))
+    if let residual {
+        // The sum post-op accumulates onto the output buffer's contents (see postOpsAttribute).
+        let shortcut = withoutGradients { residual.channelsLast() }
+        let (from, to) = (shortcut.basePointer, out.storage.pointer)
+        parallelChunks(out.count) { r in (to + r.lowerBound).update(from: from + r.lowerBound, count: r.count) }
     }
     withExtendedLifetime(converted) { primitive.execute(args) }
     return out

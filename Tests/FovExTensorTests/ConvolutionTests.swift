@@ -83,6 +83,7 @@ final class ConvolutionTests: XCTestCase {
         ConvCase(c: 4, h: 8, w: 8, o: 8, padding: .symmetric(1), groups: 4),
         ConvCase(c: 16, h: 6, w: 7, o: 12, kh: 1, kw: 1),
         ConvCase(c: 16, h: 8, w: 8, o: 8, kh: 1, kw: 1, stride: 2, bias: false),
+        ConvCase(n: 2, c: 6, h: 9, w: 7, o: 5, kh: 1, kw: 1, stride: 2),
         ConvCase(c: 3, h: 20, w: 18, o: 8, kh: 7, kw: 7, stride: 2, padding: .symmetric(3)),
         ConvCase(c: 3, h: 9, w: 10, o: 4, kh: 1, kw: 3, padding: .zeros(top: 0, bottom: 0, left: 1, right: 1)),
         ConvCase(c: 3, h: 9, w: 10, o: 4, kh: 3, kw: 2, stride: 2, padding: .same),
