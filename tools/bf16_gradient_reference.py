@@ -238,16 +238,19 @@ MODES = {
 
 
 def mode_rounding(mode, kinds_all):
+    """A mode of MODES, or BASE-no-KINDS / BASE-only-KINDS: BASE with the '+'-separated layer kinds kept fp32 /
+    with only those rounded."""
     if mode in MODES:
         return MODES[mode]
-    if mode.startswith("ours-no-"):
-        excluded = set(mode[len("ours-no-"):].split("+"))
-        unknown = excluded - set(kinds_all)
-        if unknown:
-            sys.exit(f"unknown layer kinds {sorted(unknown)}; known: {kinds_all}")
-        return Rounding(True, True, True, True, kinds=set(kinds_all) - excluded)
-    if mode.startswith("ours-only-"):
-        return Rounding(True, True, True, True, kinds=set(mode[len("ours-only-"):].split("+")))
+    for base, r in MODES.items():
+        for form in ("-no-", "-only-"):
+            if mode.startswith(base + form):
+                kinds = set(mode[len(base + form):].split("+"))
+                unknown = kinds - set(kinds_all)
+                if unknown:
+                    sys.exit(f"unknown layer kinds {sorted(unknown)}; known: {kinds_all}")
+                return Rounding(r.fwd_act, r.fwd_w, r.bwd_grad, r.bwd_w,
+                                kinds=set(kinds_all) - kinds if form == "-no-" else kinds)
     sys.exit(f"unknown mode {mode}")
 
 
