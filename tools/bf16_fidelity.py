@@ -2,10 +2,11 @@
 """bf16 against fp32 on real images: FovEx scanpaths and Grad-CAM maps of EfficientNet-Lite0 (real weights).
 
 Runs the built `fovex explain --method fovex,gradcam` on the first --count images of imagenet-val-1300 (labels.csv
-order) once with --precision fp32 and once with bf16, and compares the outputs:
+order) once with --precision fp32 and once with bf16 (or --precision bf16-backward), and compares the outputs:
 - FovEx: the share of bf16 fixations within --radius of the fp32 fixation of the same index, in image-fraction
   units ([0, 1] across the image; FovEx's own units span -1..1, so 0.05 here is 0.1 there), and the share within
-  --radius of any fp32 fixation of the same image; the share of images explaining the same class.
+  --radius of any fp32 fixation of the same image; the share of images whose scanpaths are identical, and of
+  images explaining the same class.
 - FovEx and Grad-CAM: the max and mean absolute difference of the [0, 1] maps (16-bit PNGs), over all images.
 Prints a Markdown report (docs/results/bf16.md holds one). Usage:
     tools/bf16_fidelity.py --fovex .build/release/fovex --data ../shared/data/imagenet-val-1300 --count 40
@@ -43,6 +44,8 @@ def main():
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--radius", type=float, default=0.05)
+    p.add_argument("--precision", default="bf16", choices=["bf16", "bf16-backward"],
+                   help="the precision compared with fp32")
     p.add_argument("--compare", nargs=2, metavar=("FP32_DIR", "BF16_DIR"),
                    help="compare two existing explain output directories instead of running")
     a = p.parse_args()
@@ -62,11 +65,11 @@ def main():
         os.mkdir(images)
         for n in names:
             os.symlink(os.path.abspath(os.path.join(a.data, "images", n)), os.path.join(images, n))
-        for precision in ["fp32", "bf16"]:
-            outs[precision] = os.path.join(work, precision)
-            seconds[precision] = explain(a.fovex, images, outs[precision], precision, a.batch)
+        for precision, key in [("fp32", "fp32"), (a.precision, "bf16")]:
+            outs[key] = os.path.join(work, precision)
+            seconds[key] = explain(a.fovex, images, outs[key], precision, a.batch)
 
-    same_index = anywhere = total = same_class = 0
+    same_index = anywhere = total = same_class = identical = 0
     # Agreement at each fixation index: each fixation's search starts from the memory of the earlier ones, yet
     # searches that parted ways often meet again on the image's strongest spots, so the share is not monotone.
     by_index = {}
@@ -79,6 +82,7 @@ def main():
         # Image-fraction units: FovEx's -1..1 span is 2 wide.
         p32 = [(q["row"] / 2, q["col"] / 2) for q in r32["scanpath"]]
         p16 = [(q["row"] / 2, q["col"] / 2) for q in r16["scanpath"]]
+        identical += len(p16) == len(p32) and all(math.dist(a, b) <= 1e-6 for a, b in zip(p16, p32))
         for i, (r, c) in enumerate(p16):
             total += 1
             close = i < len(p32) and math.dist((r, c), p32[i]) <= a.radius
@@ -96,7 +100,7 @@ def main():
         cam_sum += float(d.sum())
         cam_count += d.size
     print(f"EfficientNet-Lite0 (real weights), {len(names)} images of imagenet-val-1300, FovEx and Grad-CAM at the "
-          f"defaults, --batch {a.batch}\n")
+          f"defaults, --batch {a.batch}; {a.precision} (\"bf16\" below) against fp32\n")
     print("| measure | value |\n|---|---|")
     print(f"| FovEx fixations within {a.radius} of the fp32 fixation of the same index | "
           f"{same_index}/{total} = {100 * same_index / total:.1f} % |")
@@ -106,6 +110,7 @@ def main():
         hits, count = by_index[i]
         print(f"| fixation {i + 1}: within {a.radius} of the fp32 fixation {i + 1} | {hits}/{count} = "
               f"{100 * hits / count:.0f} % |")
+    print(f"| images whose scanpaths are identical (every fixation within 1e-6) | {identical}/{len(names)} |")
     print(f"| images whose explained (top-1) class is the same | {same_class}/{len(names)} |")
     print(f"| FovEx map max abs difference ([0, 1] maps) | {fovex_max:.4f} |")
     print(f"| FovEx map mean abs difference | {fovex_sum / len(names):.4f} |")

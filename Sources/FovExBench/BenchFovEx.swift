@@ -13,7 +13,9 @@ public struct BenchFovEx: ParsableCommand {
         discussion: """
         One run per model and batch size after a one-step warm-up. PyTorch runs tools/bench_torch_fovex.py with \
         OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with OMP_WAIT_POLICY unset and once with \
-        PASSIVE, keeping the faster. Ratio = Swift time / PyTorch time; lower is better. With --precision fp32,bf16         the fp32 and bf16 runs alternate (fp32, bf16, fp32, bf16: the mean of each precision's two runs), and         "bf16 ×" gives bf16's speed-up over fp32 in the same run.
+        PASSIVE, keeping the faster. Ratio = Swift time / PyTorch time; lower is better. With --precision fp32,bf16 \
+        the fp32 and bf16 runs alternate (fp32, bf16, fp32, bf16: the mean of each precision's two runs), and \
+        "bf16 ×" gives bf16's (or bf16-backward's) speed-up over fp32 in the same run.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -31,7 +33,7 @@ public struct BenchFovEx: ParsableCommand {
         var swiftSecondsPerImage: Double
         var torchSecondsPerImage: Double?
         var ratio: Double?
-        /// fp32 time / bf16 time in the same run, on bf16 rows.
+        /// fp32 time / this row's time in the same run, on bf16 and bf16-backward rows.
         var bf16Speedup: Double?
     }
 
@@ -74,7 +76,7 @@ public struct BenchFovEx: ParsableCommand {
                 let fp32 = precisions.firstIndex(of: .fp32).map { seconds[$0] }
                 for (i, p) in precisions.enumerated() {
                     rows.append(Row(model: name, batch: b, precision: p.rawValue, swiftSecondsPerImage: seconds[i],
-                                    bf16Speedup: p == .bf16 ? fp32.map { $0 / seconds[i] } : nil))
+                                    bf16Speedup: p != .fp32 ? fp32.map { $0 / seconds[i] } : nil))
                 }
             }
         }

@@ -28,7 +28,7 @@ public struct BenchModels: ParsableCommand {
         interleaved rounds; ratios = ONNX time / reference time.
 
         With --precision fp32,bf16 the two precisions' runs alternate within each measurement and "bf16 ×" gives \
-        bf16's speed-up over fp32 in the same run; peak memory is then that of both together, so measure memory \
+        bf16's (or bf16-backward's) speed-up over fp32 in the same run; peak memory is then that of both together, so measure memory \
         with one precision.
         """)
 
@@ -78,7 +78,7 @@ public struct BenchModels: ParsableCommand {
         var floorMsPerImage: Double?
         /// Swift time / floor time.
         var floorRatio: Double?
-        /// fp32 time / bf16 time of the same measurement, on bf16 rows of an interleaved run.
+        /// fp32 time / this row's time of the same measurement, on bf16 and bf16-backward rows of an interleaved run.
         var bf16Speedup: Double?
     }
 
@@ -186,7 +186,7 @@ public struct BenchModels: ParsableCommand {
                         rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
                                         swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
                                         target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
-                                        bf16Speedup: p == .bf16 ? fp32.map { $0 / ms.seconds[i] } : nil))
+                                        bf16Speedup: p != .fp32 ? fp32.map { $0 / ms.seconds[i] } : nil))
                     }
                 }
             }

@@ -5,7 +5,7 @@ import FovExWeights
 import FovExONNX
 import FovExTensor
 
-/// `--model NAME|FILE.onnx [--weights FILE | --random-weights SEED] [--precision fp32|bf16]`, shared by every
+/// `--model NAME|FILE.onnx [--weights FILE | --random-weights SEED] [--precision fp32|bf16|bf16-backward]`, shared by every
 /// command that runs a model, with the preprocessing options an ONNX file needs.
 public struct ModelOptions: ParsableArguments {
     @Option(help: "Model name (see `fovex models list`) or an ONNX file (FILE.onnx).") public var model: String

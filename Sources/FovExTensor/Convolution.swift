@@ -102,64 +102,76 @@ extension Tensor {
             precondition(residual.shape == [n, o, oh, ow], "conv2d residual shape \(residual.shape), expected \([n, o, oh, ow])")
         }
 
-        let precision = Precision.current
-        let type = operandType(precision)
-        let shapeKey = "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),"
-            + "\(bias != nil),\(precision)"
+        // The forward and backward products' operand precisions: they differ in bf16-backward, whose backward
+        // product is the bf16 one of a convolution of this shape.
+        let (precision, backwardPrecision) = Precision.current.productPrecisions
+        func shapeKey(_ precision: Precision) -> String {
+            "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),"
+                + "\(bias != nil),\(precision)"
+        }
         if kh == 1 && kw == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0) {
             if stride == 1 {
-                return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, key: shapeKey,
-                                       precision: precision)
+                return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation,
+                                       key: shapeKey(precision), precision: precision, backwardPrecision: backwardPrecision)
             }
             return stridedPointwiseConv2d(weight: weight, bias: bias, stride: stride, outputSize: (oh, ow), residual: residual,
-                                          activation: activation, key: shapeKey, precision: precision)
+                                          activation: activation, key: shapeKey(precision), precision: precision,
+                                          backwardPrecision: backwardPrecision)
         }
-        let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
-        let k = convCache.value(for: key) {
-            let src = memoryDesc(dims: [n, c, h, w], tag: dnnl_nhwc, type: type)
-            let dst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nhwc)
-            let wDims = groups > 1 ? [groups, o / groups, ipg, kh, kw] : [o, ipg, kh, kw]
-            let wAny = memoryDesc(dims: wDims, tag: dnnl_format_tag_any, type: type)
-            let wUser = memoryDesc(dims: wDims, tag: groups > 1 ? dnnl_goihw : dnnl_oihw)
-            let b = bias != nil ? memoryDesc(dims: [o], tag: dnnl_a) : dnnl_memory_desc_t()
-            var strides = [Int64(stride), Int64(stride)], dil = [Int64(dilation - 1), Int64(dilation - 1)]
-            var padL = [Int64(pt), Int64(pl)], padR = [Int64(pb), Int64(pr)]
-            var fd = dnnl_convolution_desc_t()
-            var s = src, wa = wAny, bb = b, d = dst
-            let hasBias = bias != nil
-            dnnlCheck(withUnsafePointer(to: &bb) { bp in
-                dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
-                                                           &s, &wa, hasBias ? bp : nil, &d, &strides, &dil, &padL, &padR)
-            }, "conv forward desc \(key)")
-            let attr = postOpsAttribute(residual: residual != nil, activation: activation)
-            defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
-            let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
-
-            let plain = c <= plainBackwardMaxChannels && groups == 1
-            // The input gradient is fp32 in either precision; in bf16 the incoming gradient is converted.
-            var diffSrc = memoryDesc(dims: [n, c, h, w], tag: plain ? dnnl_nchw : dnnl_nhwc)
-            var diffDst = memoryDesc(dims: [n, o, oh, ow], tag: plain ? dnnl_nchw : dnnl_nhwc, type: type)
-            var bd = dnnl_convolution_desc_t()
-            dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &diffSrc, &wa, &diffDst,
-                                                                       &strides, &dil, &padL, &padR), "conv backward desc \(key)")
-            // The hint must describe the same layouts as the backward pass, so the plain case gets a plain forward.
-            var hintDesc = dnnl_convolution_desc_t()
-            var hint = fwd
-            if plain {
-                var hintSrc = memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw, type: type)
-                var hintDst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw)
+        // The kernels for one operand precision, and their cache key. In bf16-backward the forward primitive of
+        // the bf16 kernels is created but never run.
+        func kernels(_ precision: Precision) -> (ConvKernels, String) {
+            let type = operandType(precision)
+            let shapeKey = shapeKey(precision)
+            let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
+            return (convCache.value(for: key) {
+                let src = memoryDesc(dims: [n, c, h, w], tag: dnnl_nhwc, type: type)
+                let dst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nhwc)
+                let wDims = groups > 1 ? [groups, o / groups, ipg, kh, kw] : [o, ipg, kh, kw]
+                let wAny = memoryDesc(dims: wDims, tag: dnnl_format_tag_any, type: type)
+                let wUser = memoryDesc(dims: wDims, tag: groups > 1 ? dnnl_goihw : dnnl_oihw)
+                let b = bias != nil ? memoryDesc(dims: [o], tag: dnnl_a) : dnnl_memory_desc_t()
+                var strides = [Int64(stride), Int64(stride)], dil = [Int64(dilation - 1), Int64(dilation - 1)]
+                var padL = [Int64(pt), Int64(pl)], padR = [Int64(pb), Int64(pr)]
+                var fd = dnnl_convolution_desc_t()
+                var s = src, wa = wAny, bb = b, d = dst
+                let hasBias = bias != nil
                 dnnlCheck(withUnsafePointer(to: &bb) { bp in
-                    dnnl_dilated_convolution_forward_desc_init(&hintDesc, dnnl_forward_training, dnnl_convolution_direct,
-                                                               &hintSrc, &wa, hasBias ? bp : nil, &hintDst, &strides, &dil,
-                                                               &padL, &padR)
-                }, "conv plain forward desc \(key)")
-                hint = withUnsafePointer(to: &hintDesc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
-            }
-            let bwd = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), hint: hint.pd) }
-            return ConvKernels(forward: fwd, backwardData: bwd, srcMD: src, dstMD: dst, biasMD: b, userWeightsMD: wUser,
-                               diffSrcMD: diffSrc, diffDstMD: diffDst, plainBackward: plain, outShape: [n, o, oh, ow],
-                               shapeKey: shapeKey, precision: precision)
+                    dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                                               &s, &wa, hasBias ? bp : nil, &d, &strides, &dil, &padL, &padR)
+                }, "conv forward desc \(key)")
+                let attr = postOpsAttribute(residual: residual != nil, activation: activation)
+                defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
+                let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
+
+                let plain = c <= plainBackwardMaxChannels && groups == 1
+                // The input gradient is fp32 in either precision; in bf16 the incoming gradient is converted.
+                var diffSrc = memoryDesc(dims: [n, c, h, w], tag: plain ? dnnl_nchw : dnnl_nhwc)
+                var diffDst = memoryDesc(dims: [n, o, oh, ow], tag: plain ? dnnl_nchw : dnnl_nhwc, type: type)
+                var bd = dnnl_convolution_desc_t()
+                dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &diffSrc, &wa, &diffDst,
+                                                                           &strides, &dil, &padL, &padR), "conv backward desc \(key)")
+                // The hint must describe the same layouts as the backward pass, so the plain case gets a plain forward.
+                var hintDesc = dnnl_convolution_desc_t()
+                var hint = fwd
+                if plain {
+                    var hintSrc = memoryDesc(dims: [n, c, h, w], tag: dnnl_nchw, type: type)
+                    var hintDst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nchw)
+                    dnnlCheck(withUnsafePointer(to: &bb) { bp in
+                        dnnl_dilated_convolution_forward_desc_init(&hintDesc, dnnl_forward_training, dnnl_convolution_direct,
+                                                                   &hintSrc, &wa, hasBias ? bp : nil, &hintDst, &strides, &dil,
+                                                                   &padL, &padR)
+                    }, "conv plain forward desc \(key)")
+                    hint = withUnsafePointer(to: &hintDesc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+                }
+                let bwd = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), hint: hint.pd) }
+                return ConvKernels(forward: fwd, backwardData: bwd, srcMD: src, dstMD: dst, biasMD: b, userWeightsMD: wUser,
+                                   diffSrcMD: diffSrc, diffDstMD: diffDst, plainBackward: plain, outShape: [n, o, oh, ow],
+                                   shapeKey: shapeKey, precision: precision)
+            }, key)
         }
+        let (k, key) = kernels(precision)
+        let (kb, backwardKey) = backwardPrecision == precision ? (k, key) : kernels(backwardPrecision)
 
         let x = channelsLast()
         let wc = weight.contiguous()
@@ -167,9 +179,9 @@ extension Tensor {
                                   weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + key,
                                   bias: bias, residual: residual, precision: precision)
 
-        let strategy = ConvInputGradient(kernels: k, geometry: ConvGeometry(
+        let strategy = ConvInputGradient(kernels: kb, geometry: ConvGeometry(
             inputShape: shape, kernel: (kh, kw), stride: stride, dilation: dilation, groups: groups, pads: (pt, pb, pl, pr),
-            outputSize: (oh, ow)), key: key)
+            outputSize: (oh, ow)), key: backwardKey)
         return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc, strategy: strategy)
     }
 
@@ -427,7 +439,8 @@ extension Tensor {
     /// layout: [pixels, in] · [in, out]. oneDNN's matmul kernel is as fast as or faster than its 1×1
     /// convolution kernels on these shapes, with or without the residual and activation post-ops.
     fileprivate func pointwiseConv2d(weight: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
-                                     key shapeKey: String, precision: Precision) -> Tensor {
+                                     key shapeKey: String, precision: Precision,
+                                     backwardPrecision: Precision) -> Tensor {
         let x = channelsLast()
         let wc = weight.contiguous()
         let out = pointwiseForward(x, weight: wc, bias: bias, residual: residual, activation: activation, key: shapeKey,
@@ -438,13 +451,14 @@ extension Tensor {
         return out.recorded(from: inputs) { (parts: [Tensor]) in
             let dx = Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape),
                             storage: TensorStorage(uninitializedCount: pixels * c))
-            if precision == .bf16,
+            if backwardPrecision == .bf16,
                let fused = activationGradientBF16(parts, output: out, activation: activation, keepFP32: residual != nil) {
-                pointwiseBackward(.bf16(fused.bf16), weight: wc, pixels: pixels, into: dx.storage.pointer, precision: precision)
+                pointwiseBackward(.bf16(fused.bf16), weight: wc, pixels: pixels, into: dx.storage.pointer,
+                                  precision: backwardPrecision)
                 return residual == nil ? [dx] : [dx, fused.fp32!]
             }
             let gl = activationGradient(parts, output: out, activation: activation)
-            pointwiseBackward(.fp32(gl), weight: wc, pixels: pixels, into: dx.storage.pointer, precision: precision)
+            pointwiseBackward(.fp32(gl), weight: wc, pixels: pixels, into: dx.storage.pointer, precision: backwardPrecision)
             return residual == nil ? [dx] : [dx, gl]
         }
     }
@@ -455,7 +469,7 @@ extension Tensor {
     /// 512 → 1024 channels at 28 × 28 pixels: 1.75 against 1.03 ms on 2 threads, docs/design/onnx-speed.md).
     fileprivate func stridedPointwiseConv2d(weight: Tensor, bias: Tensor?, stride: Int, outputSize: (Int, Int),
                                             residual: Tensor?, activation: ConvActivation?, key shapeKey: String,
-                                            precision: Precision) -> Tensor {
+                                            precision: Precision, backwardPrecision: Precision) -> Tensor {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (oh, ow) = outputSize
         let x = channelsLast()
@@ -469,7 +483,7 @@ extension Tensor {
         let geometry = ConvGeometry(inputShape: shape, kernel: (1, 1), stride: stride, dilation: 1, groups: 1,
                                     pads: (0, 0, 0, 0), outputSize: outputSize)
         return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc,
-                                       strategy: .stridedPointwise(geometry, precision))
+                                       strategy: .stridedPointwise(geometry, backwardPrecision))
     }
 }
 

@@ -74,6 +74,11 @@ extension Tensor {
     /// or `other` is a plain matrix). Transposed and permuted views are read without copies.
     /// Differentiable in both operands.
     public func matmul(_ other: Tensor) -> Tensor {
+        matmul(other, precisions: Precision.current.productPrecisions)
+    }
+
+    /// ``matmul(_:)`` with the operand precisions of its forward and backward products given.
+    func matmul(_ other: Tensor, precisions: (forward: Precision, backward: Precision)) -> Tensor {
         precondition(rank >= 2 && other.rank >= 2, "matmul needs rank ≥ 2 operands, got \(shape) and \(other.shape)")
         let (m, k) = (shape[rank - 2], shape[rank - 1])
         let (k2, n) = (other.shape[other.rank - 2], other.shape[other.rank - 1])
@@ -85,17 +90,16 @@ extension Tensor {
             precondition(other.rank == 2, "matmul batch dimensions \(batch) and \(otherBatch) differ")
             // [.., M, K] · [K, N]: fold the batch into M when A's rows are contiguous.
             let a2 = reshaped([-1, k])
-            return a2.matmul(other).reshaped(batch + [m, n])
+            return a2.matmul(other, precisions: precisions).reshaped(batch + [m, n])
         }
         let a = matmulReady(self) ? self : contiguous()
         b = matmulReady(other) ? other : other.contiguous()
-        let precision = Precision.current
-        let out = withoutGradients { runMatmul(a, b, outShape: batch + [m, n], precision: precision) }
+        let out = withoutGradients { runMatmul(a, b, outShape: batch + [m, n], precision: precisions.forward) }
         let aTracked = node != nil, bTracked = other.node != nil
+        let backward = (precisions.backward, precisions.backward)
         return out.recorded(from: [self, other]) { g in
-            withPrecision(precision) {
-                [aTracked ? g.matmul(b.transposed()) : nil, bTracked ? a.transposed().matmul(g) : nil]
-            }
+            [aTracked ? g.matmul(b.transposed(), precisions: backward) : nil,
+             bTracked ? a.transposed().matmul(g, precisions: backward) : nil]
         }
     }
 
@@ -112,12 +116,13 @@ extension Tensor {
         let x = reshaped([-1, inF])
         let w = weight.contiguous()
         let wT = w.transposed()  // [in, out] view
-        let precision = Precision.current
+        let (precision, backwardPrecision) = Precision.current.productPrecisions
         let y = withoutGradients {
             runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: true, precision: precision)
         }
         return y.recorded(from: [x]) { g in
-            [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: precision == .bf16, precision: precision)]
+            [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: backwardPrecision == .bf16,
+                       precision: backwardPrecision)]
         }.reshaped(lead + [outF])
     }
 }

@@ -6,12 +6,18 @@ import Foundation
 /// In ``bf16`` the convolutions and matrix products read bfloat16 weights and activations (8 bits of mantissa)
 /// and accumulate in fp32; their results, every element-wise operation, the softmax and normalisation
 /// statistics, and every returned gradient stay fp32. On CPUs with AVX-512 BF16 this doubles the products'
-/// multiply rate, at a relative error of about 2⁻⁹ per operand.
+/// multiply rate, at a relative error of about 2⁻⁹ per operand. ``bf16Backward`` does so in the backward
+/// products only.
 public enum Precision: String, Sendable, CaseIterable, Codable {
     /// fp32 everywhere (the default; the reference for every parity test).
     case fp32
     /// bfloat16 operands with fp32 accumulation in convolutions and matrix products.
     case bf16
+    /// fp32 forward products and bf16 backward products (the products that compute input gradients): logits,
+    /// losses and every activation, ReLU masks included, are exactly fp32's, and the input gradient is within
+    /// about 1 % of fp32's. For gradient-driven explainers: rounding the forward operands moves ReLU masks, which
+    /// changes a CNN's input gradient by 30–55 % and FovEx's scanpaths with it (docs/results/bf16.md).
+    case bf16Backward = "bf16-backward"
 
     /// The precision the calling task (or thread, outside tasks) computes in; ``fp32`` unless inside
     /// ``withPrecision(_:_:)``. Task-local, as ``GradientMode`` is, so concurrent explanations do not
@@ -27,7 +33,16 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
 
     /// Throws ``PrecisionUnsupportedError`` when this CPU cannot compute in this precision.
     public func checkSupported() throws {
-        if self == .bf16 && !Precision.isBF16Supported { throw PrecisionUnsupportedError(precision: self) }
+        if self != .fp32 && !Precision.isBF16Supported { throw PrecisionUnsupportedError(precision: self) }
+    }
+
+    /// The operand precision (``fp32`` or ``bf16``) of a product's forward pass and of its backward pass.
+    var productPrecisions: (forward: Precision, backward: Precision) {
+        switch self {
+        case .fp32: return (.fp32, .fp32)
+        case .bf16: return (.bf16, .bf16)
+        case .bf16Backward: return (.fp32, .bf16)
+        }
     }
 }
 
@@ -62,7 +77,8 @@ public func withPrecision<R>(_ precision: Precision, _ body: () throws -> R) ret
     return try Precision.$current.withValue(precision, operation: body)
 }
 
-/// The oneDNN data type of a product's operands in `precision`.
+/// The oneDNN data type of a product's operands in `precision` (an operand precision, ``Precision/fp32`` or
+/// ``Precision/bf16``).
 func operandType(_ precision: Precision) -> dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
 
 /// The elements of `t` converted to bf16 and laid out with `strides`, for a bf16 primitive's operand.
@@ -102,3 +118,4 @@ func bf16Pointer(_ storage: TensorStorage) -> UnsafeMutablePointer<UInt16> {
         for i in range { dst[i] = bf16Bits(value(i)) }
     }
 }
+

@@ -15,17 +15,20 @@ final class PrecisionCommandLineTests: XCTestCase {
     /// On a CPU without AVX-512 BF16 (simulated by capping oneDNN's ISA, which is what the check asks),
     /// bf16 is refused when the command line is parsed, naming the missing instructions.
     func testBF16IsRefusedWithoutTheInstructions() throws {
-        let r = try FovexProcess.run(["classify", "x.jpg", "--model", "resnet18", "--random-weights", "1", "--precision", "bf16"],
-                                     in: tmp, environment: ["DNNL_MAX_CPU_ISA": "AVX512_CORE"])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertLessThan(r.status, 128, "an error exit, not a crash")
-        XCTAssertTrue(r.stderr.contains("AVX-512 BF16"), r.stderr)
+        for precision in ["bf16", "bf16-backward"] {
+            let r = try FovexProcess.run(["classify", "x.jpg", "--model", "resnet18", "--random-weights", "1",
+                                          "--precision", precision],
+                                         in: tmp, environment: ["DNNL_MAX_CPU_ISA": "AVX512_CORE"])
+            XCTAssertNotEqual(r.status, 0, precision)
+            XCTAssertLessThan(r.status, 128, "an error exit, not a crash")
+            XCTAssertTrue(r.stderr.contains("AVX-512 BF16"), r.stderr)
+        }
     }
 
     func testUnknownPrecisionAndONNXAreRefused() throws {
         let bad = try FovexProcess.run(["classify", "x.jpg", "--model", "resnet18", "--precision", "fp16"], in: tmp)
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.stderr.contains("fp32 or bf16"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("fp32, bf16 or bf16-backward"), bad.stderr)
         let onnx = try FovexProcess.run(["classify", "x.jpg", "--model", "m.onnx", "--precision", "bf16"], in: tmp)
         XCTAssertNotEqual(onnx.status, 0)
         // (On a CPU without bf16 the refusal names the instructions instead.)

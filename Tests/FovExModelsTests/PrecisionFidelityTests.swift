@@ -56,6 +56,31 @@ final class PrecisionFidelityTests: XCTestCase {
         XCTAssertEqual(again.scalars, l32.scalars, file: file, line: line)
     }
 
+    /// bf16-backward: logits are fp32's bit for bit (the forward pass is fp32), and the input gradient differs from
+    /// fp32's only by the backward products' bf16 operands, with the same ReLU masks.
+    private func checkBF16Backward(_ model: any ImageClassifier, input: Tensor, gradientBound: Float,
+                                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let (l32, g32) = try logitsAndGradient(model, input, .fp32)
+        let (lMixed, gMixed) = try logitsAndGradient(model, input, .bf16Backward)
+        let ge = relativeL2Error(gMixed, g32)
+        print("\(model.identity.architecture): bf16-backward input gradient \(ge) (L2)")
+        XCTAssertEqual(lMixed.scalars, l32.scalars, "logits", file: file, line: line)
+        XCTAssertLessThan(ge, gradientBound, "input gradient", file: file, line: line)
+        XCTAssertGreaterThan(ge, 1e-6, "bf16-backward gradient equals fp32's: the bf16 backward did not run",
+                             file: file, line: line)
+    }
+
+    func testBF16BackwardKeepsTheForwardPassAndTheGradientClose() throws {
+        try checkBF16Backward(try ModelRegistry.randomModel("resnet50", seed: 5), input: generatedInput([2, 3, 64, 64], seed: 5),
+                              gradientBound: 0.03)
+        try checkBF16Backward(try ModelRegistry.randomModel("efficientnet-lite0", seed: 6),
+                              input: generatedInput([1, 3, 96, 96], seed: 6), gradientBound: 0.03)
+        let c = VisionTransformer.Configuration(dimension: 64, depth: 3, heads: 2, imageSize: 64)
+        let weights = ModelWeights(random: VisionTransformer.parameters(c), seed: 7)
+        let vit = VisionTransformer(c, weights: weights, identity: ModelIdentity(architecture: "vit-small-test", weights: "random"))
+        try checkBF16Backward(vit, input: generatedInput([2, 3, 64, 64], seed: 7), gradientBound: 0.03)
+    }
+
     func testResNet50() throws {
         let model = try ModelRegistry.randomModel("resnet50", seed: 5)
         try check(model, input: generatedInput([2, 3, 64, 64], seed: 5), logitBound: 0.02, gradientBound: 0.35)
@@ -76,7 +101,8 @@ final class PrecisionFidelityTests: XCTestCase {
     /// Real EfficientNet-Lite0 weights on the first 8 real ImageNet images (skipped without them): logits within
     /// 3 % of fp32 (measured 1.7 %), the top logit's input gradient within 70 % in L2 (measured 52 %: a CNN's
     /// pixel gradient changes wherever a ReLU6 mask flips, so bf16's per-pixel gradient is a different sample of a
-    /// noisy field; the maps built from it are compared in docs/results/bf16.md), and the same top-1 class.
+    /// noisy field; the maps built from it are compared in docs/results/bf16.md), and the same top-1 class; in
+    /// bf16-backward, fp32's logits and the gradient within 3 %.
     func testEfficientNetLite0RealWeightsOnRealImages() throws {
         let root = dataDirectory().appendingPathComponent("imagenet-val-1300")
         guard let labels = try? String(contentsOf: root.appendingPathComponent("labels.csv"), encoding: .utf8) else {
@@ -98,5 +124,11 @@ final class PrecisionFidelityTests: XCTestCase {
         XCTAssertLessThan(le, 0.03)
         XCTAssertLessThan(ge, 0.7)
         XCTAssertEqual(l16.argmax(alongAxis: 1), l32.argmax(alongAxis: 1))
+        // bf16-backward keeps fp32's forward pass, so its gradient is off by the backward products' rounding only.
+        let (lMixed, gMixed) = try logitsAndGradient(model, x, .bf16Backward)
+        let mixed = relativeL2Error(gMixed, g32)
+        print("efficientnet-lite0, real weights, 8 images: bf16-backward input gradient \(mixed) (L2)")
+        XCTAssertEqual(lMixed.scalars, l32.scalars)
+        XCTAssertLessThan(mixed, 0.03)
     }
 }

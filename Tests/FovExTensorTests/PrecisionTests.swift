@@ -169,6 +169,51 @@ final class PrecisionTests: XCTestCase {
         XCTAssertLessThan(relativeError(g, r.matmul(w)), 1e-5)
     }
 
+    /// Checks `op` in bf16-backward: the forward pass is fp32's bit for bit, and the input gradient is the fp32
+    /// backward product on bf16-rounded operands (`op`'s weights are bf16 values, the seed is rounded), and the
+    /// backward rounds an unrounded seed (it differs from fp32 by more than fp32 rounding).
+    private func checkBF16Backward(_ name: String, input: Tensor, outputShape: [Int], _ op: (Tensor) -> Tensor) throws {
+        let seed = roundedToBF16(random(outputShape, seed: 99))
+        let (yMixed, gMixed) = try run(.bf16Backward, input, seed: seed, op)
+        let (y32, g32) = try run(.fp32, input, seed: seed, op)
+        XCTAssertEqual(yMixed.scalars, y32.scalars, "\(name) forward is not fp32's")
+        XCTAssertLessThan(relativeError(gMixed, g32), 1e-5, "\(name) input gradient")
+        let unrounded = random(outputShape, seed: 98)
+        let (_, gRounding) = try run(.bf16Backward, input, seed: unrounded, op)
+        let (_, gExact) = try run(.fp32, input, seed: unrounded, op)
+        let roundingEffect = relativeError(gRounding, gExact)
+        XCTAssertGreaterThan(roundingEffect, 1e-5, "\(name): the backward product did not round its operands")
+        XCTAssertLessThan(roundingEffect, 1e-2, "\(name): bf16 backward too far from fp32")
+    }
+
+    func testBF16BackwardRunsTheForwardInFP32AndTheBackwardInBF16() throws {
+        let x = random([2, 8, 9, 9], seed: 41)
+        let w3 = roundedToBF16(random([16, 8, 3, 3], seed: 42)), w1 = roundedToBF16(random([16, 8, 1, 1], seed: 43))
+        let dw5 = roundedToBF16(random([8, 1, 5, 5], seed: 44)), bias = random([16], seed: 45)
+        let residual = random([2, 16, 9, 9], seed: 46)
+        try checkBF16Backward("3×3 + residual + relu", input: x, outputShape: [2, 16, 9, 9]) {
+            $0.conv2d(weight: w3, bias: bias, padding: .symmetric(1), residual: residual, activation: .relu)
+        }
+        try checkBF16Backward("3×3 stride 2", input: x, outputShape: [2, 16, 5, 5]) {
+            $0.conv2d(weight: w3, stride: 2, padding: .symmetric(1))
+        }
+        try checkBF16Backward("1×1 + relu, two consumers", input: x, outputShape: [2, 16, 9, 9]) {
+            let y = $0.conv2d(weight: w1, bias: bias, activation: .relu)
+            return y + y
+        }
+        try checkBF16Backward("1×1 stride 2", input: x, outputShape: [2, 16, 5, 5]) { $0.conv2d(weight: w1, stride: 2) }
+        try checkBF16Backward("depthwise 5×5 stride 2 same relu6", input: x, outputShape: [2, 8, 5, 5]) {
+            $0.conv2d(weight: dw5, stride: 2, padding: .same, groups: 8, activation: .relu6)
+        }
+        let w = roundedToBF16(random([24, 32], seed: 47)), b = roundedToBF16(random([3, 7, 32], seed: 48))
+        try checkBF16Backward("linear", input: random([5, 32], seed: 49), outputShape: [5, 24]) {
+            $0.linear(weight: w, bias: random([24], seed: 50))
+        }
+        try checkBF16Backward("batched matmul", input: random([3, 6, 32], seed: 51), outputShape: [3, 6, 7]) {
+            $0.matmul(b.transposed())
+        }
+    }
+
     func testPrecisionIsTaskLocalAndDefaultsToFP32() {
         XCTAssertEqual(Precision.current, .fp32)
         withPrecision(.bf16) {
