@@ -140,18 +140,13 @@ public final class VisionTransformer: TokenClassifier, PrecisionSelectable {
         patchBias = weights["patch_embed.proj.bias"]
         classToken = weights["cls_token"]
         positions = weights["pos_embed"]
-        // The attention scale 1/√d is folded into the query rows of qkv (exact for d = 64, a power of 2).
-        let c = configuration.dimension
-        let scale = 1 / Float(c / configuration.heads).squareRoot()
-        let rowScale = Tensor(shape: [3 * c, 1], scalars: (0..<(3 * c)).map { $0 < c ? scale : 1 })
+        // Every layer reads the checkpoint's own tensors, which `weights` keeps too: the model holds each
+        // parameter once (a qkv with the attention scale folded in would be a second copy of 21 % of a ViT's
+        // weights; the queries are scaled instead, as timm does).
         blocks = (0..<configuration.depth).map { i in
             let b = "blocks.\(i)"
-            let qkv = withoutGradients {
-                Linear(weight: (weights[b + ".attn.qkv.weight"] * rowScale).contiguous(),
-                       bias: (weights[b + ".attn.qkv.bias"] * rowScale.reshaped([3 * c])).contiguous())
-            }
-            return Block(norm1: makeNorm(b + ".norm1"), qkv: qkv, proj: makeLinear(b + ".attn.proj"), norm2: makeNorm(b + ".norm2"),
-                         fc1: makeLinear(b + ".mlp.fc1"), fc2: makeLinear(b + ".mlp.fc2"))
+            return Block(norm1: makeNorm(b + ".norm1"), qkv: makeLinear(b + ".attn.qkv"), proj: makeLinear(b + ".attn.proj"),
+                         norm2: makeNorm(b + ".norm2"), fc1: makeLinear(b + ".mlp.fc1"), fc2: makeLinear(b + ".mlp.fc2"))
         }
         norm = makeNorm("norm")
         head = makeLinear("head")
@@ -202,12 +197,13 @@ public final class VisionTransformer: TokenClassifier, PrecisionSelectable {
         let tokens = patches.permuted(0, 2, 3, 1).reshaped([n, grid, c])
         var x = Tensor.concatenate([classToken.broadcast(to: [n, 1, c]), tokens], axis: 1) + positions
         let t = x.shape[1], d = c / heads
+        let scale = 1 / Float(d).squareRoot()
         for (i, block) in blocks.enumerated() {
             let b = "blocks.\(i)"
             let h = block.norm1(x)
             keep(b + ".norm1", h)
             let qkv = block.qkv(h).reshaped([n, t, 3, heads, d]).permuted(2, 0, 3, 1, 4)
-            let q = qkv.selecting(axis: 0, index: 0), k = qkv.selecting(axis: 0, index: 1)
+            let q = qkv.selecting(axis: 0, index: 0) * scale, k = qkv.selecting(axis: 0, index: 1)
             let v = qkv.selecting(axis: 0, index: 2)
             let probs = q.matmul(k.transposed()).softmax()
             keep(b + ".attn.probs", probs)

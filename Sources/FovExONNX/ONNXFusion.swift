@@ -65,15 +65,15 @@ private struct ChainMatcher {
     func isVariable(_ name: String) -> Bool { !name.isEmpty && constants[name] == nil }
 
     /// MatMul(x, W) followed by Add(·, b), W a constant [in, out] matrix and b a constant of `out` values
-    /// (any leading axes of extent 1): `x.linear(weight: Wᵀ, bias: b)`, oneDNN's packed weights with the
-    /// bias in the same pass.
+    /// (any leading axes of extent 1): `x.linear(weight: Wᵀ, bias: b)` on a transposed view of W (held once),
+    /// with the bias in the same oneDNN pass.
     func linearWithBias(_ index: Int) -> FusedChain? {
         let mm = nodes[index]
         guard mm.inputs.count == 2, isVariable(mm.inputs[0]), let w = constantFloat(mm.inputs[1]), w.rank == 2,
               let (j, add) = sole(mm.outputs[0]), add.opType == "Add",
               let biasName = other(add, than: mm.outputs[0]), let b = constantFloat(biasName),
               b.count == w.shape[1], b.rank >= 1, b.shape.dropLast().allSatisfy({ $0 == 1 }) else { return nil }
-        let weight = w.transposed().contiguous()
+        let weight = w.transposed()
         let bias = b.reshaped([-1])
         let biasRank = b.rank
         let kernel: ONNXKernel = { inputs in

@@ -11,10 +11,11 @@ extension ONNXOperators {
             let transA = ctx.node.int("transA", default: 0) != 0, transB = ctx.node.int("transB", default: 0) != 0
             let c = ctx.node.inputs.count > 2 && !ctx.node.inputs[2].isEmpty ? ctx.constantFloat(2) : nil
             let hasC = ctx.node.inputs.count > 2 && !ctx.node.inputs[2].isEmpty
-            // The common case, a fully connected layer, runs as `linear` with oneDNN's packed weights.
+            // The common case, a fully connected layer, runs as `linear`, which reads the constant in place (a
+            // transposed view when it is [in, out]): the weights are held once.
             if !transA, alpha == 1, let w = ctx.constantFloat(1), w.rank == 2,
                !hasC || (beta == 1 && c?.count == (transB ? w.shape[0] : w.shape[1])) {
-                let weight = transB ? w.contiguous() : w.transposed().contiguous()
+                let weight = transB ? w : w.transposed()
                 let bias = c?.reshaped([-1])
                 return { inputs in
                     let x = try floatInput(inputs, 0, "Gemm")
@@ -42,8 +43,8 @@ extension ONNXOperators {
         }
         b["MatMul"] = { ctx in
             if let w = ctx.constantFloat(1), w.rank == 2 {
-                // x · W with constant W: a fully connected layer without bias (packed weights).
-                let weight = w.transposed().contiguous()
+                // x · W with constant W: a fully connected layer without bias, reading W in place.
+                let weight = w.transposed()
                 return { inputs in
                     let x = try floatInput(inputs, 0, "MatMul")
                     guard x.rank >= 2, x.shape.last == weight.shape[1] else {

@@ -207,6 +207,13 @@ final class PackedWeightCache: @unchecked Sendable {
         }
     }
 
+    /// Bytes held in derived copies of any of `storages` (a model's weights: what it holds beyond them).
+    func derivedBytes(from storages: [TensorStorage]) -> Int {
+        let sources = Set(storages.map(ObjectIdentifier.init))
+        lock.lock(); defer { lock.unlock() }
+        return entries.values.filter { sources.contains(ObjectIdentifier($0.source)) }.reduce(0) { $0 + $1.derived.count * 4 }
+    }
+
     /// What `make` builds from `weights` for the use named by `key`, built once.
     func derived(from weights: Tensor, key: String, make: () -> TensorStorage) -> TensorStorage {
         let fullKey = "\(ObjectIdentifier(weights.storage).hashValue):\(weights.offset):\(key)"

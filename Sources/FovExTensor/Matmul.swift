@@ -104,9 +104,15 @@ extension Tensor {
     }
 
     /// A fully connected layer: `self · weightᵀ + bias` with PyTorch's `[out, in]` weight layout.
-    /// The weight is a constant; oneDNN gets it pre-packed once for the forward pass. The fp32 backward pass
-    /// reads the weight as it is (a second packed copy would hold a ViT's weights a third time); in bf16 it
-    /// reads a bf16 copy packed on its first use, half the weight's size. Differentiable with respect to `self`.
+    /// The weight is a constant. `weight` may be a transposed view of an `[in, out]` matrix (ONNX's layout):
+    /// it is read as it is, never copied.
+    ///
+    /// In fp32 the forward and backward products both read the weight in its own layout (oneDNN copies the
+    /// blocks it needs as it goes), so a model holds each weight once, as PyTorch does: a packed copy for the
+    /// forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB) for a speed-up
+    /// measured within noise at batch 1 (docs/results/memory.md). In bf16 the operand must be converted anyway:
+    /// the forward and backward products each read a bf16 copy packed on first use (half the weight's size each).
+    /// Differentiable with respect to `self`.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],
                      "linear: input \(shape) does not match weight \(weight.shape)")
@@ -114,11 +120,12 @@ extension Tensor {
         let (outF, inF) = (weight.shape[0], weight.shape[1])
         let lead = Array(shape.dropLast())
         let x = reshaped([-1, inF])
-        let w = weight.contiguous()
+        let w = matmulReady(weight) ? weight : weight.contiguous()
         let wT = w.transposed()  // [in, out] view
         let (precision, backwardPrecision) = Precision.current.productPrecisions
+        let pack = precision == .bf16
         let y = withoutGradients {
-            runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: true, precision: precision)
+            runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: pack, precision: precision)
         }
         return y.recorded(from: [x]) { g in
             [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: backwardPrecision == .bf16,

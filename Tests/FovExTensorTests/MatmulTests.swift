@@ -95,5 +95,13 @@ final class MatmulTests: XCTestCase {
         try checkGradients(at: [randomNormal([8, 7], seed: 63)], "linear of a transposed view") {
             $0[0].transposed().linear(weight: w).gelu()
         }
+        // The weight as a transposed view of an [in, out] matrix (ONNX's layout), read in place.
+        let wInOut = w.transposed().contiguous()
+        try checkGradients(at: [randomNormal([3, 5, 8], seed: 64)], "linear on a transposed weight view") {
+            $0[0].linear(weight: wInOut.transposed(), bias: bias)
+        }
+        let x = randomNormal([4, 8], seed: 65)
+        let (viewed, plain) = (x.linear(weight: wInOut.transposed(), bias: bias).scalars, x.linear(weight: w, bias: bias).scalars)
+        XCTAssertLessThanOrEqual(zip(viewed, plain).map { abs($0 - $1) }.max()!, 1e-5)
     }
 }
