@@ -20,7 +20,7 @@ cp runs/sweep-osie-fixations/sweep/* docs/results/sweeps/osie-fixations/
 # 2026-12-03: the other FovEx options on the 50 OSIE images (three values each, the default in the middle; --sigma
 # sets the fovea's σ_f and the map's σ_ε together, as the paper does). Two of these ran side by side, niced, one
 # thread each, about 4 minutes per value on a free core.
-for s in "sigma=0.1,0.15,0.25" "forgetting=0,0.1,0.3" "variant=paper,refined"; do
+for s in "sigma=0.1,0.15,0.25" "forgetting=0,0.1,0.3" "variant=paper,refined" "steps=10,20,40" "step-size=0.05,0.1,0.2"; do
     name=${s%%=*}
     FOVEX_THREADS=1 "$FOVEX" evaluate --model efficientnet-lite0 --methods fovex \
         --data "gaze:$DATA/osie" --metrics gaze --limit 50 --seed 42 --sweep "$s" --out "runs/sweep-osie-$name"
