@@ -118,4 +118,3 @@ func bf16Pointer(_ storage: TensorStorage) -> UnsafeMutablePointer<UInt16> {
         for i in range { dst[i] = bf16Bits(value(i)) }
     }
 }
-
