@@ -166,7 +166,13 @@ func reorder(_ t: Tensor, into dst: UnsafeMutableRawPointer, strides: [Int], dat
     }
     let (from, to) = (canonical(t.strides), canonical(strides))
     reorder(UnsafeMutableRawPointer(t.basePointer), memoryDesc(dims: t.shape, strides: from),
-            dst, memoryDesc(dims: t.shape, strides: to, type: dataType), key: "\(t.shape)\(from)→\(to)\(dataType.rawValue)")
+            dst, memoryDesc(dims: t.shape, strides: to, type: dataType), key: cacheKey(t.shape) + cacheKey(from) + "→" + cacheKey(to) + "\(dataType.rawValue)")
+}
+
+/// `values` in brackets, comma-separated, for a cache key: an array's own description (`"\(values)"`) prints
+/// each element through a dynamic cast, several times slower on the per-call path.
+func cacheKey(_ values: [Int]) -> String {
+    "[" + values.map(String.init).joined(separator: ",") + "]"
 }
 
 /// A thread-safe cache of primitives keyed by shape and layout.
