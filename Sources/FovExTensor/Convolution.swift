@@ -51,7 +51,9 @@ extension ConvActivation {
     }
 }
 
-private struct ConvKernels {
+/// A convolution's primitives and layouts, cached per call shape. A class: its memory descriptors are about
+/// 6 kB, which a struct copied out of the cache and into each call's backward strategy on every forward call.
+private final class ConvKernels: Sendable {
     let forward: DNNLPrimitive
     let backwardData: DNNLPrimitive
     let srcMD, dstMD, biasMD, userWeightsMD: dnnl_memory_desc_t
@@ -63,6 +65,15 @@ private struct ConvKernels {
     let shapeKey: String
     /// The operands' precision: in bf16 the input, the weights and the incoming gradient are bf16.
     let precision: Precision
+
+    init(forward: DNNLPrimitive, backwardData: DNNLPrimitive, srcMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t,
+         biasMD: dnnl_memory_desc_t, userWeightsMD: dnnl_memory_desc_t, diffSrcMD: dnnl_memory_desc_t,
+         diffDstMD: dnnl_memory_desc_t, plainBackward: Bool, outShape: [Int], shapeKey: String, precision: Precision) {
+        (self.forward, self.backwardData) = (forward, backwardData)
+        (self.srcMD, self.dstMD, self.biasMD, self.userWeightsMD) = (srcMD, dstMD, biasMD, userWeightsMD)
+        (self.diffSrcMD, self.diffDstMD, self.plainBackward) = (diffSrcMD, diffDstMD, plainBackward)
+        (self.outShape, self.shapeKey, self.precision) = (outShape, shapeKey, precision)
+    }
 }
 
 private let convCache = PrimitiveCache<ConvKernels>()
@@ -387,12 +398,19 @@ private func postOpsAttribute(residual: Bool, activation: ConvActivation?) -> dn
     return attr
 }
 
-private struct PointwiseKernels {
+/// A 1×1 convolution's matrix product and layouts, cached per call shape (a class, as ``ConvKernels``).
+private final class PointwiseKernels: Sendable {
     let forward: DNNLPrimitive
     /// [pixels, in], [pixels, out] and [1, out], row-major.
     let srcMD, dstMD, biasMD: dnnl_memory_desc_t
     /// The OIHW weights seen as the forward's [in, out] matrix.
     let forwardWeightsUserMD: dnnl_memory_desc_t
+
+    init(forward: DNNLPrimitive, srcMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t,
+         forwardWeightsUserMD: dnnl_memory_desc_t) {
+        (self.forward, self.srcMD, self.dstMD, self.biasMD) = (forward, srcMD, dstMD, biasMD)
+        self.forwardWeightsUserMD = forwardWeightsUserMD
+    }
 }
 
 private let pointwiseCache = PrimitiveCache<PointwiseKernels>()
