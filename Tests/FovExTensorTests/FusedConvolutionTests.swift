@@ -116,6 +116,22 @@ final class FusedConvolutionTests: XCTestCase {
         }
     }
 
+    /// A cached primitive keeps its oneDNN memory objects between calls and only points them at each call's
+    /// buffers: calls on other inputs and outputs of the same shape read and write their own buffers.
+    func testRepeatedCallsReadAndWriteTheirOwnBuffers() {
+        for (k, cc) in Self.cases.enumerated() {
+            let (x1, w, b, r) = operands(cc, seed: UInt64(800 + 10 * k))
+            let x2 = randomNormal(x1.shape, seed: UInt64(805 + 10 * k), scale: 3)
+            let y1 = withoutGradients { fused(x1, w, b, r, .relu, cc) }
+            let first = y1.scalars
+            let y2 = withoutGradients { fused(x2, w, b, r, .relu, cc) }
+            XCTAssertEqual(y1.scalars, first, "the first output is not written again: \(cc)")
+            XCTAssertNotEqual(y2.scalars, first, "the second call reads its own input: \(cc)")
+            assertClose(y2, unfused(x2, w, b, r, .relu, cc), tolerance: 1e-6, "\(cc)")
+            XCTAssertEqual(withoutGradients { fused(x1, w, b, r, .relu, cc) }.scalars, first, "\(cc)")
+        }
+    }
+
     /// Away from the activation's kinks the fused operation's gradient matches finite differences.
     func testGradientsMatchFiniteDifferences() throws {
         for (k, cc) in Self.cases.enumerated() {
