@@ -49,7 +49,12 @@ struct ConvolutionPlan {
     }
 
     /// The kernel: input 0 is the image, input 1 (with `hasResidual`) the residual.
-    var kernel: ONNXKernel {
+    var kernel: ONNXKernel { kernel(consumingResidual: false) }
+
+    /// The kernel; with `consumingResidual`, one that may write its output over the residual's storage when
+    /// nothing is recorded (``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:residual:activation:consumingResidual:)``),
+    /// for a caller that knows no one reads the residual afterwards.
+    func kernel(consumingResidual: Bool) -> ONNXKernel {
         let plan = self
         return { inputs in
             let x = try floatInput(inputs, 0, "Conv")
@@ -84,7 +89,7 @@ struct ConvolutionPlan {
             }
             return [.float(x.conv2d(weight: plan.weight, bias: plan.bias, stride: plan.stride, padding: plan.padding,
                                     dilation: plan.dilation, groups: plan.groups, residual: residual,
-                                    activation: plan.activation))]
+                                    activation: plan.activation, consumingResidual: consumingResidual))]
         }
     }
 }

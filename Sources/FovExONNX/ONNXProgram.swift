@@ -10,6 +10,13 @@ struct ONNXStep {
     let kernel: ONNXKernel
     /// Values no later step reads, released once this step has run.
     var releases: [String] = []
+    /// For a fused convolution with a residual sum: the kernel that may accumulate onto the residual's own
+    /// storage, and whether the program may use it (see ``ONNXProgram/markConsumableResiduals(_:constants:)``).
+    var consumingKernel: ONNXKernel? = nil
+    var consumesResidual = false
+    /// Whether the step is a convolution (with what was fused into it): its output is a new buffer, or the
+    /// buffer of a residual it consumed.
+    var isFusedConvolution = false
 }
 
 /// A graph made ready to run: constant sub-graphs evaluated, batch norms folded into the convolutions before
@@ -125,6 +132,7 @@ final class ONNXProgram {
         var lastReader: [String: Int] = [:]
         for (k, s) in steps.enumerated() { for name in s.inputs where !name.isEmpty && constants[name] == nil { lastReader[name] = k } }
         for (name, k) in lastReader where name != outputName { steps[k].releases.append(name) }
+        ONNXProgram.markConsumableResiduals(&steps, constants: constants)
         self.constants = constants
         self.steps = steps
     }
@@ -174,7 +182,32 @@ final class ONNXProgram {
                 chain.append(j)
             }
         }
-        return (ONNXStep(node: ctx.node, inputs: inputs, outputs: [out], kernel: plan.kernel), last, chain)
+        var step = ONNXStep(node: ctx.node, inputs: inputs, outputs: [out], kernel: plan.kernel)
+        step.isFusedConvolution = true
+        if plan.hasResidual { step.consumingKernel = plan.kernel(consumingResidual: true) }
+        return (step, last, chain)
+    }
+
+    /// Lets a fused convolution accumulate onto its residual in place where the graph shows that nothing else
+    /// can see the residual's storage afterwards: the step is the residual's last reader, the residual is the
+    /// output of an earlier fused convolution (a fresh buffer, not a view of another value), and each of its
+    /// other readers is a fused convolution too (whose outputs never alias their inputs). ResNet's shortcuts
+    /// all qualify. Whether it happens is decided again at each run (``execute(_:values:capturing:views:captured:shapes:)``):
+    /// never for a captured value, nor for one the caller passed in.
+    private static func markConsumableResiduals(_ steps: inout [ONNXStep], constants: [String: ONNXValue]) {
+        var producer: [String: Int] = [:], readers: [String: [Int]] = [:]
+        for (k, s) in steps.enumerated() {
+            for name in s.outputs where !name.isEmpty { producer[name] = k }
+            for name in Set(s.inputs) where !name.isEmpty { readers[name, default: []].append(k) }
+        }
+        for k in steps.indices where steps[k].consumingKernel != nil && steps[k].inputs.count == 2 {
+            let (input, residual) = (steps[k].inputs[0], steps[k].inputs[1])
+            guard input != residual, constants[residual] == nil, steps[k].releases.contains(residual),
+                  let p = producer[residual], steps[p].isFusedConvolution,
+                  let r = readers[residual], r.last == k,
+                  r.allSatisfy({ steps[$0].isFusedConvolution }) else { continue }
+            steps[k].consumesResidual = true
+        }
     }
 
     /// Runs the graph on `input`, keeping the float values named in `points`.
@@ -197,9 +230,13 @@ final class ONNXProgram {
     func execute(_ steps: [ONNXStep], values: inout [String: ONNXValue], capturing points: Set<String> = [],
                  views: [String: ONNXCaptureView] = [:], captured: inout [String: Tensor],
                  shapes: UnsafeMutablePointer<[String: [Int]]>? = nil) throws {
+        // Values computed by this call: only those may be consumed in place (the caller's are the caller's).
+        var computed = Set<String>()
         for step in steps {
-            let outputs = try evaluate(step, values: values)
+            let consuming = step.consumesResidual && computed.contains(step.inputs[1]) && !points.contains(step.inputs[1])
+            let outputs = try evaluate(step, values: values, consuming: consuming)
             for (name, v) in zip(step.outputs, outputs) where !name.isEmpty {
+                computed.insert(name)
                 values[name] = v
                 shapes?.pointee[name] = v.shape
                 if points.contains(name), case .float(let t) = v {
@@ -217,7 +254,7 @@ final class ONNXProgram {
     }
 
     /// Runs one step on `values`, naming the node in any error.
-    private func evaluate(_ step: ONNXStep, values: [String: ONNXValue]) throws -> [ONNXValue] {
+    private func evaluate(_ step: ONNXStep, values: [String: ONNXValue], consuming: Bool = false) throws -> [ONNXValue] {
         let inputs = try step.inputs.map { name -> ONNXValue? in
             if name.isEmpty { return nil }
             guard let v = values[name] ?? constants[name] else {
@@ -226,7 +263,8 @@ final class ONNXProgram {
             }
             return v
         }
-        do { return try step.kernel(inputs) } catch {
+        let kernel = consuming ? step.consumingKernel ?? step.kernel : step.kernel
+        do { return try kernel(inputs) } catch {
             throw ONNXError(file: file, problem: "node '\(step.node.name)' (\(step.node.opType)): \(error)")
         }
     }

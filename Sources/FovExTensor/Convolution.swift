@@ -40,7 +40,20 @@ public enum ConvActivation: Sendable, Equatable {
     case relu6
 }
 
-private struct ConvKernels {
+extension ConvActivation {
+    /// The name in primitive cache keys. Interpolating the case itself goes through reflection, which cost
+    /// several microseconds per convolution call (docs/design/onnx-speed.md).
+    var keyName: String {
+        switch self {
+        case .relu: return "relu"
+        case .relu6: return "relu6"
+        }
+    }
+}
+
+/// A convolution's primitives and layouts, cached per call shape. A class: its memory descriptors are about
+/// 6 kB, which a struct copied out of the cache and into each call's backward strategy on every forward call.
+private final class ConvKernels: Sendable {
     let forward: DNNLPrimitive
     let backwardData: DNNLPrimitive
     let srcMD, dstMD, biasMD, userWeightsMD: dnnl_memory_desc_t
@@ -52,6 +65,15 @@ private struct ConvKernels {
     let shapeKey: String
     /// The operands' precision: in bf16 the input, the weights and the incoming gradient are bf16.
     let precision: Precision
+
+    init(forward: DNNLPrimitive, backwardData: DNNLPrimitive, srcMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t,
+         biasMD: dnnl_memory_desc_t, userWeightsMD: dnnl_memory_desc_t, diffSrcMD: dnnl_memory_desc_t,
+         diffDstMD: dnnl_memory_desc_t, plainBackward: Bool, outShape: [Int], shapeKey: String, precision: Precision) {
+        (self.forward, self.backwardData) = (forward, backwardData)
+        (self.srcMD, self.dstMD, self.biasMD, self.userWeightsMD) = (srcMD, dstMD, biasMD, userWeightsMD)
+        (self.diffSrcMD, self.diffDstMD, self.plainBackward) = (diffSrcMD, diffDstMD, plainBackward)
+        (self.outShape, self.shapeKey, self.precision) = (outShape, shapeKey, precision)
+    }
 }
 
 private let convCache = PrimitiveCache<ConvKernels>()
@@ -78,16 +100,21 @@ extension Tensor {
     ///   - residual: a tensor shaped like the output, added before `activation` in the same pass
     ///     (a ResNet block's shortcut).
     ///   - activation: applied to conv + bias + residual in the same pass.
+    ///   - consumingResidual: the caller will not read `residual` (nor any view of its storage) again, so
+    ///     that, when nothing is recorded for differentiation, the output may be written over the residual's
+    ///     storage: oneDNN then accumulates onto the shortcut in place instead of onto a copy of it (a
+    ///     ResNet's shortcut copy is 0.1–0.2 ms per block on 2 threads). Ignored while recording gradients,
+    ///     and when the residual is not a channels-last tensor owning exactly its storage.
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: ConvPadding = .symmetric(0),
                        dilation: Int = 1, groups: Int = 1, residual: Tensor? = nil,
-                       activation: ConvActivation? = nil) -> Tensor {
+                       activation: ConvActivation? = nil, consumingResidual: Bool = false) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d needs NCHW input and OIHW weights, got \(shape) and \(weight.shape)")
         precondition(weight.node == nil && bias?.node == nil,
                      "conv2d weights are constants; gradients with respect to weights are not computed")
         if case .reflect(let p) = padding, p > 0 {
             return padded([(p, p), (p, p)], mode: .reflect)
                 .conv2d(weight: weight, bias: bias, stride: stride, padding: .symmetric(0), dilation: dilation, groups: groups,
-                        residual: residual, activation: activation)
+                        residual: residual, activation: activation, consumingResidual: consumingResidual)
         }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (o, ipg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
@@ -101,21 +128,24 @@ extension Tensor {
         if let residual {
             precondition(residual.shape == [n, o, oh, ow], "conv2d residual shape \(residual.shape), expected \([n, o, oh, ow])")
         }
+        // In place only when nothing is recorded: the backward pass of a recorded convolution reads its output,
+        // and a recorded residual may be read by its other consumers' backward passes.
+        let inPlace = consumingResidual && !(GradientMode.isEnabled && (node != nil || residual?.node != nil))
 
         // The forward and backward products' operand precisions: they differ in bf16-backward, whose backward
         // product is the bf16 one of a convolution of this shape.
         let (precision, backwardPrecision) = Precision.current.productPrecisions
         func shapeKey(_ precision: Precision) -> String {
             "\(n),\(c),\(h),\(w),\(o),\(kh),\(kw),\(stride),\(pt),\(pb),\(pl),\(pr),\(dilation),\(groups),"
-                + "\(bias != nil),\(precision)"
+                + "\(bias != nil),\(precision.rawValue)"
         }
         if kh == 1 && kw == 1 && dilation == 1 && groups == 1 && (pt, pb, pl, pr) == (0, 0, 0, 0) {
             if stride == 1 {
-                return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation,
+                return pointwiseConv2d(weight: weight, bias: bias, residual: residual, activation: activation, inPlace: inPlace,
                                        key: shapeKey(precision), precision: precision, backwardPrecision: backwardPrecision)
             }
             return stridedPointwiseConv2d(weight: weight, bias: bias, stride: stride, outputSize: (oh, ow), residual: residual,
-                                          activation: activation, key: shapeKey(precision), precision: precision,
+                                          activation: activation, inPlace: inPlace, key: shapeKey(precision), precision: precision,
                                           backwardPrecision: backwardPrecision)
         }
         // The kernels for one operand precision, and their cache key. In bf16-backward the forward primitive of
@@ -123,7 +153,7 @@ extension Tensor {
         func kernels(_ precision: Precision) -> (ConvKernels, String) {
             let type = operandType(precision)
             let shapeKey = shapeKey(precision)
-            let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
+            let key = shapeKey + ",\(residual != nil)," + (activation?.keyName ?? "-")
             return (convCache.value(for: key) {
                 let src = memoryDesc(dims: [n, c, h, w], tag: dnnl_nhwc, type: type)
                 let dst = memoryDesc(dims: [n, o, oh, ow], tag: dnnl_nhwc)
@@ -177,7 +207,7 @@ extension Tensor {
         let wc = weight.contiguous()
         let out = runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: k.outShape,
                                   weight: wc, weightsUserMD: k.userWeightsMD, packKey: "conv-fwd:" + key,
-                                  bias: bias, residual: residual, precision: precision)
+                                  bias: bias, residual: residual, inPlace: inPlace, precision: precision)
 
         let strategy = ConvInputGradient(kernels: kb, geometry: ConvGeometry(
             inputShape: shape, kernel: (kh, kw), stride: stride, dilation: dilation, groups: groups, pads: (pt, pb, pl, pr),
@@ -368,12 +398,19 @@ private func postOpsAttribute(residual: Bool, activation: ConvActivation?) -> dn
     return attr
 }
 
-private struct PointwiseKernels {
+/// A 1×1 convolution's matrix product and layouts, cached per call shape (a class, as ``ConvKernels``).
+private final class PointwiseKernels: Sendable {
     let forward: DNNLPrimitive
     /// [pixels, in], [pixels, out] and [1, out], row-major.
     let srcMD, dstMD, biasMD: dnnl_memory_desc_t
     /// The OIHW weights seen as the forward's [in, out] matrix.
     let forwardWeightsUserMD: dnnl_memory_desc_t
+
+    init(forward: DNNLPrimitive, srcMD: dnnl_memory_desc_t, dstMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t,
+         forwardWeightsUserMD: dnnl_memory_desc_t) {
+        (self.forward, self.srcMD, self.dstMD, self.biasMD) = (forward, srcMD, dstMD, biasMD)
+        self.forwardWeightsUserMD = forwardWeightsUserMD
+    }
 }
 
 private let pointwiseCache = PrimitiveCache<PointwiseKernels>()
@@ -392,7 +429,7 @@ private func pointwiseBackward(_ gradient: OutputGradient, weight: Tensor, pixel
                                into result: UnsafeMutablePointer<Float>, precision: Precision) {
     let (o, c) = (weight.shape[0], weight.shape[1])
     let type = operandType(precision)
-    let key = "\(pixels),\(o),\(c),\(precision)"
+    let key = "\(pixels),\(o),\(c),\(precision.rawValue)"
     let k = pointwiseBackwardCache.value(for: key) {
         var bd = dnnl_matmul_desc_t()
         var g = memoryDesc(dims: [pixels, o], tag: dnnl_ab, type: type)
@@ -405,7 +442,7 @@ private func pointwiseBackward(_ gradient: OutputGradient, weight: Tensor, pixel
     }
     let weightsMD = k.primitive.queryMD(dnnl_query_weights_md)
     let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: k.weightsUserMD,
-                                                 key: "pointwise-bwd:\(o),\(c),\(precision)")
+                                                 key: "pointwise-bwd:\(o),\(c),\(precision.rawValue)")
     let (source, owner) = gradient.operand(precision)
     k.primitive.execute([
         (DNNL_ARG_SRC, k.gradientMD, source),
@@ -439,12 +476,12 @@ extension Tensor {
     /// layout: [pixels, in] · [in, out]. oneDNN's matmul kernel is as fast as or faster than its 1×1
     /// convolution kernels on these shapes, with or without the residual and activation post-ops.
     fileprivate func pointwiseConv2d(weight: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
-                                     key shapeKey: String, precision: Precision,
+                                     inPlace: Bool, key shapeKey: String, precision: Precision,
                                      backwardPrecision: Precision) -> Tensor {
         let x = channelsLast()
         let wc = weight.contiguous()
-        let out = pointwiseForward(x, weight: wc, bias: bias, residual: residual, activation: activation, key: shapeKey,
-                                   precision: precision)
+        let out = pointwiseForward(x, weight: wc, bias: bias, residual: residual, activation: activation, inPlace: inPlace,
+                                   key: shapeKey, precision: precision)
         let inputShape = shape
         let (pixels, c) = (shape[0] * shape[2] * shape[3], shape[1])
         let inputs = residual.map { [x, $0] } ?? [x]
@@ -468,7 +505,7 @@ extension Tensor {
     /// channels-last data is up to 1.7× slower than the copy and the product on some shapes (ResNet-50's
     /// 512 → 1024 channels at 28 × 28 pixels: 1.75 against 1.03 ms on 2 threads, docs/design/onnx-speed.md).
     fileprivate func stridedPointwiseConv2d(weight: Tensor, bias: Tensor?, stride: Int, outputSize: (Int, Int),
-                                            residual: Tensor?, activation: ConvActivation?, key shapeKey: String,
+                                            residual: Tensor?, activation: ConvActivation?, inPlace: Bool, key shapeKey: String,
                                             precision: Precision, backwardPrecision: Precision) -> Tensor {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (oh, ow) = outputSize
@@ -479,7 +516,7 @@ extension Tensor {
                                 storage: TensorStorage(uninitializedCount: n * c * oh * ow))
         gatherStrided(x.basePointer, into: subsampled.storage.pointer, n: n, h: h, w: w, c: c, stride: stride, oh: oh, ow: ow)
         let out = pointwiseForward(subsampled, weight: wc, bias: bias, residual: residual, activation: activation,
-                                   key: shapeKey + ",s\(stride)", precision: precision)
+                                   inPlace: inPlace, key: shapeKey + ",s\(stride)", precision: precision)
         let geometry = ConvGeometry(inputShape: shape, kernel: (1, 1), stride: stride, dilation: 1, groups: 1,
                                     pads: (0, 0, 0, 0), outputSize: outputSize)
         return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc,
@@ -490,12 +527,12 @@ extension Tensor {
 /// The output of a 1×1, stride-1 convolution of the channels-last `x` (unrecorded): oneDNN's matmul with
 /// the bias, residual and activation in the same pass.
 private func pointwiseForward(_ x: Tensor, weight wc: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?,
-                              key shapeKey: String, precision: Precision) -> Tensor {
+                              inPlace: Bool, key shapeKey: String, precision: Precision) -> Tensor {
     let type = operandType(precision)
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = wc.shape[0]
     let pixels = n * h * w
-    let key = shapeKey + ",\(residual != nil),\(activation.map { "\($0)" } ?? "-")"
+    let key = shapeKey + ",\(residual != nil)," + (activation?.keyName ?? "-")
     let k = pointwiseCache.value(for: key) {
         let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab, type: type)
         let dst = memoryDesc(dims: [pixels, o], tag: dnnl_ab)
@@ -513,7 +550,7 @@ private func pointwiseForward(_ x: Tensor, weight wc: Tensor, bias: Tensor?, res
     }
     return runFusedForward(k.forward, input: x, srcMD: k.srcMD, dstMD: k.dstMD, biasMD: k.biasMD, outShape: [n, o, h, w],
                            weight: wc, weightsUserMD: k.forwardWeightsUserMD, packKey: "pointwise-fwd:" + key,
-                           bias: bias, residual: residual, precision: precision)
+                           bias: bias, residual: residual, inPlace: inPlace, precision: precision)
 }
 
 /// Copies every `stride`-th row and column of a channels-last [n, h, w, c] buffer into a channels-last
@@ -532,14 +569,20 @@ private func gatherStrided(_ src: UnsafePointer<Float>, into dst: UnsafeMutableP
 /// Runs a convolution-like forward primitive (a convolution, or a 1×1 convolution's matmul) on a channels-last
 /// input: packs the weights once, passes the bias, copies the residual into the output for the sum post-op, and
 /// returns the channels-last fp32 output. In bf16 the input is converted first (the primitive reads bf16).
+/// With `inPlace` (the caller's promise that nothing reads the residual again and nothing is recorded), a
+/// channels-last residual that owns exactly its storage becomes the output buffer itself, with no copy.
 private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD: dnnl_memory_desc_t,
                              dstMD: dnnl_memory_desc_t, biasMD: dnnl_memory_desc_t, outShape: [Int],
                              weight: Tensor, weightsUserMD: dnnl_memory_desc_t, packKey: String,
-                             bias: Tensor?, residual: Tensor?, precision: Precision) -> Tensor {
+                             bias: Tensor?, residual: Tensor?, inPlace: Bool, precision: Precision) -> Tensor {
     let weightsMD = primitive.queryMD(dnnl_query_weights_md)
     let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: weightsUserMD, key: packKey)
+    let count = outShape.reduce(1, *)
+    let reusable = residual.map { r in
+        inPlace && r.isChannelsLast && r.offset == 0 && r.storage.count == count && r.storage !== x.storage
+    } ?? false
     let out = Tensor(shape: outShape, strides: Tensor.channelsLastStrides(outShape),
-                     storage: TensorStorage(uninitializedCount: outShape.reduce(1, *)))
+                     storage: reusable ? residual!.storage : TensorStorage(uninitializedCount: count))
     let converted = precision == .bf16 ? bf16Copy(x, strides: x.strides) : nil
     var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
         (DNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(converted?.pointer ?? x.basePointer)),
@@ -547,7 +590,7 @@ private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD:
         (DNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
     ]
     if let bias { args.append((DNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
-    if let residual {
+    if let residual, !reusable {
         // The sum post-op accumulates onto the output buffer's contents (see postOpsAttribute).
         let shortcut = withoutGradients { residual.channelsLast() }
         let (from, to) = (shortcut.basePointer, out.storage.pointer)

@@ -73,6 +73,7 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 
     deinit {
+        for m in memories { dnnl_memory_destroy(m.memory) }
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(pd)
     }
@@ -81,36 +82,41 @@ final class DNNLPrimitive: @unchecked Sendable {
         dnnl_primitive_desc_query_md(pd, what, index)!.pointee
     }
 
+    /// The memory objects of the last call, reused while the arguments keep their descriptors (only their
+    /// buffers are set anew): creating and destroying four or five per call was a visible part of the time
+    /// between a ResNet's kernels (docs/design/onnx-speed.md). Guarded by the context's lock.
+    private var memories: [(arg: Int32, md: dnnl_memory_desc_t, memory: dnnl_memory_t)] = []
+
     /// Runs the primitive on raw buffers, each described by its memory descriptor.
     func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
         let ctx = DNNLContext.shared
-        var mems: [dnnl_memory_t?] = []
-        var execArgs: [dnnl_exec_arg_t] = []
-        for (arg, md, ptr) in args {
-            var m: dnnl_memory_t?
-            var mdv = md
-            dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, ptr), "memory creation")
-            mems.append(m)
-            execArgs.append(dnnl_exec_arg_t(arg: arg, memory: m))
-        }
         // OpenMP's thread count is a per-thread setting: a thread other than the one that configured it
         // (a second explainer thread) would otherwise run oneDNN on every core.
         let threads = Int32(Threading.threadCount)
         if omp_get_max_threads() != threads { omp_set_num_threads(threads) }
         let scratchpad = scratchpadBytes > 0 ? TensorStorage(uninitializedCount: (scratchpadBytes + 3) / 4) : nil
-        if let scratchpad {
-            var m: dnnl_memory_t?
-            var mdv = scratchpadMD
-            dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, UnsafeMutableRawPointer(scratchpad.pointer)),
-                      "scratchpad memory creation")
-            mems.append(m)
-            execArgs.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: m))
-        }
+        var all = args
+        if let scratchpad { all.append((DNNL_ARG_SCRATCHPAD, scratchpadMD, UnsafeMutableRawPointer(scratchpad.pointer))) }
         ctx.lock.lock()
+        let reusable = memories.count == all.count
+            && zip(memories, all).allSatisfy { $0.arg == $1.0 && mdEqual($0.md, $1.1) }
+        if !reusable {
+            for m in memories { dnnl_memory_destroy(m.memory) }
+            memories = all.map { arg, md, ptr in
+                var m: dnnl_memory_t?
+                var mdv = md
+                dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, ptr), "memory creation")
+                return (arg, md, m!)
+            }
+        } else {
+            for (m, a) in zip(memories, all) {
+                dnnlCheck(dnnl_memory_set_data_handle(m.memory, a.2), "memory handle")
+            }
+        }
+        var execArgs = memories.map { dnnl_exec_arg_t(arg: $0.arg, memory: $0.memory) }
         dnnlCheck(dnnl_primitive_execute(primitive, ctx.stream, Int32(execArgs.count), &execArgs), "execution")
         dnnlCheck(dnnl_stream_wait(ctx.stream), "stream wait")
         ctx.lock.unlock()
-        for m in mems { dnnl_memory_destroy(m) }
         withExtendedLifetime(scratchpad) {}
     }
 }
@@ -166,7 +172,13 @@ func reorder(_ t: Tensor, into dst: UnsafeMutableRawPointer, strides: [Int], dat
     }
     let (from, to) = (canonical(t.strides), canonical(strides))
     reorder(UnsafeMutableRawPointer(t.basePointer), memoryDesc(dims: t.shape, strides: from),
-            dst, memoryDesc(dims: t.shape, strides: to, type: dataType), key: "\(t.shape)\(from)→\(to)\(dataType.rawValue)")
+            dst, memoryDesc(dims: t.shape, strides: to, type: dataType), key: cacheKey(t.shape) + cacheKey(from) + "→" + cacheKey(to) + "\(dataType.rawValue)")
+}
+
+/// `values` in brackets, comma-separated, for a cache key: an array's own description (`"\(values)"`) prints
+/// each element through a dynamic cast, several times slower on the per-call path.
+func cacheKey(_ values: [Int]) -> String {
+    "[" + values.map(String.init).joined(separator: ",") + "]"
 }
 
 /// A thread-safe cache of primitives keyed by shape and layout.

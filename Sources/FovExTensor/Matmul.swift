@@ -38,7 +38,8 @@ private func runMatmul(_ a: Tensor, _ b: Tensor, outShape: [Int], bias: Tensor? 
     let biasMD = biasShape.map { memoryDesc(dims: $0, strides: Tensor.contiguousStrides(for: $0)) }
     // B's strides belong in the key even when packed: W and its transposed view Wᵀ share a storage (the packed
     // weights' cache key), and for a square W the same shapes, yet pack to different layouts.
-    let key = "\(precision)\(a.shape)\(aStrides)\(b.shape)\(bStrides)\(packWeights ? "packed" : "")\(bias != nil)"
+    let key = precision.rawValue + cacheKey(a.shape) + cacheKey(aStrides) + cacheKey(b.shape) + cacheKey(bStrides)
+        + (packWeights ? "packed" : "") + "\(bias != nil)"
     let prim = matmulCache.value(for: key) {
         var md = dnnl_matmul_desc_t()
         var am = aMD, bm = packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any, type: type) : bUserMD, cm = cMD

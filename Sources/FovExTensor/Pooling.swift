@@ -208,7 +208,28 @@ private func poolForward(_ src: UnsafePointer<Float>, _ lay: PoolLayout, _ plan:
                     let o = ((img * oh + i) * ow + j) * c
                     let first = Int32(rowLo[i] * w + colLo[j])
                     var c0 = 0
-                    if isMax {
+                    if isMax && argmax == nil {
+                        // Inference: the maxima alone. Without the four index chains the loop keeps its eight
+                        // running values in registers instead of spilling them (about twice as fast).
+                        while c0 + 64 <= c {
+                            var k0 = MaxValue(), k1 = MaxValue(), k2 = MaxValue(), k3 = MaxValue()
+                            for y in rowLo[i]..<rowHi[i] {
+                                for x in colLo[j]..<colHi[j] {
+                                    let p = s + (y * w + x) * c + c0
+                                    k0.visit(loadVec(p))
+                                    k1.visit(loadVec(p + 16))
+                                    k2.visit(loadVec(p + 32))
+                                    k3.visit(loadVec(p + 48))
+                                }
+                            }
+                            let d = dst + o + c0
+                            storeVec(k0.best, d)
+                            storeVec(k1.best, d + 16)
+                            storeVec(k2.best, d + 32)
+                            storeVec(k3.best, d + 48)
+                            c0 += 64
+                        }
+                    } else if isMax {
                         // Four channel vectors per pass: their compare-and-blend chains are independent,
                         // so they overlap instead of waiting on each other's latency.
                         while c0 + 64 <= c {
@@ -281,6 +302,15 @@ private func poolForward(_ src: UnsafePointer<Float>, _ lay: PoolLayout, _ plan:
                 }
             }
         }
+    }
+}
+
+/// The running maximum of one channel vector over a window, by ``MaxChain``'s rule, without its position.
+private struct MaxValue {
+    var best = Vec(repeating: -.infinity)
+
+    @inline(__always) mutating func visit(_ v: Vec) {
+        best.replace(with: v, where: (v .> best) .| (v .!= v))
     }
 }
 

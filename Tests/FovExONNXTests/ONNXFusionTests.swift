@@ -34,6 +34,36 @@ final class ONNXFusionTests: XCTestCase {
         }
     }
 
+    /// Without gradients, a ResNet block's last convolution accumulates onto its shortcut in place where the graph
+    /// shows that nothing else reads the shortcut: the logits are exactly those of a recording run (which copies
+    /// the shortcut), a captured shortcut keeps its values, and so does a shortcut the caller passes to a run of
+    /// the later steps.
+    func testResidualsAreConsumedInPlaceOnlyWhereNothingElseReadsThem() throws {
+        let reference = try ONNXFixtures.reference("resnet18")
+        let program = try ONNXProgram(try ONNXModel(contentsOf: ONNXFixtures.url("resnet18-opset17.onnx")))
+        let consuming = program.steps.indices.filter { program.steps[$0].consumesResidual }
+        XCTAssertFalse(consuming.isEmpty, "the blocks' shortcuts are consumed")
+        let x = reference["input"]!
+        let inPlace = try withoutGradients { try program.run(x).output }
+        let recorded = try program.run(x.requiringGradient()).output
+        XCTAssertEqual(inPlace.scalars, recorded.scalars)
+        XCTAssertLessThanOrEqual(relativeError(inPlace, reference["logits"]!), 1e-4)
+
+        let k = consuming[0], shortcut = program.steps[consuming[0]].inputs[1]
+        let captured = try XCTUnwrap(try withoutGradients { try program.run(x, capturing: [shortcut]) }.captured[shortcut])
+        let capturedRecording = try XCTUnwrap(try program.run(x.requiringGradient(), capturing: [shortcut]).captured[shortcut])
+        XCTAssertEqual(captured.scalars, capturedRecording.scalars, "a captured shortcut is not overwritten")
+
+        var values: [String: ONNXValue] = [program.inputName: .float(x)]
+        var sink: [String: Tensor] = [:]
+        try withoutGradients { try program.execute(Array(program.steps[..<k]), values: &values, captured: &sink) }
+        guard case .float(let held)? = values[shortcut] else { return XCTFail("\(shortcut) is computed before step \(k)") }
+        let before = held.scalars
+        try withoutGradients { try program.execute(Array(program.steps[k...]), values: &values, captured: &sink) }
+        XCTAssertEqual(held.scalars, before, "the caller's shortcut is not overwritten")
+        XCTAssertEqual(try program.output(of: values).scalars, inPlace.scalars)
+    }
+
     /// The ViT's chains run as single kernels: no Erf, no MatMul followed by its bias Add, and (opset 13) no
     /// ReduceMean of a decomposed LayerNorm is left as a step of its own.
     func testTransformerChainsFuse() throws {

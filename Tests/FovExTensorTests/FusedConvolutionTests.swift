@@ -72,6 +72,66 @@ final class FusedConvolutionTests: XCTestCase {
         }
     }
 
+    /// With `consumingResidual` and nothing recorded, the output is written over the channels-last residual's
+    /// own storage (no copy) and equals the copying path exactly; an input that is its own residual is not
+    /// overwritten; while recording, the residual is left alone and the gradients are the copying path's.
+    func testConsumingTheResidualInPlace() throws {
+        for (k, cc) in Self.cases.enumerated() {
+            let (x, w, b, r) = operands(cc, seed: UInt64(700 + 10 * k))
+            func consuming(_ x: Tensor, _ r: Tensor, _ a: ConvActivation?) -> Tensor {
+                x.conv2d(weight: w, bias: b, stride: cc.stride, padding: cc.padding, groups: cc.groups, residual: r,
+                         activation: a, consumingResidual: true)
+            }
+            for a in Self.activations {
+                let what = "\(cc) \(a.map { "\($0)" } ?? "none")"
+                let copied = withoutGradients { fused(x, w, b, r, a, cc) }
+                let shortcut = r.channelsLast()
+                XCTAssertFalse(shortcut.storage === r.storage, what)
+                let inPlace = withoutGradients { consuming(x, shortcut, a) }
+                XCTAssertTrue(inPlace.storage === shortcut.storage, "written in place, " + what)
+                XCTAssertEqual(inPlace.scalars, copied.scalars, what)
+
+                let seed = randomNormal(copied.shape, seed: 7)
+                let (xr, rr) = (x.requiringGradient(), r.channelsLast().requiringGradient())
+                let before = rr.scalars
+                let y = consuming(xr, rr, a)
+                XCTAssertFalse(y.storage === rr.storage, "recorded: " + what)
+                XCTAssertEqual(rr.scalars, before, "recorded: " + what)
+                let g = try gradients(of: y, withRespectTo: [xr, rr], seed: seed)
+                let (xc, rc) = (x.requiringGradient(), r.channelsLast().requiringGradient())
+                let gc = try gradients(of: fused(xc, w, b, rc, a, cc), withRespectTo: [xc, rc], seed: seed)
+                XCTAssertEqual(y.scalars, copied.scalars, "recorded: " + what)
+                XCTAssertEqual(g[0].scalars, gc[0].scalars, "input gradient, " + what)
+                XCTAssertEqual(g[1].scalars, gc[1].scalars, "residual gradient, " + what)
+            }
+            if x.shape == r.shape {
+                // conv(x) + x: the input is read while the output is written, so it is not the output's buffer.
+                let own = x.channelsLast()
+                let before = own.scalars
+                let y = withoutGradients { consuming(own, own, .relu) }
+                XCTAssertFalse(y.storage === own.storage, "\(cc)")
+                XCTAssertEqual(own.scalars, before, "\(cc)")
+                XCTAssertEqual(y.scalars, withoutGradients { fused(own, w, b, own, .relu, cc) }.scalars, "\(cc)")
+            }
+        }
+    }
+
+    /// A cached primitive keeps its oneDNN memory objects between calls and only points them at each call's
+    /// buffers: calls on other inputs and outputs of the same shape read and write their own buffers.
+    func testRepeatedCallsReadAndWriteTheirOwnBuffers() {
+        for (k, cc) in Self.cases.enumerated() {
+            let (x1, w, b, r) = operands(cc, seed: UInt64(800 + 10 * k))
+            let x2 = randomNormal(x1.shape, seed: UInt64(805 + 10 * k), scale: 3)
+            let y1 = withoutGradients { fused(x1, w, b, r, .relu, cc) }
+            let first = y1.scalars
+            let y2 = withoutGradients { fused(x2, w, b, r, .relu, cc) }
+            XCTAssertEqual(y1.scalars, first, "the first output is not written again: \(cc)")
+            XCTAssertNotEqual(y2.scalars, first, "the second call reads its own input: \(cc)")
+            assertClose(y2, unfused(x2, w, b, r, .relu, cc), tolerance: 1e-6, "\(cc)")
+            XCTAssertEqual(withoutGradients { fused(x1, w, b, r, .relu, cc) }.scalars, first, "\(cc)")
+        }
+    }
+
     /// Away from the activation's kinks the fused operation's gradient matches finite differences.
     func testGradientsMatchFiniteDifferences() throws {
         for (k, cc) in Self.cases.enumerated() {

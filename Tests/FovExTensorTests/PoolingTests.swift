@@ -97,6 +97,23 @@ final class PoolingTests: XCTestCase {
         let x = Tensor(shape: [1, 1, 2, 2], scalars: [1, .nan, 3, 2])
         XCTAssertTrue(x.maxPool2d(kernel: 2).scalar.isNaN)
         XCTAssertTrue(x.channelsLast().maxPool2d(kernel: 2).scalar.isNaN)
+        // 64 channels take the four-vector kernels, recorded (with arg-max) and not: a NaN anywhere in a window
+        // wins in its channel only, wherever it comes in the window.
+        for position in 0..<4 {
+            var values = [Float](repeating: 0, count: 64 * 4)
+            for ch in 0..<64 { for p in 0..<4 { values[ch * 4 + p] = Float(ch + p) } }
+            for ch in [0, 17, 63] { values[ch * 4 + position] = .nan }
+            let planar = Tensor(shape: [1, 64, 2, 2], scalars: values)
+            for recording in [false, true] {
+                let input = recording ? planar.channelsLast().requiringGradient() : planar.channelsLast()
+                let y = recording ? input.maxPool2d(kernel: 2) : withoutGradients { input.maxPool2d(kernel: 2) }
+                let out = y.scalars
+                for ch in 0..<64 {
+                    if [0, 17, 63].contains(ch) { XCTAssertTrue(out[ch].isNaN, "channel \(ch), NaN at \(position)") }
+                    else { XCTAssertEqual(out[ch], Float(ch + 3), "channel \(ch), NaN at \(position)") }
+                }
+            }
+        }
     }
 
     func testAvgPoolMatchesReference() throws {
