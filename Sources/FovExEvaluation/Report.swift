@@ -1,4 +1,5 @@
 import Foundation
+import FovExExplainers
 import FovExTensor
 
 /// Summary of one metric for one method over the images of a run.
@@ -35,6 +36,9 @@ public struct EvaluationReport {
     public var missingReasons: [String: [String: [String: Int]]]
     /// Images without rows (misclassified under --correct-only, unreadable), by image.
     public var skipped: [SkippedImage]
+    /// Methods shown but not ranked (bold and underline go to the others): the calibration rows whose
+    /// maps ignore the image (``ExplainerRegistry/imageIndependentNames``).
+    public var unranked: Set<String> = ExplainerRegistry.imageIndependentNames
 
     /// Merges run directories, refusing ones with different configurations, and summarises.
     public init(runs: [URL], higherIsBetter: [String: Bool], bootstrapSamples: Int = 1000, seed: UInt64 = 0) throws {
@@ -96,10 +100,12 @@ public struct EvaluationReport {
         return MetricSummary(mean: mean, low: lo, high: hi, count: v.count)
     }
 
-    /// The methods ranked best-first for a metric.
+    /// The methods ranked best-first for a metric; the calibration rows (maps that ignore the image) are
+    /// reference points, not competitors, and are left out: a constant map's average drop of 0 is not a
+    /// "best" explanation.
     func ranking(_ metric: String) -> [String] {
         let up = higherIsBetter[metric] ?? true
-        return methods.filter { summaries[metric]?[$0] != nil }
+        return methods.filter { summaries[metric]?[$0] != nil && !unranked.contains($0) }
             .sorted { a, b in
                 let (x, y) = (summaries[metric]![a]!.mean, summaries[metric]![b]!.mean)
                 return up ? x > y : x < y
@@ -109,7 +115,7 @@ public struct EvaluationReport {
     /// 1 for the best value of a metric, 2 for the second-best distinct value, 0 otherwise; methods
     /// that tie share a place, and a metric where all methods tie marks none.
     func place(_ metric: String, _ method: String) -> Int {
-        guard let mine = summaries[metric]?[method]?.mean else { return 0 }
+        guard !unranked.contains(method), let mine = summaries[metric]?[method]?.mean else { return 0 }
         var distinct: [Double] = []
         for m in ranking(metric) {
             let v = summaries[metric]![m]!.mean
@@ -117,6 +123,14 @@ public struct EvaluationReport {
         }
         guard distinct.count > 1, let i = distinct.firstIndex(of: mine) else { return 0 }
         return i == 0 ? 1 : (i == 1 && distinct.count > 2 ? 2 : 0)
+    }
+
+    /// The sentence under the table naming the calibration rows it shows, or nil when it shows none.
+    var unrankedNote: String? {
+        let shown = methods.filter(unranked.contains)
+        guard !shown.isEmpty else { return nil }
+        return shown.map { "`\($0)`" }.joined(separator: ", ")
+            + (shown.count == 1 ? " ignores" : " ignore") + " the image (calibration rows): not ranked."
     }
 
     func arrow(_ metric: String) -> String { (higherIsBetter[metric] ?? true) ? "↑" : "↓" }
@@ -147,6 +161,7 @@ public struct EvaluationReport {
                 }
             }.joined(separator: " | ") + " |\n"
         }
+        if let note = unrankedNote { out += "\n" + note + "\n" }
         out += "\n## 95 % bootstrap confidence intervals of the means\n\n"
         out += "| metric | " + methods.joined(separator: " | ") + " |\n"
         out += "|---|" + methods.map { _ in "---:" }.joined(separator: "|") + "|\n"
@@ -156,6 +171,7 @@ public struct EvaluationReport {
                 return "[\(EvaluationReport.format(s.low)), \(EvaluationReport.format(s.high))] (n \(s.count))"
             }.joined(separator: " | ") + " |\n"
         }
+        out += pairedMarkdown()
         out += missingMarkdown()
         if !configuration.options.isEmpty {
             out += "\n## Options\n\n"

@@ -60,6 +60,7 @@ extension EvaluationReport {
             page += "</tr>"
         }
         page += "</table>"
+        if let note = unrankedNote { page += "<p>\(htmlEscaped(note))</p>" }
         for s in missingSections() {
             page += "<h2>\(htmlEscaped(s.title))</h2>" + (s.note.map { "<p>\(htmlEscaped($0))</p>" } ?? "")
             page += "<ul>" + s.items.map { "<li>\(htmlEscaped($0))</li>" }.joined() + "</ul>"

@@ -65,16 +65,17 @@ public enum ExplainerRegistry {
         public var name: String
         /// What the method needs of the model.
         public var requirement: Requirement
+        /// Whether the method's map ignores the image (`uniform`, `centre`): a calibration row, asked for
+        /// by name only (`all` leaves it out) and not ranked against the explainers in reports.
+        public var ignoresImage = false
         /// Builds the method; throws ``InvalidOptionError`` for options out of range.
-        /// Whether `all` lists the method (the image-independent baselines are asked for by name).
-        public var inAll = true
         public var make: @Sendable (Options) throws -> Explainer
 
-        public init(name: String, requirement: Requirement, inAll: Bool = true,
+        public init(name: String, requirement: Requirement, ignoresImage: Bool = false,
                     make: @escaping @Sendable (Options) throws -> Explainer) {
             self.name = name
             self.requirement = requirement
-            self.inAll = inAll
+            self.ignoresImage = ignoresImage
             self.make = make
         }
     }
@@ -96,12 +97,15 @@ public enum ExplainerRegistry {
         Entry(name: "clsemb", requirement: .tokenClassifier) { _ in ClassEmbeddingProjection() },
         Entry(name: "fovex", requirement: .anyClassifier) { try FovEx(options: $0.fovex) },
         // Maps that ignore the image, to calibrate a table (not in `all`).
-        Entry(name: "uniform", requirement: .anyClassifier, inAll: false) { _ in UniformMap() },
-        Entry(name: "centre", requirement: .anyClassifier, inAll: false) { try CentreBiasMap(options: $0.centre) },
+        Entry(name: "uniform", requirement: .anyClassifier, ignoresImage: true) { _ in UniformMap() },
+        Entry(name: "centre", requirement: .anyClassifier, ignoresImage: true) { try CentreBiasMap(options: $0.centre) },
     ]
 
     /// All method names, in the order `all` lists them.
     public static var names: [String] { entries.map(\.name) }
+
+    /// The calibration rows: methods whose maps ignore the image.
+    public static var imageIndependentNames: Set<String> { Set(entries.filter(\.ignoresImage).map(\.name)) }
 
     /// Methods that need a Vision Transformer's attention (a `TokenClassifier`).
     public static var tokenOnlyNames: Set<String> { Set(entries.filter { $0.requirement == .tokenClassifier }.map(\.name)) }
@@ -113,7 +117,7 @@ public enum ExplainerRegistry {
 
     /// The methods `all` gives for `model`: those that can explain it, without the image-independent baselines.
     public static func allNames(for model: ImageClassifier) -> [String] {
-        entries.filter { $0.inAll && $0.requirement.isMet(by: model) }.map(\.name)
+        entries.filter { !$0.ignoresImage && $0.requirement.isMet(by: model) }.map(\.name)
     }
 
     /// The method called `name` (case-insensitive) with its options from `options`.

@@ -147,4 +147,59 @@ final class ReportPlaceTests: XCTestCase {
         XCTAssertTrue(md.contains("| inc ↑ | **20.000** | **20.000** | 10.000 |"), md)
         XCTAssertTrue(md.contains("| flat ↑ | 5.000 | 5.000 | 5.000 |"), md)
     }
+
+    func testCalibrationRowsAreShownButNotRanked() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-place-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = RunConfiguration(model: "toy", weights: "random", weightsSHA256: nil, dataKind: "imagenet",
+                                   methods: ["gradcam", "uniform", "fovex", "centre", "rise"], metrics: ["drop"], limit: nil,
+                                   seed: 1, correctOnly: false, options: [:], codeVersion: "t")
+        let store = try RunStore(directory: dir, configuration: cfg)
+        // The constant map's drop of 0 and the centre map's 5 beat every explainer, yet neither is marked.
+        for (m, v) in [("gradcam", 30.0), ("uniform", 0.0), ("fovex", 10.0), ("centre", 5.0), ("rise", 20.0)] {
+            try store.append([ResultRow(image: "x", method: m, classIndex: 0, probability: 1, metrics: ["drop": v], seconds: 0)])
+        }
+        let report = try EvaluationReport(runs: [dir], higherIsBetter: ["drop": false])
+        let md = report.markdown()
+        XCTAssertTrue(md.contains("| drop ↓ | 30.000 | 0.000 | **10.000** | 5.000 | <u>20.000</u> |"), md)
+        XCTAssertTrue(md.contains("`uniform`, `centre` ignore the image (calibration rows): not ranked."), md)
+        XCTAssertTrue(report.html(gallery: []).contains("ignore the image (calibration rows)"))
+    }
+
+    func testPairedDifferencesSeeWhatOverlappingIntervalsHide() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-paired-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = RunConfiguration(model: "toy", weights: "random", weightsSHA256: nil, dataKind: "imagenet",
+                                   methods: ["fovex", "rise", "mp"], metrics: ["ins"], limit: nil,
+                                   seed: 1, correctOnly: false, options: [:], codeVersion: "t")
+        let store = try RunStore(directory: dir, configuration: cfg)
+        // Images spread from 0 to 0.9; fovex is 0.01 above rise on every image (per-method intervals
+        // overlap, the paired one does not), and mp differs from fovex by ±0.02 alternately (mean 0).
+        for i in 0..<40 {
+            let base = Double(i % 10) / 10
+            try store.append([
+                ResultRow(image: "i\(i)", method: "fovex", classIndex: 0, probability: 1, metrics: ["ins": base + 0.01], seconds: 0),
+                ResultRow(image: "i\(i)", method: "rise", classIndex: 0, probability: 1, metrics: ["ins": base], seconds: 0),
+                ResultRow(image: "i\(i)", method: "mp", classIndex: 0, probability: 1,
+                          metrics: ["ins": base + 0.01 + (i % 2 == 0 ? 0.02 : -0.02)], seconds: 0),
+            ])
+        }
+        let report = try EvaluationReport(runs: [dir], higherIsBetter: ["ins": true])
+        let rise = try XCTUnwrap(report.summaries["ins"]?["rise"]), fovex = try XCTUnwrap(report.summaries["ins"]?["fovex"])
+        XCTAssertLessThan(fovex.low, rise.high)
+        let d = report.pairedDifferences(of: "fovex")
+        let vsRise = try XCTUnwrap(d["ins"]?["rise"]), vsMP = try XCTUnwrap(d["ins"]?["mp"])
+        XCTAssertEqual(vsRise.mean, 0.01, accuracy: 1e-12)
+        XCTAssertEqual(vsRise.low, 0.01, accuracy: 1e-12)
+        XCTAssertEqual(vsRise.count, 40)
+        XCTAssertEqual(vsRise.verdict(higherIsBetter: true), 1)
+        XCTAssertEqual(vsRise.verdict(higherIsBetter: false), -1)
+        XCTAssertEqual(vsMP.mean, 0, accuracy: 1e-12)
+        XCTAssertLessThan(vsMP.low, 0)
+        XCTAssertGreaterThan(vsMP.high, 0)
+        XCTAssertEqual(vsMP.verdict(higherIsBetter: true), 0)
+        let md = report.markdown()
+        XCTAssertTrue(md.contains("## fovex against each method, paired by image"), md)
+        XCTAssertTrue(md.contains("| ins ↑ | +0.010 [+0.010, +0.010] *better* | "), md)
+    }
 }
