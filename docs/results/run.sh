@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# The commands of docs/results/gaze-report.md (OSIE, agreement with human gaze; re-run 2026-12-03 with these
-# commands) and of docs/results/report.md (ImageNet, the paper's protocol; report.md itself is still the earlier
-# code's run, with RISE at 1000 masks and without the calibration rows: re-running it with this script is to do).
+# The commands of docs/results/gaze-report.md (OSIE, agreement with human gaze; re-run 2026-12-03) and of
+# docs/results/report.md (ImageNet, the paper's protocol; re-run 2026-12-04), both with these commands.
 #
 # Run from the repository root, after `make demo` (which builds fovex and fetches the weights). Data:
 # ../shared/data (override with DATA=...). Each protocol runs as two shards, one thread each, side by
 # side: on this 2-core machine that is about a quarter faster than one two-threaded process, and it
 # exercises the shard merge. Rerunning resumes where a run stopped. Every option is its default: the paper's
 # metric conventions, RISE at 4000 masks, MP in `reference` mode, RandomCAM fresh per image; `uniform` and
-# `centre` are the calibration rows (maps that ignore the image). RISE is most of the time (about 50 s of an
-# image's 110 s on one quiet core), so the ImageNet protocol takes about 3 hours for 100 images here.
+# `centre` are the calibration rows (maps that ignore the image). RISE is most of the time (77 s of an
+# image's 107 s of explaining on one core in the 2026-12-04 run), so the ImageNet protocol takes about 2 hours for 100 images here (each shard 50).
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 FOVEX=${FOVEX:-.build/release/fovex}
