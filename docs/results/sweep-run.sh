@@ -2,14 +2,15 @@
 # The commands that produced docs/results/sweeps/: FovEx's number of fixations varied one at a time (every other
 # option at its default) on EfficientNet-Lite0 with its real ImageNet weights, one thread.
 # Run from the repository root after `make demo`. Data: ../shared/data (override with DATA=...).
-# The ImageNet sweep stops at 10 fixations here: 15 did not fit the session's time (rerunning with
-# fixations=1,3,5,10,15 resumes the finished values and adds it).
+# Each value is its own run directory (OUT/NAME=VALUE), so the values of one sweep can also run as separate
+# processes side by side (2026-12-04: fixations=15,5,1 and fixations=10,3, one thread each); rerunning the whole
+# sweep then resumes every finished value and writes the report over all of them.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 FOVEX=${FOVEX:-.build/release/fovex}
 FOVEX_THREADS=1 "$FOVEX" evaluate --model efficientnet-lite0 --methods fovex \
     --data "imagenet:$DATA/imagenet-val-1300" --metrics paper --limit 100 --correct-only --seed 42 \
-    --sweep fixations=1,3,5,10 --out runs/sweep-imagenet-fixations
+    --sweep fixations=1,3,5,10,15 --out runs/sweep-imagenet-fixations
 FOVEX_THREADS=1 "$FOVEX" evaluate --model efficientnet-lite0 --methods fovex \
     --data "gaze:$DATA/osie" --metrics gaze --limit 50 --seed 42 \
     --sweep fixations=1,3,5,10,15 --out runs/sweep-osie-fixations
