@@ -12,3 +12,13 @@ FOVEX_THREADS=${FOVEX_THREADS:-1} .build/release/fovex sanity --model efficientn
     --depths 1,2,10,19 --gallery 2 --out "$RUN"
 mkdir -p docs/results/sanity
 cp "$RUN"/sanity.md "$RUN"/*.svg "$RUN"/similarities.csv docs/results/sanity/
+
+# 2026-12-04: RISE alone at its default 4000 masks, to see whether its failure above comes from the few masks
+# (13 min at FOVEX_THREADS=2).
+RUN4000=${RUN4000:-runs/sanity-lite0-rise4000}
+FOVEX_THREADS=${FOVEX_THREADS:-1} .build/release/fovex sanity --model efficientnet-lite0 \
+    --methods rise --rise-masks 4000 \
+    --data imagenet:../shared/data/imagenet-val-1300 --limit 6 --correct-only --seed 42 \
+    --depths 1,2,10,19 --gallery 2 --out "$RUN4000"
+mkdir -p docs/results/sanity/rise-4000
+cp "$RUN4000"/sanity.md "$RUN4000"/*.svg "$RUN4000"/similarities.csv docs/results/sanity/rise-4000/
