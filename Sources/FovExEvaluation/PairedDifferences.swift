@@ -80,5 +80,22 @@ extension EvaluationReport {
         return out
     }
 
+    /// The paired differences for machines: one line per (metric, other method) with the verdict as
+    /// `better`, `worse` or `unclear`; nil when the report has no reference method.
+    public func pairedCSV() -> String? {
+        guard let reference = pairedReference else { return nil }
+        let d = pairedDifferences(of: reference)
+        var out = "metric,direction,reference,method,mean_difference,ci_low,ci_high,n,verdict\n"
+        for m in metrics {
+            let up = higherIsBetter[m] ?? true
+            for other in methods where other != reference {
+                guard let p = d[m]?[other] else { continue }
+                let verdict = ["worse", "unclear", "better"][p.verdict(higherIsBetter: up) + 1]
+                out += "\(m),\(up ? "higher" : "lower"),\(reference),\(other),\(p.mean),\(p.low),\(p.high),\(p.count),\(verdict)\n"
+            }
+        }
+        return out
+    }
+
     static func signed(_ x: Double) -> String { (x > 0 ? "+" : "") + format(x) }
 }

@@ -173,7 +173,7 @@ extension EvaluateCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Merge run directories (shards, resumed runs) into report.md, report.csv and report.html.")
+        abstract: "Merge run directories (shards, resumed runs) into report.md, report.csv and report.html (and paired.csv: FovEx against each method, image by image).")
 
     @Argument(help: "Run directories written by `fovex evaluate`.") var runs: [String]
     @Option(help: "Report directory.") var out: String
@@ -196,6 +196,8 @@ struct ReportCommand: ParsableCommand {
         }
         try RunStore.atomicWrite(Data(report.markdown().utf8), to: outDir.appendingPathComponent("report.md"))
         try RunStore.atomicWrite(Data(report.csv().utf8), to: outDir.appendingPathComponent("report.csv"))
+        let pairedCSV = report.pairedCSV()
+        if let pairedCSV { try RunStore.atomicWrite(Data(pairedCSV.utf8), to: outDir.appendingPathComponent("paired.csv")) }
         let gallery = try ReportGallery.draw(report, into: outDir)
         // Scanpath runs: best-matching observers, the figure, and FovEx beside a human observer, animated.
         let scanpaths = try ScanpathReport(runs: dirs)
@@ -211,6 +213,6 @@ struct ReportCommand: ParsableCommand {
         }
         try RunStore.atomicWrite(Data(report.html(gallery: gallery, extra: extra).utf8), to: outDir.appendingPathComponent("report.html"))
         print(markdown)
-        print("Wrote \(outDir.path)/report.md, report.csv, report.html")
+        print("Wrote \(outDir.path)/report.md, report.csv\(pairedCSV == nil ? "" : ", paired.csv"), report.html")
     }
 }

@@ -201,5 +201,11 @@ final class ReportPlaceTests: XCTestCase {
         let md = report.markdown()
         XCTAssertTrue(md.contains("## fovex against each method, paired by image"), md)
         XCTAssertTrue(md.contains("| ins ↑ | +0.010 [+0.010, +0.010] *better* | "), md)
+        let csv = try XCTUnwrap(report.pairedCSV())
+        XCTAssertTrue(csv.hasPrefix("metric,direction,reference,method,mean_difference,ci_low,ci_high,n,verdict\n"), csv)
+        XCTAssertTrue(csv.contains("ins,higher,fovex,rise,0.01"), csv)
+        XCTAssertTrue(csv.contains(",40,better\n"), csv)
+        XCTAssertTrue(csv.contains("ins,higher,fovex,mp,"), csv)
+        XCTAssertTrue(csv.hasSuffix(",40,unclear\n"), csv)
     }
 }

@@ -36,6 +36,7 @@ wait
 if [ "$PROTOCOL" != gaze ]; then
     "$FOVEX" report runs/imagenet-lite0-0 runs/imagenet-lite0-1 --out runs/imagenet-report
     cp runs/imagenet-report/report.md docs/results/report.md
+    cp runs/imagenet-report/paired.csv docs/results/paired.csv
 fi
 if [ "$PROTOCOL" != imagenet ]; then
     "$FOVEX" report runs/osie-gaze-0 runs/osie-gaze-1 --out runs/osie-report
