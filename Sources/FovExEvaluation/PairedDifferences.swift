@@ -15,12 +15,21 @@ public struct PairedDifference: Sendable, Equatable {
     /// The number of images both methods scored.
     public var count: Int
 
-    /// +1 when the interval lies on the reference's better side of 0, −1 on its worse side, 0 when it
-    /// contains 0 (no clear difference).
-    public func verdict(higherIsBetter: Bool) -> Int {
-        if low > 0 { return higherIsBetter ? 1 : -1 }
-        if high < 0 { return higherIsBetter ? -1 : 1 }
-        return 0
+    /// Which side of 0 the interval lies on, read for the reference method.
+    public enum Verdict: String, Sendable {
+        /// The interval excludes 0 on the reference's better side.
+        case better
+        /// The interval excludes 0 on the reference's worse side.
+        case worse
+        /// The interval contains 0: no clear difference.
+        case unclear
+    }
+
+    /// The verdict for a metric whose better direction is `higherIsBetter`.
+    public func verdict(higherIsBetter: Bool) -> Verdict {
+        if low > 0 { return higherIsBetter ? .better : .worse }
+        if high < 0 { return higherIsBetter ? .worse : .better }
+        return .unclear
     }
 }
 
@@ -51,15 +60,14 @@ extension EvaluationReport {
 
     /// The method the report compares the others against, image by image: FovEx when the run has it and
     /// another method.
-    var pairedReference: String? {
+    static func pairedReference(among methods: [String]) -> String? {
         methods.contains("fovex") && methods.count > 1 ? "fovex" : nil
     }
 
     /// The paired-differences table in Markdown (rows = metrics, columns = the other methods), or "" when
     /// the report has no reference method.
     func pairedMarkdown() -> String {
-        guard let reference = pairedReference else { return "" }
-        let d = pairedDifferences(of: reference)
+        guard let (reference, d) = paired else { return "" }
         let others = methods.filter { $0 != reference }
         var out = "\n## \(reference) against each method, paired by image\n\n"
         out += "Mean of (\(reference) − method) over the images both scored, with its 95 % bootstrap interval; "
@@ -70,11 +78,8 @@ extension EvaluationReport {
             out += "| \(m) \(arrow(m)) | " + others.map { other -> String in
                 guard let p = d[m]?[other] else { return "–" }
                 let cell = "\(EvaluationReport.signed(p.mean)) [\(EvaluationReport.signed(p.low)), \(EvaluationReport.signed(p.high))]"
-                switch p.verdict(higherIsBetter: higherIsBetter[m] ?? true) {
-                case 1: return cell + " *better*"
-                case -1: return cell + " *worse*"
-                default: return cell
-                }
+                let verdict = p.verdict(higherIsBetter: higherIsBetter[m] ?? true)
+                return verdict == .unclear ? cell : cell + " *\(verdict.rawValue)*"
             }.joined(separator: " | ") + " |\n"
         }
         return out
@@ -83,15 +88,14 @@ extension EvaluationReport {
     /// The paired differences for machines: one line per (metric, other method) with the verdict as
     /// `better`, `worse` or `unclear`; nil when the report has no reference method.
     public func pairedCSV() -> String? {
-        guard let reference = pairedReference else { return nil }
-        let d = pairedDifferences(of: reference)
+        guard let (reference, d) = paired else { return nil }
         var out = "metric,direction,reference,method,mean_difference,ci_low,ci_high,n,verdict\n"
         for m in metrics {
             let up = higherIsBetter[m] ?? true
             for other in methods where other != reference {
                 guard let p = d[m]?[other] else { continue }
-                let verdict = ["worse", "unclear", "better"][p.verdict(higherIsBetter: up) + 1]
-                out += "\(m),\(up ? "higher" : "lower"),\(reference),\(other),\(p.mean),\(p.low),\(p.high),\(p.count),\(verdict)\n"
+                out += "\(m),\(up ? "higher" : "lower"),\(reference),\(other),\(p.mean),\(p.low),\(p.high),\(p.count),"
+                    + "\(p.verdict(higherIsBetter: up).rawValue)\n"
             }
         }
         return out

@@ -39,6 +39,9 @@ public struct EvaluationReport {
     /// Methods shown but not ranked (bold and underline go to the others): the calibration rows whose
     /// maps ignore the image (``ExplainerRegistry/imageIndependentNames``).
     public var unranked: Set<String> = ExplainerRegistry.imageIndependentNames
+    /// FovEx against each other method, image by image (computed once, read by the Markdown table and
+    /// `pairedCSV()`); nil when the run has no FovEx or nothing to compare it with.
+    public private(set) var paired: (reference: String, differences: [String: [String: PairedDifference]])?
 
     /// Merges run directories, refusing ones with different configurations, and summarises.
     public init(runs: [URL], higherIsBetter: [String: Bool], bootstrapSamples: Int = 1000, seed: UInt64 = 0) throws {
@@ -83,6 +86,7 @@ public struct EvaluationReport {
             }
         }
         summaries = s
+        paired = EvaluationReport.pairedReference(among: methodList).map { ($0, pairedDifferences(of: $0)) }
     }
 
     static func summarize(_ v: [Double], samples: Int, generator g: inout SeededGenerator) -> MetricSummary {
