@@ -14,8 +14,9 @@ FOVEX        := .build/release/fovex
 DEMO_MODEL   ?= efficientnet-lite0
 DEMO_OUT     ?= demo-output
 DEMO_METHODS ?= fovex,gradcam,gradcam++,randomcam
-# AVX2/FMA code generation for the package's own targets (Package.swift reads FOVEX_NATIVE), on x86-64 hosts
-# whose CPU has both; `FOVEX_NATIVE=0 make …` builds the portable package. A plain `swift build` is portable.
+# Code generation for this machine's CPU for the package's own targets (Package.swift reads FOVEX_NATIVE), on
+# x86-64 hosts with at least AVX2 and FMA; `FOVEX_NATIVE=0 make …` builds the portable package. A plain
+# `swift build` is portable.
 FOVEX_NATIVE ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo 1 || echo 0)
 export FOVEX_NATIVE
 # The example packages build in one scratch directory of their own (they share the library's build products

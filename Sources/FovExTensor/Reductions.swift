@@ -126,9 +126,16 @@ extension Tensor {
             for r in range { softmaxRow(c.basePointer + r * n, out.storage.pointer + r * n, n, log: false) }
         }
         return out.recorded(from: [self]) { g in
-            // dx = y ⊙ (g − Σ g⊙y)
-            let gy = g * out
-            return [gy - out * gy.sum(alongAxes: [-1], keepingDimensions: true)]
+            // dx = y ⊙ (g − Σ g⊙y), one pass per row: as four tensor ops (with three temporaries) it cost
+            // a ViT-B/16's backward about as much as its attention products.
+            let gc = g.contiguous()
+            let dx = Tensor.uninitialized(out.shape)
+            parallelChunks(rows, minimumChunk: Swift.max(1, 65536 / Swift.max(n, 1))) { range in
+                for r in range {
+                    softmaxGradientRow(gc.basePointer + r * n, out.storage.pointer + r * n, dx.storage.pointer + r * n, n)
+                }
+            }
+            return [dx]
         }
     }
 
@@ -156,11 +163,15 @@ extension Tensor {
 }
 
 @inline(__always) private func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
-    var m = -Float.infinity
-    for i in 0..<n where src[i] > m { m = src[i] }
+    // The row's maximum, sixteen lanes at a time (a NaN makes the whole row NaN either way).
+    var lanes = Vec(repeating: -.infinity)
+    var i = 0
+    while i + 16 <= n { lanes = vmax(lanes, loadVec(src + i)); i += 16 }
+    var m = lanes.max()
+    while i < n { if src[i] > m { m = src[i] }; i += 1 }
     let mv = Vec(repeating: m)
     var acc = Vec(repeating: 0)
-    var i = 0
+    i = 0
     while i + 16 <= n { let e = vexp(loadVec(src + i) - mv); storeVec(e, dst + i); acc += e; i += 16 }
     var s = acc.sum()
     if i < n {
@@ -176,4 +187,18 @@ extension Tensor {
         while i + 16 <= n { storeVec(loadVec(dst + i) * inv, dst + i); i += 16 }
         while i < n { dst[i] *= inv[0]; i += 1 }
     }
+}
+
+/// One row of softmax's input gradient: dx = y ⊙ (g − Σ g⊙y).
+@inline(__always) private func softmaxGradientRow(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                                                  _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
+    var acc = Vec(repeating: 0)
+    var i = 0
+    while i + 16 <= n { acc += loadVec(g + i) * loadVec(y + i); i += 16 }
+    var dot = acc.sum()
+    while i < n { dot += g[i] * y[i]; i += 1 }
+    let dv = Vec(repeating: dot)
+    i = 0
+    while i + 16 <= n { storeVec(loadVec(y + i) * (loadVec(g + i) - dv), dx + i); i += 16 }
+    while i < n { dx[i] = y[i] * (g[i] - dot); i += 1 }
 }

@@ -14,7 +14,7 @@ typealias VecBits = SIMD16<UInt32>
 @inline(__always) func vmin(_ a: Vec, _ b: Vec) -> Vec { vselect(a .< b, a, b) }
 
 /// e^x, relative error ≲ 2 ULP, saturating to 0 below -87.3 and to +∞ above 88.7.
-@inline(__always) func vexp(_ x: Vec) -> Vec {
+@_transparent func vexp(_ x: Vec) -> Vec {
     let hi = Vec(repeating: 88.72283), lo = Vec(repeating: -87.33654)
     let xc = vmin(vmax(x, lo), hi)
     let magic = Vec(repeating: 12582912)  // 1.5·2^23: adding it rounds to an integer
@@ -42,7 +42,7 @@ typealias VecBits = SIMD16<UInt32>
 }
 
 /// Natural logarithm (Cephes polynomial); log(0) = -∞, log(x<0) = NaN.
-@inline(__always) func vlog(_ x: Vec) -> Vec {
+@_transparent func vlog(_ x: Vec) -> Vec {
     let bits = unsafeBitCast(x, to: VecBits.self)
     var e = Vec(SIMD16<Int32>(truncatingIfNeeded: (bits &>> 23) & 0xFF)) - 126
     var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: Vec.self)  // in [0.5, 1)
@@ -73,7 +73,7 @@ typealias VecBits = SIMD16<UInt32>
 }
 
 /// erf(x), Abramowitz & Stegun 7.1.26 refined (absolute error < 1.5e-7).
-@inline(__always) func verf(_ x: Vec) -> Vec {
+@_transparent func verf(_ x: Vec) -> Vec {
     let ax = vselect(x .< 0, -x, x)
     let t: Vec = 1 / (ax * 0.3275911 + 1)
     var p = Vec(repeating: 1.061405429)
@@ -96,7 +96,7 @@ typealias VecBits = SIMD16<UInt32>
 }
 
 /// tanh(x) through e^{-2|x|}.
-@inline(__always) func vtanh(_ x: Vec) -> Vec {
+@_transparent func vtanh(_ x: Vec) -> Vec {
     let ax = vselect(x .< 0, -x, x)
     let e = vexp(ax * -2)
     var y: Vec = (1 - e) / (1 + e)
@@ -111,7 +111,7 @@ typealias VecBits = SIMD16<UInt32>
 }
 
 /// 1 / (1 + e^{-x}).
-@inline(__always) func vsigmoid(_ x: Vec) -> Vec { 1 / (1 + vexp(-x)) }
+@_transparent func vsigmoid(_ x: Vec) -> Vec { 1 / (1 + vexp(-x)) }
 
 /// Scalar helpers built on the vector kernels, so scalar and vector results agree exactly.
 @inline(__always) func scalarVia(_ f: (Vec) -> Vec, _ x: Float) -> Float { f(Vec(repeating: x))[0] }

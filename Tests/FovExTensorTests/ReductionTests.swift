@@ -125,6 +125,30 @@ final class ReductionTests: XCTestCase {
         assertClose(transposed.softmax(), transposed.contiguous().softmax(), tolerance: 1e-7)
         let extreme = Tensor(shape: [1, 3], scalars: [1000, 0, -1000]).softmax().scalars
         XCTAssertEqual(extreme, [1, 0, 0])
+        // A NaN anywhere in a row (in the vector part or the tail) makes the row NaN, and only that row.
+        for position in [3, 18] {
+            var scalars = (0..<40).map { Float($0) / 10 }
+            scalars[position] = .nan
+            let rows = Tensor(shape: [2, 20], scalars: scalars).softmax().scalars
+            XCTAssertTrue(rows[0..<20].allSatisfy(\.isNaN), "NaN at \(position)")
+            XCTAssertTrue(rows[20..<40].allSatisfy(\.isFinite), "NaN at \(position)")
+        }
+    }
+
+    /// Softmax's input gradient, dx = y ⊙ (g − Σ g⊙y), against the formula in Float64 on rows as long as
+    /// ViT-B/16's attention rows (197: twelve vectors and a tail) and enough of them to be split over threads.
+    func testSoftmaxGradientOnAttentionRows() throws {
+        let x = randomNormal([3, 4, 60, 197], seed: 12, scale: 3).requiringGradient()
+        let g = randomNormal([3, 4, 60, 197], seed: 13)
+        let y = x.softmax()
+        let dx = try gradients(of: y, withRespectTo: [x], seed: g)[0]
+        let (ys, gs) = (doubles(y), doubles(g))
+        var expected = [Double](repeating: 0, count: ys.count)
+        for start in stride(from: 0, to: ys.count, by: 197) {
+            let dot = (start..<(start + 197)).reduce(0.0) { $0 + gs[$1] * ys[$1] }
+            for i in start..<(start + 197) { expected[i] = ys[i] * (gs[i] - dot) }
+        }
+        assertElementwiseClose(dx, expected, rtol: 1e-4, atol: 1e-7, "softmax gradient")
     }
 
     func testCrossEntropy() {
