@@ -6,12 +6,16 @@ Needs PyTorch (Debian's python3-torch; run with /usr/bin/python3). Usage:
     OPENBLAS_NUM_THREADS=2 [OMP_WAIT_POLICY=PASSIVE] /usr/bin/python3 tools/bench_torch_kernels.py \
         --threads 2 --shapes '[{"key": "...", "kind": "conv", ...}, ...]' [--min-time 0.5]
 
-The shape list is the JSON that `fovex bench kernels` builds (fields: key, kind "conv" or "linear"; for
-convolutions channels, height, width, outChannels, kernel, stride, padding, groups; for linear layers rows,
-inFeatures, outFeatures). Batch 1, float32, no gradient recording. For every shape it times:
-  forward         F.conv2d (no bias) / F.linear (with bias)
+The shape list is the JSON that `fovex bench kernels` builds (fields: key, kind "conv", "linear" or
+"elementwise"; for convolutions channels, height, width, outChannels, kernel, stride, padding, groups; for linear
+layers rows, inFeatures, outFeatures; for element-wise work operation ("gelu", "softmax", "layer_norm") over
+rows × inFeatures). Batch 1, float32, no gradient recording. For every shape it times:
+  forward         F.conv2d (no bias) / F.linear (with bias) / F.gelu (exact), torch.softmax over the last axis,
+                  F.layer_norm over the last axis (affine, eps 1e-6)
   backward-data   the input gradient only: aten.convolution_backward with output_mask (True, False, False)
-                  (what autograd runs for an input that requires grad and constant weights) / grad @ weight
+                  (what autograd runs for an input that requires grad and constant weights) / grad @ weight /
+                  aten.gelu_backward, aten._softmax_backward_data, aten.native_layer_norm_backward with
+                  output_mask (True, False, False)
 Convolutions run in both NCHW and channels-last memory format and the faster one counts, so PyTorch is
 measured at its best. Each measurement warms up, repeats for at least --min-time seconds and reports the
 median, with the CPU that other processes used meanwhile (in cores), read from /proc.
@@ -107,6 +111,35 @@ def bench_linear(torch, s, min_time):
     return best
 
 
+def bench_elementwise(torch, s, min_time):
+    F = torch.nn.functional
+    aten = torch.ops.aten
+    g = torch.Generator().manual_seed(0)
+    rows, n, op = s["rows"], s["inFeatures"], s["operation"]
+    x = torch.randn(rows, n, generator=g) * 2
+    w, b = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    gy = torch.randn(rows, n, generator=g)
+    with torch.no_grad():
+        if op == "gelu":
+            forward = lambda: F.gelu(x)
+            backward = lambda: aten.gelu_backward(gy, x)
+        elif op == "softmax":
+            y = torch.softmax(x, -1)
+            forward = lambda: torch.softmax(x, -1)
+            backward = lambda: aten._softmax_backward_data(gy, y, -1, torch.float32)
+        elif op == "layer_norm":
+            _, mean, rstd = aten.native_layer_norm(x, [n], w, b, 1e-6)
+            forward = lambda: F.layer_norm(x, (n,), w, b, 1e-6)
+            backward = lambda: aten.native_layer_norm_backward(gy, x, [n], mean, rstd, w, b, [True, False, False])
+        else:
+            sys.exit(f"bench_torch_kernels.py: unknown element-wise operation {op!r} in --shapes")
+        best = {}
+        for direction, fn in (("forward", forward), ("backward-data", backward)):
+            ms, runs, other = measure(fn, min_time)
+            best[direction] = {"ms": ms, "runs": runs, "layout": "row-major", "other_load": other}
+    return best
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, required=True)
@@ -124,6 +157,8 @@ def main():
             best = bench_conv(torch, s, args.min_time)
         elif s["kind"] == "linear":
             best = bench_linear(torch, s, args.min_time)
+        elif s["kind"] == "elementwise":
+            best = bench_elementwise(torch, s, args.min_time)
         else:
             sys.exit(f"bench_torch_kernels.py: unknown shape kind {s['kind']!r} in --shapes")
         for direction, r in best.items():

@@ -2,10 +2,20 @@ import ArgumentParser
 import Foundation
 import FovExTensor
 
-/// One benchmarked kernel: a batch-1 convolution or a linear layer. Encoded as JSON for
-/// tools/bench_torch_kernels.py, so both sides time exactly the same shapes.
+/// One benchmarked kernel: a batch-1 convolution, a linear layer, a batched matmul, or one of the element-wise
+/// and row-wise operations between them. Encoded as JSON for tools/bench_torch_kernels.py, so both sides time
+/// exactly the same shapes.
 struct KernelShape: Codable {
-    enum Kind: String, Codable { case conv, linear, matmul }
+    enum Kind: String, Codable { case conv, linear, matmul, elementwise }
+    /// The operations of kind `elementwise`, all over the last axis of a [rows, inFeatures] tensor.
+    enum Operation: String, Codable {
+        /// Exact (erf) GELU, as ViT-B/16's MLP applies it.
+        case gelu
+        /// Softmax over the last axis, as attention applies it.
+        case softmax
+        /// LayerNorm over the last axis with an affine weight and bias (ε = 1e-6).
+        case layerNorm = "layer_norm"
+    }
     var key: String
     var label: String
     var kind: Kind
@@ -13,6 +23,8 @@ struct KernelShape: Codable {
     var rows = 0, inFeatures = 0, outFeatures = 0
     /// Independent products of a batched matmul (attention heads).
     var batch = 1
+    /// What an `elementwise` shape computes.
+    var operation: Operation?
 
     static func conv(_ key: String, _ label: String, c: Int, size: Int, o: Int, k: Int, stride: Int = 1, pad: Int,
                      groups: Int = 1) -> KernelShape {
@@ -31,7 +43,14 @@ struct KernelShape: Codable {
                     outFeatures: n, batch: batch)
     }
 
-    /// The shapes of ResNet-50's and ViT-B/16's heaviest layers, plus a MobileNet-style depthwise conv.
+    /// `operation` over `rows` rows of `length` elements.
+    static func elementwise(_ key: String, _ operation: Operation, rows: Int, length: Int) -> KernelShape {
+        KernelShape(key: key, label: "\(operation.rawValue) \(rows)×\(length)", kind: .elementwise, rows: rows,
+                    inFeatures: length, operation: operation)
+    }
+
+    /// The shapes of ResNet-50's and ViT-B/16's heaviest layers, a MobileNet-style depthwise conv, and the
+    /// element-wise work of a ViT-B/16 block (its MLP's GELU, its 12 heads' attention softmax, a LayerNorm).
     static let all: [KernelShape] = [
         .conv("conv3x3_64_56", "3×3 conv 64→64 @56²", c: 64, size: 56, o: 64, k: 3, pad: 1),
         .conv("conv1x1_256_64_56", "1×1 conv 256→64 @56²", c: 256, size: 56, o: 64, k: 1, pad: 0),
@@ -41,13 +60,19 @@ struct KernelShape: Codable {
         .linear("linear_768_2304", rows: 197, in: 768, out: 2304),
         .linear("linear_768_3072", rows: 197, in: 768, out: 3072),
         .linear("linear_3072_768", rows: 197, in: 3072, out: 768),
+        .elementwise("gelu_197_3072", .gelu, rows: 197, length: 3072),
+        .elementwise("softmax_2364_197", .softmax, rows: 12 * 197, length: 197),
+        .elementwise("layer_norm_197_768", .layerNorm, rows: 197, length: 768),
     ]
 
     var outputSize: Int { (height + 2 * padding - kernel) / stride + 1 }
 
-    /// Multiply-adds × 2 of one forward pass (backward-data costs the same).
+    /// Multiply-adds × 2 of one forward pass (backward-data costs the same); 0 for element-wise work, which
+    /// is timed, not counted.
     var flops: Double {
         switch kind {
+        case .elementwise:
+            return 0
         case .conv:
             return 2 * Double(outChannels * outputSize * outputSize) * Double(channels / groups * kernel * kernel)
         case .linear, .matmul:
@@ -73,7 +98,8 @@ struct KernelResult: Codable {
     var direction: String
     var gflop: Double
     var swift: Timing
-    var swiftGFLOPS: Double
+    /// Nil for element-wise work.
+    var swiftGFLOPS: Double?
     var torch: TorchTiming?
     var torchGFLOPS: Double?
     /// PyTorch time / Swift time: above 1 means this library is faster.
@@ -86,17 +112,20 @@ struct KernelReport: Codable {
     var results: [KernelResult]
 }
 
-/// `fovex bench kernels`: convolution and matmul throughput, forward and backward-data, against PyTorch.
+/// `fovex bench kernels`: convolution and matmul throughput, forward and backward-data, and the time of the
+/// element-wise work between them, against PyTorch.
 public struct BenchKernels: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Time convolution and matmul kernels (forward and backward-data) against PyTorch.",
+        abstract: "Time convolution, matmul and element-wise kernels (forward and backward-data) against PyTorch.",
         discussion: """
             Batch 1, Float32. Each kernel is warmed up, then repeated for at least --min-time seconds; the \
             median counts. Backward-data is the input gradient through the autodiff API (weights are \
-            constants). When /usr/bin/python3 can import torch, tools/bench_torch_kernels.py times the same \
-            shapes in PyTorch, once with OMP_WAIT_POLICY unset and once with PASSIVE (OPENBLAS_NUM_THREADS \
-            set to the thread count), and the faster counts. "other CPU" is the CPU other processes used \
+            constants). The element-wise kernels are ViT-B/16's per block: the exact GELU of its MLP, the \
+            softmax of its 12 heads' attention rows and a LayerNorm; they have no GFLOP/s, only times. When \
+            /usr/bin/python3 can import torch, tools/bench_torch_kernels.py times the same shapes in PyTorch, \
+            once with OMP_WAIT_POLICY unset and once with PASSIVE (OPENBLAS_NUM_THREADS set to the thread \
+            count), and the faster counts. "other CPU" is the CPU other processes used \
             meanwhile, in cores: on a shared 2-core machine, numbers with a load near 1 are not meaningful.
             """)
 
@@ -122,7 +151,7 @@ public struct BenchKernels: ParsableCommand {
             for (direction, t) in [("forward", fwd), ("backward-data", bwd)] {
                 results.append(KernelResult(key: shape.key, label: shape.label, direction: direction,
                                             gflop: shape.flops / 1e9, swift: t,
-                                            swiftGFLOPS: shape.flops / t.milliseconds / 1e6))
+                                            swiftGFLOPS: shape.flops > 0 ? shape.flops / t.milliseconds / 1e6 : nil))
             }
         }
         var torchVersion: String?
@@ -132,7 +161,7 @@ public struct BenchKernels: ParsableCommand {
                 for i in results.indices {
                     guard let t = timings[results[i].key + "/" + results[i].direction] else { continue }
                     results[i].torch = t
-                    results[i].torchGFLOPS = results[i].gflop * 1e3 / t.milliseconds
+                    results[i].torchGFLOPS = results[i].gflop > 0 ? results[i].gflop * 1e3 / t.milliseconds : nil
                     results[i].ratio = t.milliseconds / results[i].swift.milliseconds
                 }
             }
@@ -259,6 +288,25 @@ enum KernelTiming {
             let seed = Tensor(randomNormal: y.shape, generator: &g)
             let bwd = try measure(minimumSeconds: minTime) {
                 _ = try gradients(of: y, withRespectTo: [at, bt], seed: seed, retainGraph: true)
+            }
+            return (fwd, bwd)
+        case .elementwise:
+            let x = Tensor(randomNormal: [s.rows, s.inFeatures], standardDeviation: 2, generator: &g)
+            let weight = Tensor(randomNormal: [s.inFeatures], generator: &g)
+            let bias = Tensor(randomNormal: [s.inFeatures], generator: &g)
+            let op: (Tensor) -> Tensor
+            switch s.operation {
+            case .gelu?: op = { $0.gelu() }
+            case .softmax?: op = { $0.softmax() }
+            case .layerNorm?: op = { $0.layerNorm(weight: weight, bias: bias, epsilon: 1e-6) }
+            case nil: preconditionFailure("an elementwise kernel shape without an operation")
+            }
+            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { op(x) } }
+            let xt = x.requiringGradient()
+            let y = op(xt)
+            let seed = Tensor(randomNormal: y.shape, generator: &g)
+            let bwd = try measure(minimumSeconds: minTime) {
+                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
             }
             return (fwd, bwd)
         }

@@ -21,7 +21,11 @@ public struct BenchModels: ParsableCommand {
         two-activation products), and the time those layers alone take when each distinct shape is timed with \
         `fovex bench kernels`' code in this run. "/ floor" = Swift time / floor time (target ≤ 1.2): what the \
         non-GEMM work (activations, pooling, normalisation, softmax, copies, reorders) adds. The header states \
-        the machine's reference rate, a 197×768·768×3072 GEMM's GFLOP/s in this run, so runs compare across days.
+        the machine's reference rate, a 197×768·768×3072 GEMM's GFLOP/s in this run, so runs compare across days. \
+        This machine's speed can drift between the floor's timing and the passes'; "oneDNN ms" is the time the \
+        passes themselves spent inside oneDNN's primitives (convolutions, matmuls, reorders) and "/ oneDNN" the \
+        median over passes of pass time / that time, which splits each pass into kernels and the rest at one \
+        moment.
 
         With --model FILE.onnx: the ONNX model against the built-in model of the same architecture (random \
         weights) and onnxruntime's CPU forward pass (tools/bench_onnxruntime.py, same thread count), in --rounds \
@@ -80,6 +84,11 @@ public struct BenchModels: ParsableCommand {
         var floorRatio: Double?
         /// fp32 time / this row's time of the same measurement, on bf16 and bf16-backward rows of an interleaved run.
         var bf16Speedup: Double?
+        /// Of `swiftMsPerImage`, the time inside oneDNN's primitives (median over the timed passes).
+        var primitiveMsPerImage: Double?
+        /// Pass time / its primitives' time, median over the timed passes: what the work between the
+        /// convolutions and matrix products adds, measured within each pass.
+        var primitiveRatio: Double?
     }
 
     public func validate() throws {
@@ -186,7 +195,9 @@ public struct BenchModels: ParsableCommand {
                         rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
                                         swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
                                         target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
-                                        bf16Speedup: p != .fp32 ? fp32.map { $0 / ms.seconds[i] } : nil))
+                                        bf16Speedup: p != .fp32 ? fp32.map { $0 / ms.seconds[i] } : nil,
+                                        primitiveMsPerImage: ms.primitiveSeconds[i] * 1000 / Double(batch),
+                                        primitiveRatio: ms.primitiveRatio[i]))
                     }
                 }
             }
@@ -219,18 +230,26 @@ public struct BenchModels: ParsableCommand {
 
     /// Median wall time of each variant over `repeats` rounds, the variants alternating within each round (so
     /// their ratio sees the same machine load), after one warm-up round; and the peak resident memory.
-    static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws -> (seconds: [Double], peakMB: Double?) {
+    /// Median seconds per variant (the variants alternate within each repeat) after one warm-up each, with
+    /// the medians of each pass's time in oneDNN primitives and of its ratio pass / primitives.
+    static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws
+        -> (seconds: [Double], peakMB: Double?, primitiveSeconds: [Double], primitiveRatio: [Double?]) {
         for body in variants { try body() }
         PeakMemory.reset()
         var times = Array(repeating: [Double](), count: variants.count)
+        var inPrimitives = times
         for _ in 0..<repeats {
             for (i, body) in variants.enumerated() {
                 let start = DispatchTime.now().uptimeNanoseconds
-                try body()
+                let (_, primitives) = try PrimitiveClock.measuring(body)
                 times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                inPrimitives[i].append(primitives)
             }
         }
-        return (times.map { median(of: $0)! }, PeakMemory.residentMB())
+        let ratios = zip(times, inPrimitives).map { passes, primitives in
+            median(of: zip(passes, primitives).compactMap { $1 > 0 ? $0 / $1 : nil })
+        }
+        return (times.map { median(of: $0)! }, PeakMemory.residentMB(), inPrimitives.map { median(of: $0)! }, ratios)
     }
 
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.
@@ -261,12 +280,13 @@ public struct BenchModels: ParsableCommand {
     private func printTable(_ rows: [Row]) {
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
         let header = ["model", "batch", "mode", "precision", "Swift ms/img", "PyTorch ms/img", "ratio", "target", "bf16 ×",
-                      "GEMM GFLOP", "floor ms", "/ floor", "Swift MB", "PyTorch MB", "PyTorch setting"]
+                      "GEMM GFLOP", "floor ms", "/ floor", "oneDNN ms", "/ oneDNN", "Swift MB", "PyTorch MB", "PyTorch setting"]
         let lines = [header] + rows.map { r in
             [r.model, "\(r.batch)", r.mode, r.precision, f(r.swiftMsPerImage, "%.1f"), f(r.torchMsPerImage, "%.1f"),
              f(r.ratio, "%.2f"), r.target.map { "≤ " + String(format: "%.2f", $0) } ?? "", f(r.bf16Speedup, "%.2f"),
              f(r.gemmGFLOP, "%.2f"), f(r.floorMsPerImage, "%.1f"),
              r.floorRatio.map { String(format: "%.2f (≤ %.1f)", $0, Self.floorTarget) } ?? "-",
+             f(r.primitiveMsPerImage, "%.1f"), f(r.primitiveRatio, "%.2f"),
              f(r.swiftPeakRSSMB, "%.0f"), f(r.torchPeakRSSMB, "%.0f"), r.torchSetting ?? ""]
         }
         let widths = header.indices.map { c in lines.map { $0[c].count }.max() ?? 0 }

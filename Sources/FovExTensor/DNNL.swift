@@ -14,6 +14,10 @@ final class DNNLContext: @unchecked Sendable {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
     let lock = NSLock()
+    /// ``PrimitiveClock``'s state, guarded by `lock` like the executions it times: how many measurements are
+    /// open, and the nanoseconds spent in primitives while any was.
+    var clockUsers = 0
+    var primitiveNanoseconds: UInt64 = 0
 
     private init() {
         _ = Threading.threadCount
@@ -114,10 +118,39 @@ final class DNNLPrimitive: @unchecked Sendable {
             }
         }
         var execArgs = memories.map { dnnl_exec_arg_t(arg: $0.arg, memory: $0.memory) }
+        let start = ctx.clockUsers > 0 ? DispatchTime.now().uptimeNanoseconds : 0
         dnnlCheck(dnnl_primitive_execute(primitive, ctx.stream, Int32(execArgs.count), &execArgs), "execution")
         dnnlCheck(dnnl_stream_wait(ctx.stream), "stream wait")
+        if ctx.clockUsers > 0 { ctx.primitiveNanoseconds &+= DispatchTime.now().uptimeNanoseconds - start }
         ctx.lock.unlock()
         withExtendedLifetime(scratchpad) {}
+    }
+}
+
+/// The time spent inside oneDNN's primitives (convolutions, matrix products, reorders) while some work runs.
+///
+/// A pass's time minus its primitives' time is what everything else costs (element-wise kernels, pooling,
+/// normalisation, copies, the bookkeeping between kernels). `fovex bench models` reports both from the same
+/// passes, so the split does not depend on how fast the machine happens to be at that moment, as a comparison
+/// with kernels timed at another moment does. Primitives that other threads run meanwhile are counted too.
+public enum PrimitiveClock {
+    /// Runs `body` and returns its result with the seconds spent in oneDNN primitives while it ran.
+    public static func measuring<T>(_ body: () throws -> T) rethrows -> (result: T, primitiveSeconds: Double) {
+        let ctx = DNNLContext.shared
+        ctx.lock.lock()
+        ctx.clockUsers += 1
+        let before = ctx.primitiveNanoseconds
+        ctx.lock.unlock()
+        defer {
+            ctx.lock.lock()
+            ctx.clockUsers -= 1
+            ctx.lock.unlock()
+        }
+        let result = try body()
+        ctx.lock.lock()
+        let elapsed = ctx.primitiveNanoseconds &- before
+        ctx.lock.unlock()
+        return (result, Double(elapsed) / 1e9)
     }
 }
 
