@@ -52,6 +52,20 @@ func zipBuffers<K: BinaryKernel>(_: K.Type, _ a: UnsafePointer<Float>, _ b: Unsa
     }
 }
 
+/// One row of `zip(row, scalar)` (or `zip(scalar, row)` when `scalarFirst`), on the calling thread.
+@inline(__always) func zipRowScalar<K: BinaryKernel>(_: K.Type, _ row: UnsafePointer<Float>, _ scalar: Float, scalarFirst: Bool,
+                                                     _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    let sv = Vec(repeating: scalar)
+    var i = 0
+    if scalarFirst {
+        while i + 16 <= n { storeVec(K.apply(sv, loadVec(row + i)), dst + i); i += 16 }
+        if i < n { storePartial(K.apply(sv, loadPartial(row + i, n - i)), dst + i, n - i) }
+    } else {
+        while i + 16 <= n { storeVec(K.apply(loadVec(row + i), sv), dst + i); i += 16 }
+        if i < n { storePartial(K.apply(loadPartial(row + i, n - i), sv), dst + i, n - i) }
+    }
+}
+
 func zipScalar<K: BinaryKernel>(_: K.Type, _ a: UnsafePointer<Float>, _ b: Float, scalarFirst: Bool,
                                 _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     let bv = Vec(repeating: b)
@@ -123,19 +137,27 @@ extension Tensor {
         let pa = av.storage.pointer, pb = bv.storage.pointer
         var dst = out.storage.pointer
         for _ in 0..<(out.count / inner) {
-            let ra: UnsafePointer<Float>
-            if sa == 1 { ra = UnsafePointer(pa + oa) } else {
-                for j in 0..<inner { rowA[j] = pa[oa + j * sa] }
-                ra = UnsafePointer(rowA)
+            if sa == 1 && sb == 0 {
+                // One operand is constant along the row (a per-channel mean or scale over NCHW pixels): a
+                // vector of it, instead of a row of copies.
+                zipRowScalar(K.self, pa + oa, pb[ob], scalarFirst: false, dst, inner)
+            } else if sa == 0 && sb == 1 {
+                zipRowScalar(K.self, pb + ob, pa[oa], scalarFirst: true, dst, inner)
+            } else {
+                let ra: UnsafePointer<Float>
+                if sa == 1 { ra = UnsafePointer(pa + oa) } else {
+                    for j in 0..<inner { rowA[j] = pa[oa + j * sa] }
+                    ra = UnsafePointer(rowA)
+                }
+                let rb: UnsafePointer<Float>
+                if sb == 1 { rb = UnsafePointer(pb + ob) } else {
+                    for j in 0..<inner { rowB[j] = pb[ob + j * sb] }
+                    rb = UnsafePointer(rowB)
+                }
+                var i = 0
+                while i + 16 <= inner { storeVec(K.apply(loadVec(ra + i), loadVec(rb + i)), dst + i); i += 16 }
+                if i < inner { storePartial(K.apply(loadPartial(ra + i, inner - i), loadPartial(rb + i, inner - i)), dst + i, inner - i) }
             }
-            let rb: UnsafePointer<Float>
-            if sb == 1 { rb = UnsafePointer(pb + ob) } else {
-                for j in 0..<inner { rowB[j] = pb[ob + j * sb] }
-                rb = UnsafePointer(rowB)
-            }
-            var i = 0
-            while i + 16 <= inner { storeVec(K.apply(loadVec(ra + i), loadVec(rb + i)), dst + i); i += 16 }
-            if i < inner { storePartial(K.apply(loadPartial(ra + i, inner - i), loadPartial(rb + i, inner - i)), dst + i, inner - i) }
             dst += inner
             var k = r - 2
             while k >= 0 {

@@ -101,6 +101,15 @@ final class ElementwiseTests: XCTestCase {
         assertClose(Tensor.maximum(a, b), maxi, shape: out, tolerance: 0)
         // The other operand order broadcasts the same way.
         assertClose(b - a, diff.map { -$0 }, shape: out, tolerance: 1e-7)
+        // A per-channel constant over NCHW rows longer than a vector (an input normalisation), both orders.
+        let pixels = randomNormal([2, 3, 4, 37], seed: 12), mean = randomNormal([1, 3, 1, 1], seed: 13)
+        var normalised = [Double](), inverse = [Double]()
+        forEachIndex(pixels.shape) { i in
+            let x = Double(pixels[i[0], i[1], i[2], i[3]]), m = Double(mean[0, i[1], 0, 0])
+            normalised.append((x - m) / m); inverse.append(m / x)
+        }
+        assertClose((pixels - mean) / mean, normalised, shape: pixels.shape, tolerance: 1e-5)
+        assertClose(mean / pixels, inverse, shape: pixels.shape, tolerance: 1e-4)
     }
 
     func testScalarOperands() {
