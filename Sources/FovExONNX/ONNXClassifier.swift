@@ -31,7 +31,8 @@ public final class ONNXClassifier: ImageClassifier {
     /// tokens entering the final normalisation; otherwise the last 4-D activation with a spatial extent, the
     /// input of global pooling.
     public let defaultCAMPoint: String
-    /// The parsed model (inputs, outputs, opset, op counts, metadata).
+    /// The parsed model (inputs, outputs, opset, op counts, metadata), without its weights, which the compiled
+    /// graph holds in the layouts its kernels read.
     public let model: ONNXModel
     /// Shapes of every value for a single image, as the load-time check computed them.
     public let valueShapes: [String: [Int]]
@@ -102,7 +103,7 @@ public final class ONNXClassifier: ImageClassifier {
         self.classNames = classNames ?? (classes == 1000 ? ImageNetClasses.names : (0..<classes).map { "class \($0)" })
         self.preprocessing = preprocessing
         self.identity = identity
-        self.model = model
+        self.model = model.droppingInitializers()
         self.program = program
         self.valueShapes = shapes
         let points = program.steps.flatMap(\.outputs).filter { (shapes[$0]?.count ?? 0) >= 3 }

@@ -65,15 +65,18 @@ private struct ChainMatcher {
     func isVariable(_ name: String) -> Bool { !name.isEmpty && constants[name] == nil }
 
     /// MatMul(x, W) followed by Add(·, b), W a constant [in, out] matrix and b a constant of `out` values
-    /// (any leading axes of extent 1): `x.linear(weight: Wᵀ, bias: b)` on a transposed view of W (held once),
-    /// with the bias in the same oneDNN pass.
+    /// (any leading axes of extent 1): `x.linear(weight: Wᵀ, bias: b)` with Wᵀ copied once into the [out, in]
+    /// layout of a PyTorch `Linear` (the copy replaces W: `ONNXProgram` keeps only the constants its steps
+    /// read), with the bias in the same oneDNN pass. On a transposed view of W instead, oneDNN 2.6's fp32
+    /// matmul took 8.1 ms instead of 4.7 for ViT-B/16's 197 × 768 · 768 × 3072 MLP product
+    /// (docs/results/onnx-bench.md, 2026-12-04).
     func linearWithBias(_ index: Int) -> FusedChain? {
         let mm = nodes[index]
         guard mm.inputs.count == 2, isVariable(mm.inputs[0]), let w = constantFloat(mm.inputs[1]), w.rank == 2,
               let (j, add) = sole(mm.outputs[0]), add.opType == "Add",
               let biasName = other(add, than: mm.outputs[0]), let b = constantFloat(biasName),
               b.count == w.shape[1], b.rank >= 1, b.shape.dropLast().allSatisfy({ $0 == 1 }) else { return nil }
-        let weight = w.transposed()
+        let weight = w.transposed().contiguous()
         let bias = b.reshaped([-1])
         let biasRank = b.rank
         let kernel: ONNXKernel = { inputs in

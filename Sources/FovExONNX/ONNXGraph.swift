@@ -124,6 +124,13 @@ public struct ONNXModel {
     public var operatorCounts: [String: Int] {
         nodes.reduce(into: [:]) { $0[$1.qualifiedOpType, default: 0] += 1 }
     }
+
+    /// The same model without its initializers, for a holder whose compiled ``ONNXProgram`` keeps the constants
+    /// it reads: the weights are then held once.
+    func droppingInitializers() -> ONNXModel {
+        ONNXModel(file: file, opset: opset, otherOpsets: otherOpsets, producer: producer, inputs: inputs, outputs: outputs,
+                  metadata: metadata, nodes: nodes, initializers: [:])
+    }
 }
 
 extension ONNXNode {

@@ -133,7 +133,10 @@ final class ONNXProgram {
         for (k, s) in steps.enumerated() { for name in s.inputs where !name.isEmpty && constants[name] == nil { lastReader[name] = k } }
         for (name, k) in lastReader where name != outputName { steps[k].releases.append(name) }
         ONNXProgram.markConsumableResiduals(&steps, constants: constants)
-        self.constants = constants
+        // Keep only the constants a step reads: the initializers a fused kernel has turned into its own weights
+        // (folded batch norms, transposed MatMul weights) would otherwise be held twice.
+        let read = Set(steps.flatMap(\.inputs)).union([outputName])
+        self.constants = constants.filter { read.contains($0.key) }
         self.steps = steps
     }
 
