@@ -229,9 +229,8 @@ public struct BenchModels: ParsableCommand {
     }
 
     /// Median wall time of each variant over `repeats` rounds, the variants alternating within each round (so
-    /// their ratio sees the same machine load), after one warm-up round; and the peak resident memory.
-    /// Median seconds per variant (the variants alternate within each repeat) after one warm-up each, with
-    /// the medians of each pass's time in oneDNN primitives and of its ratio pass / primitives.
+    /// their ratio sees the same machine load), after one warm-up round; the peak resident memory; and per
+    /// variant the medians of each pass's time in oneDNN primitives and of its ratio pass / primitives.
     static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws
         -> (seconds: [Double], peakMB: Double?, primitiveSeconds: [Double], primitiveRatio: [Double?]) {
         for body in variants { try body() }

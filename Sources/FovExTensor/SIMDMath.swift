@@ -1,5 +1,7 @@
 // Vectorised transcendental functions for the element-wise kernels. glibc's scalar expf/erff
 // are 5–10× slower per element; these stay within a few ULP (exp, log) or 2e-7 absolute (erf).
+// The functions are @_transparent, not @inline(__always): the latter left vexp a call inside the
+// element-wise loops, passing each vector through memory (GELU ran 4× slower; docs/design/conventions.md).
 
 typealias Vec = SIMD16<Float>
 typealias VecBits = SIMD16<UInt32>
