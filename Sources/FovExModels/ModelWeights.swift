@@ -170,10 +170,12 @@ struct FoldedConvolution {
         self.groups = groups
     }
 
-    /// The convolution, then `residual` added and `activation` applied in the same oneDNN pass.
-    func callAsFunction(_ x: Tensor, residual: Tensor? = nil, activation: ConvActivation? = nil) -> Tensor {
+    /// The convolution, then `residual` added and `activation` applied in the same oneDNN pass; with
+    /// `consumingResidual`, written over the residual when nothing is recorded (see `Tensor.conv2d`).
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil, activation: ConvActivation? = nil,
+                        consumingResidual: Bool = false) -> Tensor {
         x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, residual: residual,
-                 activation: activation)
+                 activation: activation, consumingResidual: consumingResidual)
     }
 }
 

@@ -153,7 +153,10 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
             let shortcut = block.downsample?(x) ?? x
             var y = x
             for conv in block.convolutions.dropLast() { y = conv(y, activation: .relu) }
-            x = block.convolutions.last!(y, residual: shortcut, activation: .relu)
+            // The block's last convolution may accumulate onto the shortcut in place (no copy of it) unless the
+            // caller gets the shortcut back as a captured point; conv2d itself declines while recording.
+            let shortcutIsCaptured = captured.values.contains { $0.storage === shortcut.storage }
+            x = block.convolutions.last!(y, residual: shortcut, activation: .relu, consumingResidual: !shortcutIsCaptured)
             keep(block.name, x)
             if let stage = stageEnds[block.name] { keep(stage, x) }
         }

@@ -57,6 +57,24 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(out.logits.shape, [1, 1000])
     }
 
+    /// Without gradient recording a block's last convolution accumulates onto its shortcut in place; the logits are
+    /// those of a recording run (which copies the shortcut) exactly, and a captured block output that the next
+    /// block takes as its shortcut is returned untouched.
+    func testShortcutsAreConsumedInPlaceOnlyWhenNotCaptured() throws {
+        // resnet18: layer1.1's shortcut is layer1.0's output; Lite0: _blocks.2's residual is _blocks.1's output.
+        for (name, point) in [("resnet18", "layer1.0"), ("efficientnet-lite0", "_blocks.1")] {
+            let model = try ModelRegistry.randomModel(name, seed: 3)
+            let x = generatedInput([2, 3, 64, 64], seed: 5)
+            let inference = withoutGradients { model.forward(x, capturing: []) }
+            let recorded = model.forward(x.requiringGradient(), capturing: [point])
+            XCTAssertTrue(inference.logits.scalars == recorded.logits.scalars, "\(name): logits differ from a recording run's")
+            let captured = withoutGradients { model.forward(x, capturing: [point]) }
+            XCTAssertTrue(captured.logits.scalars == recorded.logits.scalars, "\(name): logits differ when capturing")
+            XCTAssertTrue(try XCTUnwrap(captured.captured[point]).scalars == XCTUnwrap(recorded.captured[point]).scalars,
+                          "\(name): the captured \(point) was overwritten")
+        }
+    }
+
     func testLitePointsAndHead() throws {
         let model = try ModelRegistry.randomModel("efficientnet-lite0", seed: 3)
         XCTAssertEqual(model.defaultCAMPoint, "_conv_head")
