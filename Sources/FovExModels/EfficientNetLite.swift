@@ -169,9 +169,8 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
             if let expand = block.expand { y = expand(y, activation: .relu6) }
             // The projection may accumulate onto the block input in place (no copy of it) unless the caller
             // gets that input back as a captured point; conv2d itself declines while recording.
-            let inputIsCaptured = captured.values.contains { $0.storage === x.storage }
             x = block.project(block.depthwise(y, activation: .relu6), residual: block.residual ? x : nil,
-                              consumingResidual: !inputIsCaptured)
+                              consumingResidual: !captured.holdsStorage(of: x))
             keep("_blocks.\(i)", x)
         }
         x = head(x, activation: .relu6)

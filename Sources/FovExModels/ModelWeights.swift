@@ -179,6 +179,12 @@ struct FoldedConvolution {
     }
 }
 
+extension [String: Tensor] {
+    /// Whether one of these captured values shares `t`'s storage: a forward pass then must not write over `t`
+    /// (a block's shortcut accumulated in place), since the caller gets it back.
+    func holdsStorage(of t: Tensor) -> Bool { values.contains { $0.storage === t.storage } }
+}
+
 extension [ParameterSpec] {
     /// Appends a bias-free convolution's weight and its batch norm's four tensors.
     mutating func appendConvolution(_ conv: String, bn: String, out: Int, in inputs: Int, kernel: Int) {

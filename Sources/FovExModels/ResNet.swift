@@ -155,8 +155,8 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
             for conv in block.convolutions.dropLast() { y = conv(y, activation: .relu) }
             // The block's last convolution may accumulate onto the shortcut in place (no copy of it) unless the
             // caller gets the shortcut back as a captured point; conv2d itself declines while recording.
-            let shortcutIsCaptured = captured.values.contains { $0.storage === shortcut.storage }
-            x = block.convolutions.last!(y, residual: shortcut, activation: .relu, consumingResidual: !shortcutIsCaptured)
+            x = block.convolutions.last!(y, residual: shortcut, activation: .relu,
+                                         consumingResidual: !captured.holdsStorage(of: shortcut))
             keep(block.name, x)
             if let stage = stageEnds[block.name] { keep(stage, x) }
         }

@@ -66,20 +66,11 @@ func zipBuffers<K: BinaryKernel>(_: K.Type, _ a: UnsafePointer<Float>, _ b: Unsa
     }
 }
 
+/// `zip(a, scalar)` (or `zip(scalar, a)` when `scalarFirst`) over `n` elements, split across the threads.
 func zipScalar<K: BinaryKernel>(_: K.Type, _ a: UnsafePointer<Float>, _ b: Float, scalarFirst: Bool,
                                 _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    let bv = Vec(repeating: b)
     parallelChunks(n) { r in
-        var i = r.lowerBound
-        while i + 16 <= r.upperBound {
-            let av = loadVec(a + i)
-            storeVec(scalarFirst ? K.apply(bv, av) : K.apply(av, bv), dst + i); i += 16
-        }
-        let m = r.upperBound - i
-        if m > 0 {
-            let av = loadPartial(a + i, m)
-            storePartial(scalarFirst ? K.apply(bv, av) : K.apply(av, bv), dst + i, m)
-        }
+        zipRowScalar(K.self, a + r.lowerBound, b, scalarFirst: scalarFirst, dst + r.lowerBound, r.count)
     }
 }
 
