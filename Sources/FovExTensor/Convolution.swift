@@ -248,11 +248,9 @@ private struct ConvGeometry {
     /// Zero padding (top, bottom, left, right).
     let pads: (Int, Int, Int, Int)
     let outputSize: (Int, Int)
-
-    var isUnpadded: Bool { pads == (0, 0, 0, 0) }
 }
 
-/// How a convolution's input gradient is computed, chosen once per forward call from its shape: the three
+/// How a convolution's input gradient is computed, chosen once per forward call from its shape: the four
 /// strategies compute the same product (the transposed convolution of the output gradient), each fastest on
 /// its own shapes.
 private enum ConvInputGradient {
@@ -263,6 +261,9 @@ private enum ConvInputGradient {
     /// stride-1 convolution on the space-to-depth rearranged input (``SpaceToDepthBackward``). fp32 in either
     /// precision: a stem is a few percent of a network's products.
     case spaceToDepth(SpaceToDepthBackward)
+    /// A stride-1 convolution that is not depthwise: the forward convolution of the gradient with the flipped
+    /// kernel (``FlippedKernelBackward``).
+    case flippedKernel(FlippedKernelBackward)
     /// oneDNN's backward-data primitive, created with the forward one.
     case backwardData(ConvKernels, ConvGeometry, key: String)
 
@@ -274,7 +275,21 @@ private enum ConvInputGradient {
                                                 stride: k.plainBackward && g.dilation == 1 ? g.stride : 1,
                                                 padTop: g.pads.0, padLeft: g.pads.2, oh: g.outputSize.0,
                                                 ow: g.outputSize.1)
-        self = spaceToDepth.applies ? .spaceToDepth(spaceToDepth) : .backwardData(k, g, key: key)
+        if spaceToDepth.applies {
+            self = .spaceToDepth(spaceToDepth)
+            return
+        }
+        // A few-channel result (an image stem) keeps the plain-layout backward-data kernel, which is fast there.
+        if g.stride == 1 && g.groups == 1 && !k.plainBackward {
+            let flipped = FlippedKernelBackward(n: n, c: c, h: h, w: w, o: k.outShape[1], kh: g.kernel.0, kw: g.kernel.1,
+                                                dilation: g.dilation, pads: g.pads, oh: g.outputSize.0,
+                                                ow: g.outputSize.1, precision: k.precision)
+            if flipped.applies {
+                self = .flippedKernel(flipped)
+                return
+            }
+        }
+        self = .backwardData(k, g, key: key)
     }
 
     /// Whether this strategy's product reads the gradient as a bf16 copy in the output's channels-last layout,
@@ -283,6 +298,7 @@ private enum ConvInputGradient {
         switch self {
         case let .stridedPointwise(_, precision): return precision == .bf16
         case .spaceToDepth: return false
+        case .flippedKernel(let f): return f.precision == .bf16
         case let .backwardData(k, _, _): return k.precision == .bf16 && !k.plainBackward
         }
     }
@@ -297,6 +313,9 @@ private enum ConvInputGradient {
         case .spaceToDepth(let s2d):
             guard case .fp32(let fp32) = gradient else { preconditionFailure("space-to-depth backward reads an fp32 gradient") }
             return s2d.inputGradient(of: fp32, weight: weight)
+        case .flippedKernel(let f):
+            let operand = gradient.operand(f.precision)
+            return withExtendedLifetime(operand.owner) { f.inputGradient(of: operand.pointer, weight: weight) }
         case let .backwardData(k, g, key): return backwardDataInputGradient(gradient, weight: weight, kernels: k, geometry: g,
                                                                             key: key)
         }
