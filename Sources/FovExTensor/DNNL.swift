@@ -28,6 +28,37 @@ final class DNNLContext: @unchecked Sendable {
         engine = e!
         stream = s!
     }
+
+    /// Runs `work`, a oneDNN computation, with this thread's OpenMP team sized to ``Threading/threadCount`` and
+    /// the other threads' oneDNN work held off, counting its time for ``PrimitiveClock``. The lock must not be
+    /// held already.
+    func runExclusively(_ work: () -> Void) {
+        // OpenMP's thread count is a per-thread setting: a thread other than the one that configured it
+        // (a second explainer thread) would otherwise run oneDNN on every core.
+        let threads = Int32(Threading.threadCount)
+        if omp_get_max_threads() != threads { omp_set_num_threads(threads) }
+        lock.lock()
+        let start = clockUsers > 0 ? DispatchTime.now().uptimeNanoseconds : 0
+        work()
+        if clockUsers > 0 { primitiveNanoseconds &+= DispatchTime.now().uptimeNanoseconds - start }
+        lock.unlock()
+    }
+}
+
+/// C = A·B for row-major fp32 matrices (A [m, k], B [k, n], C [m, n], each with its row stride), by oneDNN's
+/// GEMM routine rather than its matmul primitive.
+///
+/// oneDNN 2.6's matmul primitive is slow on some row-major B operands whose rows it reads in place: the input
+/// gradient of a ViT-B/16 MLP output layer (197 × 768 · 768 × 3072) took 7.6 ms against 5.5 ms here and 4.6 ms
+/// on a packed copy of B; at 1576 rows (batch 8) 64.8 ms against 33.4 ms (2 threads, docs/results/floor.md).
+/// The GEMM routine packs the blocks of B it needs as it goes, so no copy of the weight is kept.
+func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+          c: UnsafeMutablePointer<Float>, ldc: Int) {
+    DNNLContext.shared.runExclusively {
+        dnnlCheck(dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), Int64(m), Int64(n), Int64(k), 1,
+                             a, Int64(lda), b, Int64(ldb), 0, c, Int64(ldc)),
+                  "sgemm \(m)×\(k)·\(k)×\(n)")
+    }
 }
 
 /// A memory descriptor for a dense tensor (f32 unless told) described by dims and strides.
@@ -94,35 +125,29 @@ final class DNNLPrimitive: @unchecked Sendable {
     /// Runs the primitive on raw buffers, each described by its memory descriptor.
     func execute(_ args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)]) {
         let ctx = DNNLContext.shared
-        // OpenMP's thread count is a per-thread setting: a thread other than the one that configured it
-        // (a second explainer thread) would otherwise run oneDNN on every core.
-        let threads = Int32(Threading.threadCount)
-        if omp_get_max_threads() != threads { omp_set_num_threads(threads) }
         let scratchpad = scratchpadBytes > 0 ? TensorStorage(uninitializedCount: (scratchpadBytes + 3) / 4) : nil
         var all = args
         if let scratchpad { all.append((DNNL_ARG_SCRATCHPAD, scratchpadMD, UnsafeMutableRawPointer(scratchpad.pointer))) }
-        ctx.lock.lock()
-        let reusable = memories.count == all.count
-            && zip(memories, all).allSatisfy { $0.arg == $1.0 && mdEqual($0.md, $1.1) }
-        if !reusable {
-            for m in memories { dnnl_memory_destroy(m.memory) }
-            memories = all.map { arg, md, ptr in
-                var m: dnnl_memory_t?
-                var mdv = md
-                dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, ptr), "memory creation")
-                return (arg, md, m!)
+        ctx.runExclusively {
+            let reusable = memories.count == all.count
+                && zip(memories, all).allSatisfy { $0.arg == $1.0 && mdEqual($0.md, $1.1) }
+            if !reusable {
+                for m in memories { dnnl_memory_destroy(m.memory) }
+                memories = all.map { arg, md, ptr in
+                    var m: dnnl_memory_t?
+                    var mdv = md
+                    dnnlCheck(dnnl_memory_create(&m, &mdv, ctx.engine, ptr), "memory creation")
+                    return (arg, md, m!)
+                }
+            } else {
+                for (m, a) in zip(memories, all) {
+                    dnnlCheck(dnnl_memory_set_data_handle(m.memory, a.2), "memory handle")
+                }
             }
-        } else {
-            for (m, a) in zip(memories, all) {
-                dnnlCheck(dnnl_memory_set_data_handle(m.memory, a.2), "memory handle")
-            }
+            var execArgs = memories.map { dnnl_exec_arg_t(arg: $0.arg, memory: $0.memory) }
+            dnnlCheck(dnnl_primitive_execute(primitive, ctx.stream, Int32(execArgs.count), &execArgs), "execution")
+            dnnlCheck(dnnl_stream_wait(ctx.stream), "stream wait")
         }
-        var execArgs = memories.map { dnnl_exec_arg_t(arg: $0.arg, memory: $0.memory) }
-        let start = ctx.clockUsers > 0 ? DispatchTime.now().uptimeNanoseconds : 0
-        dnnlCheck(dnnl_primitive_execute(primitive, ctx.stream, Int32(execArgs.count), &execArgs), "execution")
-        dnnlCheck(dnnl_stream_wait(ctx.stream), "stream wait")
-        if ctx.clockUsers > 0 { ctx.primitiveNanoseconds &+= DispatchTime.now().uptimeNanoseconds - start }
-        ctx.lock.unlock()
         withExtendedLifetime(scratchpad) {}
     }
 }

@@ -109,7 +109,8 @@ extension Tensor {
     /// it is read as it is, never copied.
     ///
     /// In fp32 the forward and backward products both read the weight in its own layout (oneDNN copies the
-    /// blocks it needs as it goes), so a model holds each weight once, as PyTorch does: a packed copy for the
+    /// blocks it needs as it goes; the backward product of a row-major weight runs on its GEMM routine, which
+    /// is faster there than its matmul primitive), so a model holds each weight once, as PyTorch does: a packed copy for the
     /// forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB) for a speed-up
     /// measured within noise at batch 1 (docs/results/memory.md). In bf16 the operand must be converted anyway:
     /// the forward and backward products each read a bf16 copy packed on first use (half the weight's size each).
@@ -129,8 +130,17 @@ extension Tensor {
             runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: pack, precision: precision)
         }
         return y.recorded(from: [x]) { g in
-            [runMatmul(g.contiguous(), w, outShape: [g.shape[0], inF], packWeights: backwardPrecision == .bf16,
-                       precision: backwardPrecision)]
+            let gc = g.contiguous()
+            // A row-major fp32 weight goes to oneDNN's GEMM routine (see ``gemm(m:n:k:a:lda:b:ldb:c:ldc:)``); a
+            // transposed view of an [in, out] matrix is read well by the matmul primitive.
+            if backwardPrecision == .fp32 && w.strides[1] == 1 && w.strides[0] >= inF && gc.shape[0] > 0 {
+                let dx = Tensor.uninitialized([gc.shape[0], inF])
+                gemm(m: gc.shape[0], n: inF, k: outF, a: gc.basePointer, lda: outF, b: w.basePointer, ldb: w.strides[0],
+                     c: dx.storage.pointer, ldc: inF)
+                return [dx]
+            }
+            return [runMatmul(gc, w, outShape: [gc.shape[0], inF], packWeights: backwardPrecision == .bf16,
+                              precision: backwardPrecision)]
         }.reshaped(lead + [outF])
     }
 }

@@ -104,4 +104,22 @@ final class MatmulTests: XCTestCase {
         let (viewed, plain) = (x.linear(weight: wInOut.transposed(), bias: bias).scalars, x.linear(weight: w, bias: bias).scalars)
         XCTAssertLessThanOrEqual(zip(viewed, plain).map { abs($0 - $1) }.max()!, 1e-5)
     }
+
+    /// The input gradient g · W of a row-major weight runs on oneDNN's GEMM routine: checked against a Float64
+    /// product at sizes past its blocking, for a weight whose rows are padded (a column slice of a wider
+    /// matrix), and with the time counted as oneDNN's.
+    func testLinearInputGradientOfRowMajorWeights() throws {
+        let wide = randomNormal([300, 530], seed: 66, scale: 0.1)
+        for (name, w) in [("contiguous", wide.contiguous()), ("padded rows", wide.sliced(axis: 1, 7..<507))] {
+            let (outF, inF) = (w.shape[0], w.shape[1])
+            let x = randomNormal([2, 37, inF], seed: 67).requiringGradient()
+            let g = randomNormal([2, 37, outF], seed: 68)
+            let y = x.linear(weight: w)
+            // The backward pass is that one product: its time shows only if the GEMM routine is clocked.
+            let (dx, gemmSeconds) = try PrimitiveClock.measuring { try gradients(of: y, withRespectTo: [x], seed: g)[0] }
+            let ref = naiveMatmul(g.reshaped([74, outF]), w.contiguous())
+            assertClose(dx, ref.values, shape: [2, 37, inF], tolerance: 1e-5, name)
+            XCTAssertGreaterThan(gemmSeconds, 0, name)
+        }
+    }
 }
