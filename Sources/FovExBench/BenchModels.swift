@@ -182,12 +182,12 @@ public struct BenchModels: ParsableCommand {
             for batch in batchList {
                 var generator = SeededGenerator(seed: UInt64(batch))
                 let input = Tensor(randomUniform: [batch, 3, size, size], in: 0...1, generator: &generator)
-                func variants(_ body: @escaping () throws -> Void) throws -> [() throws -> Void] {
-                    try precisions.map { p in { try ModelRegistry.setPrecision(p, of: model); try body() } }
+                func variants(_ body: @escaping () throws -> Void) -> [() throws -> Void] {
+                    precisions.map { p in { try ModelRegistry.setPrecision(p, of: model); try body() } }
                 }
-                let forward = try Self.measureInterleaved(repeats: repeats, try variants { _ = withoutGradients { model.logits(input) } })
+                let forward = try Self.measureInterleaved(repeats: repeats, variants { _ = withoutGradients { model.logits(input) } })
                 progress.advance()
-                let backward = try Self.measureInterleaved(repeats: repeats, try variants { _ = try Self.topLogitGradient(model, input) })
+                let backward = try Self.measureInterleaved(repeats: repeats, variants { _ = try Self.topLogitGradient(model, input) })
                 progress.advance()
                 for (mode, ms) in [("forward", forward), ("forward+gradient", backward)] {
                     let fp32 = precisions.firstIndex(of: .fp32).map { ms.seconds[$0] }

@@ -200,10 +200,10 @@ public struct SanityCheck {
 
     /// The images among the seeded order of `selection` that the trained model classifies correctly,
     /// as many as the selection's limit.
-    public static func correctlyClassified(_ model: ImageClassifier, data: EvaluationDataset, selection: Selection) throws -> [String] {
+    public static func correctlyClassified(_ model: ImageClassifier, data: EvaluationDataset, selection: Selection) -> [String] {
         var geometry = model.preprocessing
         geometry.geometry = .direct(size: geometry.inputSize)
-        return try selection.apply(to: data.imageIDs) { id in
+        return selection.apply(to: data.imageIDs) { id in
             guard let file = data.file(of: id), let label = data.label(of: id),
                   let photo = try? RGBImage(contentsOf: file) else { return false }
             return model.probabilities(geometry.input(for: photo)).argmax(alongAxis: 1)[0] == label

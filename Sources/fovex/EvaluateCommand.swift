@@ -194,7 +194,6 @@ struct ReportCommand: ParsableCommand {
         do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
             throw ValidationError("--out \(out): cannot create the directory: \(error.localizedDescription)")
         }
-        try RunStore.atomicWrite(Data(report.markdown().utf8), to: outDir.appendingPathComponent("report.md"))
         try RunStore.atomicWrite(Data(report.csv().utf8), to: outDir.appendingPathComponent("report.csv"))
         let pairedCSV = report.pairedCSV()
         if let pairedCSV { try RunStore.atomicWrite(Data(pairedCSV.utf8), to: outDir.appendingPathComponent("paired.csv")) }
@@ -207,10 +206,10 @@ struct ReportCommand: ParsableCommand {
             let figure = ScanpathReport.figure(report, metrics: report.metrics.filter { (report.summaries[$0]?.count ?? 0) > 1 },
                                                title: "\(report.configuration.model): scanpath agreement with human observers")
             try RunStore.atomicWrite(Data(figure.utf8), to: outDir.appendingPathComponent("scanpath.svg"))
-            try RunStore.atomicWrite(Data(markdown.utf8), to: outDir.appendingPathComponent("report.md"))
             extra = "<h2>Means and 95 % intervals</h2><img src=\"scanpath.svg\" alt=\"scanpath metrics\">"
                 + (try scanpaths.writeAnimations(to: outDir, images: animations))
         }
+        try RunStore.atomicWrite(Data(markdown.utf8), to: outDir.appendingPathComponent("report.md"))
         try RunStore.atomicWrite(Data(report.html(gallery: gallery, extra: extra).utf8), to: outDir.appendingPathComponent("report.html"))
         print(markdown)
         print("Wrote \(outDir.path)/report.md, report.csv\(pairedCSV == nil ? "" : ", paired.csv"), report.html")

@@ -81,7 +81,7 @@ struct SanityCommand: ParsableCommand {
         let explainers = try ExplainerRegistry.explainers(methods, for: model, options: options)
         let selection = Selection(limit: selectionOptions.limit, seed: seed)
         let ids = selectionOptions.correctOnly
-            ? try SanityCheck.correctlyClassified(model, data: dataset, selection: selection)
+            ? SanityCheck.correctlyClassified(model, data: dataset, selection: selection)
             : selection.apply(to: dataset.imageIDs)
         guard !ids.isEmpty else { throw ValidationError("no image selected from \(directory)") }
         var settings: [String: String] = [:]
