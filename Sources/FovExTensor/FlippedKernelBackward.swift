@@ -5,11 +5,10 @@ import Foundation
 ///
 /// With stride 1, dx is the correlation of the output gradient g with the kernel flipped in space and its
 /// input and output channels swapped, W′[c, o, i, j] = W[o, c, kh − 1 − i, kw − 1 − j], padded by
-/// d·(k − 1) − p on each side (d the dilation, p the forward padding of that side). oneDNN 2.6 runs its
-/// forward kernel (brgconv) on this 1.5–1.7× faster than its backward-data kernel (jit) for the same
-/// product: 3×3 convolutions at ResNet-50's sizes, channels-last, 2 threads, on AVX-512 machines
-/// (docs/results/floor.md). Depthwise convolutions are left to backward-data, which is as fast as the
-/// forward there.
+/// d·(k − 1) − p on each side (d the dilation, p the forward padding of that side). oneDNN 2.6 runs this on
+/// its forward kernel (brgconv) about 1.5× faster than its backward-data kernel (jit) runs the same product:
+/// 3×3 convolutions at ResNet-50's sizes, channels-last, 2 threads (docs/results/floor.md). Grouped and
+/// depthwise convolutions are left to backward-data, which is as fast as the forward there.
 struct FlippedKernelBackward {
     let n, c, h, w, o, kh, kw, dilation: Int
     /// The forward convolution's zero padding (top, bottom, left, right).
