@@ -152,7 +152,8 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 }
 
-/// The time spent inside oneDNN's primitives (convolutions, matrix products, reorders) while some work runs.
+/// The time spent inside oneDNN's primitives (convolutions, matrix products, reorders) and its GEMM routine
+/// while some work runs.
 ///
 /// A pass's time minus its primitives' time is what everything else costs (element-wise kernels, pooling,
 /// normalisation, copies, the bookkeeping between kernels). `fovex bench models` reports both from the same

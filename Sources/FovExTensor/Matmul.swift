@@ -110,9 +110,9 @@ extension Tensor {
     ///
     /// In fp32 the forward and backward products both read the weight in its own layout (oneDNN copies the
     /// blocks it needs as it goes; the backward product of a row-major weight runs on its GEMM routine, which
-    /// is faster there than its matmul primitive), so a model holds each weight once, as PyTorch does: a packed copy for the
-    /// forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB) for a speed-up
-    /// measured within noise at batch 1 (docs/results/memory.md). In bf16 the operand must be converted anyway:
+    /// is faster there than its matmul primitive), so a model holds each weight once, as PyTorch does: a packed
+    /// copy for the forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB) for a
+    /// speed-up measured within noise at batch 1 (docs/results/memory.md). In bf16 the operand must be converted anyway:
     /// the forward and backward products each read a bf16 copy packed on first use (half the weight's size each).
     /// Differentiable with respect to `self`.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
