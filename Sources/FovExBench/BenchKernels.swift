@@ -49,12 +49,16 @@ struct KernelShape: Codable {
                     inFeatures: length, operation: operation)
     }
 
-    /// The shapes of ResNet-50's and ViT-B/16's heaviest layers, a MobileNet-style depthwise conv, and the
-    /// element-wise work of a ViT-B/16 block (its MLP's GELU, its 12 heads' attention softmax, a LayerNorm).
+    /// The shapes of ResNet-50's and ViT-B/16's heaviest layers (and a strided 3×3), a MobileNet-style depthwise
+    /// conv, and the element-wise work of a ViT-B/16 block (its MLP's GELU, its 12 heads' attention softmax, a
+    /// LayerNorm).
     static let all: [KernelShape] = [
         .conv("conv3x3_64_56", "3×3 conv 64→64 @56²", c: 64, size: 56, o: 64, k: 3, pad: 1),
         .conv("conv1x1_256_64_56", "1×1 conv 256→64 @56²", c: 256, size: 56, o: 64, k: 1, pad: 0),
         .conv("conv3x3_256_14", "3×3 conv 256→256 @14²", c: 256, size: 14, o: 256, k: 3, pad: 1),
+        // A strided 3×3 (ResNet-50's layer2.0.conv2): its input gradient is oneDNN's backward-data kernel, which
+        // the stride-1 ones no longer use.
+        .conv("conv3x3s2_128_56", "3×3/2 conv 128→128 @56²", c: 128, size: 56, o: 128, k: 3, stride: 2, pad: 1),
         .conv("stem7x7s2", "7×7/2 conv 3→64 @224²", c: 3, size: 224, o: 64, k: 7, stride: 2, pad: 3),
         .conv("dw3x3_32_112", "depthwise 3×3 32ch @112²", c: 32, size: 112, o: 32, k: 3, pad: 1, groups: 32),
         .linear("linear_768_2304", rows: 197, in: 768, out: 2304),
