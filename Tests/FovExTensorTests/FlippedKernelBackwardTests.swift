@@ -5,25 +5,6 @@ import XCTest
 /// A stride-1 convolution's input gradient, computed as the forward convolution with the flipped kernel,
 /// against a direct Float64 transposed convolution.
 final class FlippedKernelBackwardTests: XCTestCase {
-    /// dx[b, c, y, x] = Σ W[o, c, a, e] · g[b, o, i, j] over i + d·a − top = y, j + d·e − left = x.
-    private func naiveInputGradient(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation d: Int, top: Int,
-                                    left: Int) -> [Double] {
-        let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-        let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
-        let (oh, ow) = (g.shape[2], g.shape[3])
-        let gs = g.contiguous().scalars, ws = w.scalars
-        var dx = [Double](repeating: 0, count: n * c * h * wd)
-        for b in 0..<n { for oc in 0..<o { for i in 0..<oh { for j in 0..<ow {
-            let gv = Double(gs[((b * o + oc) * oh + i) * ow + j])
-            for ci in 0..<c { for a in 0..<kh { for e in 0..<kw {
-                let (y, x) = (i + d * a - top, j + d * e - left)
-                guard y >= 0 && y < h && x >= 0 && x < wd else { continue }
-                dx[((b * c + ci) * h + y) * wd + x] += gv * Double(ws[((oc * c + ci) * kh + a) * kw + e])
-            }}}
-        }}}}
-        return dx
-    }
-
     private typealias Case = (n: Int, c: Int, h: Int, w: Int, o: Int, kh: Int, kw: Int, d: Int,
                               top: Int, bottom: Int, left: Int, right: Int)
 
@@ -59,7 +40,7 @@ final class FlippedKernelBackwardTests: XCTestCase {
                                              oh: oh, ow: ow, precision: .fp32)
             XCTAssertTrue(plan.applies, "case \(k)")
             let g = randomNormal([cc.n, cc.o, oh, ow], seed: UInt64(90 + k)).channelsLast()
-            let expected = naiveInputGradient(g, w, inputShape: x.shape, dilation: cc.d, top: cc.top, left: cc.left)
+            let expected = naiveConvInputGradient(g, w, inputShape: x.shape, dilation: cc.d, top: cc.top, left: cc.left)
             let direct = plan.inputGradient(of: UnsafeMutableRawPointer(g.basePointer), weight: w)
             assertClose(direct, expected, shape: x.shape, tolerance: 1e-5, "case \(k)")
             // The same through the public operation's backward pass.
@@ -80,7 +61,7 @@ final class FlippedKernelBackwardTests: XCTestCase {
             let w = randomNormal([8, 8, 3, 3], seed: seed, scale: 0.3)
             let y = x.conv2d(weight: w, padding: .symmetric(1))
             let dx = try gradients(of: y, withRespectTo: [x], seed: g)[0]
-            assertClose(dx, naiveInputGradient(g, w, inputShape: x.shape, dilation: 1, top: 1, left: 1), shape: x.shape,
+            assertClose(dx, naiveConvInputGradient(g, w, inputShape: x.shape, top: 1, left: 1), shape: x.shape,
                         tolerance: 1e-5, "weight seed \(seed)")
         }
     }
@@ -93,7 +74,7 @@ final class FlippedKernelBackwardTests: XCTestCase {
         XCTAssertEqual(y.shape, [1, 6, 9, 9])
         let g = randomNormal(y.shape, seed: 112).channelsLast()
         let dx = try gradients(of: y, withRespectTo: [x], seed: g)[0]
-        assertClose(dx, naiveInputGradient(g, w, inputShape: x.shape, dilation: 1, top: 3, left: 3), shape: x.shape,
+        assertClose(dx, naiveConvInputGradient(g, w, inputShape: x.shape, top: 3, left: 3), shape: x.shape,
                     tolerance: 1e-5)
     }
 }

@@ -5,24 +5,6 @@ import XCTest
 /// The strided few-channel convolution's input gradient, computed through the space-to-depth
 /// rearrangement, against a direct Float64 transposed convolution.
 final class SpaceToDepthBackwardTests: XCTestCase {
-    /// dx[b, c, y, x] = Σ W[o, c, a, e] · g[b, o, i, j] over s·i + a − top = y, s·j + e − left = x.
-    private func naiveInputGradient(_ g: Tensor, _ w: Tensor, inputShape: [Int], stride s: Int, top: Int, left: Int) -> [Double] {
-        let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-        let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
-        let (oh, ow) = (g.shape[2], g.shape[3])
-        let gs = g.contiguous().scalars, ws = w.scalars
-        var dx = [Double](repeating: 0, count: n * c * h * wd)
-        for b in 0..<n { for oc in 0..<o { for i in 0..<oh { for j in 0..<ow {
-            let gv = Double(gs[((b * o + oc) * oh + i) * ow + j])
-            for ci in 0..<c { for a in 0..<kh { for e in 0..<kw {
-                let (y, x) = (s * i + a - top, s * j + e - left)
-                guard y >= 0 && y < h && x >= 0 && x < wd else { continue }
-                dx[((b * c + ci) * h + y) * wd + x] += gv * Double(ws[((oc * c + ci) * kh + a) * kw + e])
-            }}}
-        }}}}
-        return dx
-    }
-
     func testStemGeometriesUseTheRearrangement() {
         // ResNet's 7×7/2 stem with padding 3, and EfficientNet-Lite's 3×3/2 stem with TF "SAME" (0, 1).
         XCTAssertTrue(SpaceToDepthBackward(n: 1, c: 3, h: 224, w: 224, o: 64, kh: 7, kw: 7, stride: 2,
@@ -49,7 +31,7 @@ final class SpaceToDepthBackwardTests: XCTestCase {
                                             padTop: cc.top, padLeft: cc.left, oh: oh, ow: ow)
             XCTAssertTrue(plan.applies, "case \(k)")
             let g = randomNormal([cc.n, cc.o, oh, ow], seed: UInt64(60 + k)).channelsLast()
-            let expected = naiveInputGradient(g, w, inputShape: x.shape, stride: cc.s, top: cc.top, left: cc.left)
+            let expected = naiveConvInputGradient(g, w, inputShape: x.shape, stride: cc.s, top: cc.top, left: cc.left)
             assertClose(plan.inputGradient(of: g, weight: w), expected, shape: x.shape, tolerance: 1e-5, "case \(k)")
             // The same through the public operation's backward pass.
             let xt = x.requiringGradient()

@@ -143,3 +143,24 @@ func flatIndex(_ idx: [Int], _ shape: [Int]) -> Int {
     for (i, d) in zip(idx, shape) { o = o * d + i }
     return o
 }
+
+/// A convolution's input gradient by the definition, in Float64: the transposed convolution of the NCHW output
+/// gradient `g` with OIHW weights `w`, dx[b, c, y, x] = Σ w[o, c, a, e] · g[b, o, i, j] over
+/// s·i + d·a − top = y and s·j + d·e − left = x.
+func naiveConvInputGradient(_ g: Tensor, _ w: Tensor, inputShape: [Int], stride s: Int = 1, dilation d: Int = 1,
+                            top: Int, left: Int) -> [Double] {
+    let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+    let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let (oh, ow) = (g.shape[2], g.shape[3])
+    let gs = g.contiguous().scalars, ws = w.scalars
+    var dx = [Double](repeating: 0, count: n * c * h * wd)
+    for b in 0..<n { for oc in 0..<o { for i in 0..<oh { for j in 0..<ow {
+        let gv = Double(gs[((b * o + oc) * oh + i) * ow + j])
+        for ci in 0..<c { for a in 0..<kh { for e in 0..<kw {
+            let (y, x) = (s * i + d * a - top, s * j + d * e - left)
+            guard y >= 0 && y < h && x >= 0 && x < wd else { continue }
+            dx[((b * c + ci) * h + y) * wd + x] += gv * Double(ws[((oc * c + ci) * kh + a) * kw + e])
+        }}}
+    }}}}
+    return dx
+}
