@@ -248,6 +248,13 @@ private struct TorchRun: Decodable {
 enum KernelTiming {
     /// Median forward and backward-data times of one shape.
     static func time(_ s: KernelShape, minimumSeconds minTime: Double) throws -> (Timing, Timing) {
+        let run = try runners(s)
+        return (try measure(minimumSeconds: minTime, run.forward), try measure(minimumSeconds: minTime, run.backward))
+    }
+
+    /// One forward and one backward-data call of a shape, on inputs built once (the backward pass reuses one
+    /// recorded forward).
+    static func runners(_ s: KernelShape) throws -> (forward: () throws -> Void, backward: () throws -> Void) {
         var g = SeededGenerator(seed: 1)
         switch s.kind {
         case .conv:
@@ -261,39 +268,30 @@ enum KernelTiming {
             let conv = { (t: Tensor) in
                 t.conv2d(weight: w, stride: s.stride, padding: .symmetric(s.padding), groups: s.groups)
             }
-            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { conv(x) } }
             let xt = x.requiringGradient()
             let y = conv(xt)
             let seed = Tensor(randomNormal: y.shape, generator: &g).channelsLast()
-            let bwd = try measure(minimumSeconds: minTime) {
-                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
-            }
-            return (fwd, bwd)
+            return ({ _ = withoutGradients { conv(x) } },
+                    { _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true) })
         case .linear:
             let w = Tensor(randomNormal: [s.outFeatures, s.inFeatures],
                            standardDeviation: 1 / Float(s.inFeatures).squareRoot(), generator: &g)
             let b = Tensor(randomNormal: [s.outFeatures], generator: &g)
             let x = Tensor(randomNormal: [s.rows, s.inFeatures], generator: &g)
-            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { x.linear(weight: w, bias: b) } }
             let xt = x.requiringGradient()
             let y = xt.linear(weight: w, bias: b)
             let seed = Tensor(randomNormal: y.shape, generator: &g)
-            let bwd = try measure(minimumSeconds: minTime) {
-                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
-            }
-            return (fwd, bwd)
+            return ({ _ = withoutGradients { x.linear(weight: w, bias: b) } },
+                    { _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true) })
         case .matmul:
             // Contiguous operands; backward-data returns both operands' gradients (both are activations).
             let a = Tensor(randomNormal: [s.batch, s.rows, s.inFeatures], generator: &g)
             let b = Tensor(randomNormal: [s.batch, s.inFeatures, s.outFeatures], generator: &g)
-            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { a.matmul(b) } }
             let (at, bt) = (a.requiringGradient(), b.requiringGradient())
             let y = at.matmul(bt)
             let seed = Tensor(randomNormal: y.shape, generator: &g)
-            let bwd = try measure(minimumSeconds: minTime) {
-                _ = try gradients(of: y, withRespectTo: [at, bt], seed: seed, retainGraph: true)
-            }
-            return (fwd, bwd)
+            return ({ _ = withoutGradients { a.matmul(b) } },
+                    { _ = try gradients(of: y, withRespectTo: [at, bt], seed: seed, retainGraph: true) })
         case .elementwise:
             let x = Tensor(randomNormal: [s.rows, s.inFeatures], standardDeviation: 2, generator: &g)
             let weight = Tensor(randomNormal: [s.inFeatures], generator: &g)
@@ -305,14 +303,11 @@ enum KernelTiming {
             case .layerNorm?: op = { $0.layerNorm(weight: weight, bias: bias, epsilon: 1e-6) }
             case nil: preconditionFailure("an elementwise kernel shape without an operation")
             }
-            let fwd = measure(minimumSeconds: minTime) { _ = withoutGradients { op(x) } }
             let xt = x.requiringGradient()
             let y = op(xt)
             let seed = Tensor(randomNormal: y.shape, generator: &g)
-            let bwd = try measure(minimumSeconds: minTime) {
-                _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true)
-            }
-            return (fwd, bwd)
+            return ({ _ = withoutGradients { op(x) } },
+                    { _ = try gradients(of: y, withRespectTo: [xt], seed: seed, retainGraph: true) })
         }
     }
 }

@@ -20,9 +20,12 @@ public struct BenchModels: ParsableCommand {
         the architecture's layers (backward-data costs the forward FLOPs per layer, twice them for attention's \
         two-activation products), and the time those layers alone take when each distinct shape is timed with \
         `fovex bench kernels`' code in this run. "/ floor" = Swift time / floor time (target ≤ 1.2): what the \
-        non-GEMM work (activations, pooling, normalisation, softmax, copies, reorders) adds. The header states \
+        non-GEMM work (activations, pooling, normalisation, softmax, copies, reorders) adds. The floor is timed \
+        in --repeats rounds, each round a forward pass, a forward + gradient pass and then every layer shape, and \
+        "/ floor" is the median over rounds of each round's ratio, so that the machine's drift between the \
+        passes and the kernels cancels ("floor ms" is the median round's floor). The header states \
         the machine's reference rate, a 197×768·768×3072 GEMM's GFLOP/s in this run, so runs compare across days. \
-        This machine's speed can drift between the floor's timing and the passes'; "oneDNN ms" is the time the \
+        "oneDNN ms" is the time the \
         passes themselves spent inside oneDNN's primitives (convolutions, matmuls, reorders) and "/ oneDNN" the \
         median over passes of pass time / that time, which splits each pass into kernels and the rest at one \
         moment.
@@ -45,7 +48,7 @@ public struct BenchModels: ParsableCommand {
     @OptionGroup var precisionOptions: BenchPrecisionOptions
     @Flag(help: "Skip PyTorch.") var noTorch = false
     @Flag(help: "Skip the GEMM floor.") var noFloor = false
-    @Option(help: "Seconds of timed repetitions per layer shape of the GEMM floor.") var floorTime = 0.3
+    @Option(help: "Seconds of timed calls per layer shape, direction and round of the GEMM floor.") var floorTime = 0.03
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Option(help: "An ONNX file to time instead (FILE.onnx): against the built-in model of its architecture and onnxruntime.")
     var model: String?
@@ -211,17 +214,25 @@ public struct BenchModels: ParsableCommand {
     private func addFloors(to rows: inout [Row]) throws -> Double {
         let counted = modelList.filter { GEMMFloor.layers(of: $0) != nil }
         let progress = ProgressReporter(total: counted.count + 1, label: "GEMM floor", unit: .items("models"))
-        let reference = try KernelTiming.time(Self.referenceGEMM, minimumSeconds: floorTime).0
+        let reference = try KernelTiming.time(Self.referenceGEMM, minimumSeconds: 0.3).0
         progress.advance()
-        for name in counted {
-            let floor = try GEMMFloor.measure(model: name, layers: GEMMFloor.layers(of: name)!, minimumSeconds: floorTime)
+        for name in counted where rows.contains(where: { $0.model == name && $0.batch == 1 && $0.precision == "fp32" }) {
+            // The batch-1 fp32 passes again, alternating with the floor's kernels (GEMMFloor.measure).
+            let model = try ModelRegistry.randomModel(name, seed: 0)
+            try ModelRegistry.setPrecision(.fp32, of: model)
+            let size = model.preprocessing.inputSize
+            var generator = SeededGenerator(seed: 1)
+            let input = Tensor(randomUniform: [1, 3, size, size], in: 0...1, generator: &generator)
+            let floor = try GEMMFloor.measure(model: name, layers: GEMMFloor.layers(of: name)!, rounds: repeats,
+                                              minimumSeconds: floorTime,
+                                              forwardPass: { _ = withoutGradients { model.logits(input) } },
+                                              gradientPass: { _ = try Self.topLogitGradient(model, input) })
             progress.advance()
             for i in rows.indices where rows[i].model == name && rows[i].batch == 1 && rows[i].precision == Precision.fp32.rawValue {
                 let forward = rows[i].mode == "forward"
-                let milliseconds = forward ? floor.forwardMilliseconds : floor.gradientMilliseconds
                 rows[i].gemmGFLOP = forward ? floor.forwardGFLOP : floor.gradientGFLOP
-                rows[i].floorMsPerImage = milliseconds
-                rows[i].floorRatio = rows[i].swiftMsPerImage / milliseconds
+                rows[i].floorMsPerImage = forward ? floor.forwardMilliseconds : floor.gradientMilliseconds
+                rows[i].floorRatio = forward ? floor.forwardRatio : floor.gradientRatio
             }
         }
         progress.finish()

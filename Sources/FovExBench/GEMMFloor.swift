@@ -17,6 +17,9 @@ import FovExTensor
 /// Timing. Each distinct shape is timed forward and backward-data with the same code path as
 /// `fovex bench kernels` (channels-last activations, autodiff for backward-data), at batch 1; the
 /// floor is Σ count × median time. The ratio pass time / floor shows how much the non-GEMM work costs.
+/// The passes and the floor are timed in alternating rounds and the ratio taken per round, because this
+/// project's machines change speed by up to 2× within minutes: a floor timed once, before or after the
+/// passes, moved the ratio by ±0.2 between runs (docs/results/floor.md).
 struct GEMMFloor {
     /// One kind of layer and how often the pass runs it.
     struct Layer {
@@ -32,8 +35,12 @@ struct GEMMFloor {
         var model: String
         var forwardGFLOP: Double
         var gradientGFLOP: Double
+        /// Median over the rounds of each round's floor.
         var forwardMilliseconds: Double
         var gradientMilliseconds: Double
+        /// Median over the rounds of pass time / that round's floor.
+        var forwardRatio = 0.0
+        var gradientRatio = 0.0
     }
 
     /// The convolutions and matrix products of `model`'s pass at batch 1, or nil for a model not counted.
@@ -94,17 +101,64 @@ struct GEMMFloor {
         ]
     }
 
-    /// Times every layer's shape (forward and backward-data) and sums the floor of `model`.
-    static func measure(model: String, layers: [Layer], minimumSeconds: Double) throws -> Floor {
+    /// The floor of `model` and the ratios of its passes to it, timed in `rounds` rounds: each round times one
+    /// forward pass and one forward + gradient pass, then every layer's shape forward and backward-data (the
+    /// median of at least three calls after one warm-up, for at least `minimumSeconds` per shape and direction).
+    /// Each round's ratio compares times taken within a second or two of each other, so the machine's drift
+    /// (its speed moves by up to 2× within minutes) cancels; the medians over rounds are reported.
+    static func measure(model: String, layers: [Layer], rounds: Int, minimumSeconds: Double,
+                        forwardPass: () throws -> Void, gradientPass: () throws -> Void) throws -> Floor {
+        let runners = try layers.map { try KernelTiming.runners($0.shape) }
         var floor = Floor(model: model, forwardGFLOP: 0, gradientGFLOP: 0, forwardMilliseconds: 0, gradientMilliseconds: 0)
         for layer in layers {
-            let (forward, backward) = try KernelTiming.time(layer.shape, minimumSeconds: minimumSeconds)
             let n = Double(layer.count)
             floor.forwardGFLOP += n * layer.shape.flops / 1e9
             floor.gradientGFLOP += n * (1 + layer.backwardFactor) * layer.shape.flops / 1e9
-            floor.forwardMilliseconds += n * forward.milliseconds
-            floor.gradientMilliseconds += n * (forward.milliseconds + backward.milliseconds)
         }
+        try forwardPass()
+        try gradientPass()
+        var forwardFloors: [Double] = [], gradientFloors: [Double] = []
+        var forwardRatios: [Double] = [], gradientRatios: [Double] = []
+        for _ in 0..<rounds {
+            let forwardPassMs = try milliseconds(of: forwardPass)
+            let gradientPassMs = try milliseconds(of: gradientPass)
+            var forwardMs = 0.0, gradientMs = 0.0
+            for (layer, run) in zip(layers, runners) {
+                let n = Double(layer.count)
+                let forward = try shortMedian(minimumSeconds: minimumSeconds, run.forward)
+                let backward = try shortMedian(minimumSeconds: minimumSeconds, run.backward)
+                forwardMs += n * forward
+                gradientMs += n * (forward + backward)
+            }
+            forwardFloors.append(forwardMs)
+            gradientFloors.append(gradientMs)
+            forwardRatios.append(forwardPassMs / forwardMs)
+            gradientRatios.append(gradientPassMs / gradientMs)
+        }
+        floor.forwardMilliseconds = median(of: forwardFloors)!
+        floor.gradientMilliseconds = median(of: gradientFloors)!
+        floor.forwardRatio = median(of: forwardRatios)!
+        floor.gradientRatio = median(of: gradientRatios)!
         return floor
+    }
+
+    /// The wall time of one call, in milliseconds.
+    private static func milliseconds(of body: () throws -> Void) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    }
+
+    /// The median time of `body` in milliseconds over at least three calls and `minimumSeconds`, after one
+    /// warm-up call (which also brings the shape's weights back into cache after a pass, as a kernel timed
+    /// alone has them).
+    private static func shortMedian(minimumSeconds: Double, _ body: () throws -> Void) throws -> Double {
+        try body()
+        var samples: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        repeat {
+            samples.append(try milliseconds(of: body))
+        } while samples.count < 3 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < minimumSeconds
+        return median(of: samples)!
     }
 }
