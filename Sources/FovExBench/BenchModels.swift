@@ -32,7 +32,7 @@ public struct BenchModels: ParsableCommand {
 
         With --model FILE.onnx: the ONNX model against the built-in model of the same architecture (random \
         weights) and onnxruntime's CPU forward pass (tools/bench_onnxruntime.py, same thread count), in --rounds \
-        interleaved rounds; ratios = ONNX time / reference time.
+        interleaved rounds; ratios = ONNX time / reference time, the median over rounds of each round's ratio.
 
         With --precision fp32,bf16 the two precisions' runs alternate within each measurement and "bf16 ×" gives \
         bf16's (or bf16-backward's) speed-up over fp32 in the same run; peak memory is then that of both together, so measure memory \
@@ -56,7 +56,7 @@ public struct BenchModels: ParsableCommand {
     var builtIn: String?
     @Option(help: "With --model: the Python that has onnxruntime (PyPI), run through env.") var ortPython = "python3"
     @Flag(help: "With --model: skip onnxruntime.") var noOnnxruntime = false
-    @Option(help: "With --model: interleaved rounds (ONNX, built-in, onnxruntime in turn); the median round is reported.")
+    @Option(help: "With --model: interleaved rounds (ONNX, built-in, onnxruntime in turn); times are the medians over rounds, ratios the medians of the rounds' ratios.")
     var rounds = 3
     @OptionGroup var onnx: ONNXModelOptions
 

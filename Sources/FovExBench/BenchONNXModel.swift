@@ -65,7 +65,9 @@ struct ONNXModelBench {
     func run() throws -> Report {
         let loadBefore = MachineLoad.average()
         let size = onnx.preprocessing.inputSize
-        var samples: [String: [Double]] = [:]
+        // Per measurement, its time in each round (by round index).
+        var samples: [String: [Int: Double]] = [:]
+        var round = 0
         func key(_ who: String, _ batch: Int, _ mode: String) -> String { "\(who) \(batch) \(mode)" }
         let ortAvailable = ortPython.map(Self.onnxruntimeImports) ?? false
         var ortNote = ortPython == nil ? "onnxruntime skipped (--no-onnxruntime)"
@@ -74,14 +76,15 @@ struct ONNXModelBench {
         let progress = ProgressReporter(total: rounds * perRound, label: "ONNX", unit: .items("measurements"))
         func time(_ who: String, _ model: any ImageClassifier, _ x: Tensor, _ batch: Int) throws {
             let forward = try BenchModels.measureInterleaved(repeats: repeats, [{ _ = withoutGradients { model.logits(x) } }])
-            samples[key(who, batch, "forward"), default: []].append(forward.seconds[0] * 1000 / Double(batch))
+            samples[key(who, batch, "forward"), default: [:]][round] = forward.seconds[0] * 1000 / Double(batch)
             progress.advance()
             let gradient = try BenchModels.measureInterleaved(repeats: repeats, [{ _ = try BenchModels.topLogitGradient(model, x) }])
-            samples[key(who, batch, "forward+gradient"), default: []].append(gradient.seconds[0] * 1000 / Double(batch))
+            samples[key(who, batch, "forward+gradient"), default: [:]][round] = gradient.seconds[0] * 1000 / Double(batch)
             progress.advance()
         }
 
-        for round in 0..<rounds {
+        for r in 0..<rounds {
+            round = r
             // Rounds alternate who goes first, so that a neighbour's burst of load does not always hit one side.
             for batch in batches {
                 var generator = SeededGenerator(seed: UInt64(batch))
@@ -105,7 +108,7 @@ struct ONNXModelBench {
                 do {
                     let result = try onnxruntimeRun(size: size)
                     for row in result.rows {
-                        samples[key("ort", row.batch, row.mode), default: []].append(row.msPerImage)
+                        samples[key("ort", row.batch, row.mode), default: [:]][round] = row.msPerImage
                     }
                     ortNote = "onnxruntime \(result.onnxruntime), CPU, \(threads) intra-op threads"
                 } catch {
@@ -119,17 +122,23 @@ struct ONNXModelBench {
         var rows: [Row] = []
         for batch in batches {
             for mode in ["forward", "forward+gradient"] {
-                // The median of the rounds' medians: one slow round (a neighbour's burst) does not move it.
-                guard let mine = median(of: samples[key("onnx", batch, mode)] ?? []) else { continue }
+                // Times: the median of the rounds' medians, which one slow round (a neighbour's burst) does not
+                // move. Ratios: the median of each round's ratio, whose two sides were timed moments apart, so
+                // that the machine's drift from round to round (up to 2× within minutes here) cancels.
+                let own = samples[key("onnx", batch, mode)] ?? [:]
+                guard let mine = median(of: Array(own.values)) else { continue }
+                func roundRatio(_ other: [Int: Double]) -> Double? {
+                    median(of: own.compactMap { r, t in other[r].map { t / $0 } })
+                }
                 var row = Row(batch: batch, mode: mode, onnxMsPerImage: mine)
-                if let other = median(of: samples[key("builtin", batch, mode)] ?? []) {
-                    row.builtInMsPerImage = other
-                    row.builtInRatio = mine / other
+                if let other = samples[key("builtin", batch, mode)], let time = median(of: Array(other.values)) {
+                    row.builtInMsPerImage = time
+                    row.builtInRatio = roundRatio(other)
                     row.builtInTarget = mode == "forward+gradient" ? Self.builtInTarget : nil
                 }
-                if let other = median(of: samples[key("ort", batch, mode)] ?? []) {
-                    row.onnxruntimeMsPerImage = other
-                    row.onnxruntimeRatio = mine / other
+                if let other = samples[key("ort", batch, mode)], let time = median(of: Array(other.values)) {
+                    row.onnxruntimeMsPerImage = time
+                    row.onnxruntimeRatio = roundRatio(other)
                     row.onnxruntimeTarget = Self.onnxruntimeTarget
                 }
                 rows.append(row)
@@ -177,9 +186,9 @@ struct ONNXModelBench {
     }
 
     static func printTable(_ report: Report) {
-        print("fovex bench models --model \(report.file): \(report.threads) threads, median over \(report.rounds) interleaved "
-              + "rounds of the median of \(report.repeats); built-in \(report.builtIn ?? "none") with random weights; "
-              + report.onnxruntime)
+        print("fovex bench models --model \(report.file): \(report.threads) threads, times: median over \(report.rounds) "
+              + "interleaved rounds of the median of \(report.repeats), ratios: median of each round's ratio; built-in "
+              + "\(report.builtIn ?? "none") with random weights; " + report.onnxruntime)
         if let warning = MachineLoad.warning(report.loadAverageBefore) { print(warning) }
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
         var table = TextTable(header: ["batch", "mode", "ONNX ms/img", "built-in ms/img", "ONNX/built-in", "target",
