@@ -83,8 +83,9 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: fast),
         .testTarget(name: "FovExEvaluationTests", dependencies: ["FovExEvaluation"],
                     resources: [.copy("Fixtures")], swiftSettings: fast),
-        // Parses the option groups directly and runs the built `fovex` for the commands' own checks.
-        .testTarget(name: "FovExCommandLineTests", dependencies: ["FovExCommandLine"], swiftSettings: fast),
+        // Parses the option groups directly, runs the built `fovex` for the commands' own checks, and checks how the
+        // benches combine their rounds.
+        .testTarget(name: "FovExCommandLineTests", dependencies: ["FovExCommandLine", "FovExBench"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -14,7 +14,8 @@ public struct BenchModels: ParsableCommand {
         Random weights (timing does not depend on them), median of --repeats runs after one warm-up. PyTorch runs \
         tools/bench_torch_models.py with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with \
         OMP_WAIT_POLICY unset and once with PASSIVE, and each row keeps PyTorch's faster setting (including its \
-        batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better.
+        batch-norm-folded variant for the CNNs). Ratio = Swift time / PyTorch time; lower is better. With --rounds N \
+        the Swift and PyTorch measurements alternate N times and the ratio is the median of each round's ratio.
 
         GEMM floor (ResNet-50 and ViT-B/16, batch 1): the pass's convolution and matmul FLOPs, counted from \
         the architecture's layers (backward-data costs the forward FLOPs per layer, twice them for attention's \
@@ -56,8 +57,11 @@ public struct BenchModels: ParsableCommand {
     var builtIn: String?
     @Option(help: "With --model: the Python that has onnxruntime (PyPI), run through env.") var ortPython = "python3"
     @Flag(help: "With --model: skip onnxruntime.") var noOnnxruntime = false
-    @Option(help: "With --model: interleaved rounds (ONNX, built-in, onnxruntime in turn); times are the medians over rounds, ratios the medians of the rounds' ratios.")
-    var rounds = 3
+    @Option(help: """
+        Interleaved rounds (Swift and PyTorch in turn; with --model, ONNX, built-in and onnxruntime in turn); times \
+        are the medians over rounds, ratios the medians of the rounds' ratios. Default: 1, or 3 with --model.
+        """)
+    var rounds: Int?
     @OptionGroup var onnx: ONNXModelOptions
 
     /// What forward+gradient should cost relative to PyTorch, per the project's targets.
@@ -98,7 +102,7 @@ public struct BenchModels: ParsableCommand {
         guard repeats > 0, threads > 0 else { throw ValidationError("--repeats and --threads must be positive") }
         guard floorTime > 0 else { throw ValidationError("--floor-time must be positive") }
         guard !batchList.isEmpty, batchList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--batches needs positive integers") }
-        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+        if let rounds, rounds < 1 { throw ValidationError("--rounds must be positive") }
         if let model {
             guard model.lowercased().hasSuffix(".onnx") else { throw ValidationError("--model takes an ONNX file (FILE.onnx), got '\(model)'") }
             if let builtIn, builtIn != "none" { _ = try ModelRegistry.architecture(builtIn) }
@@ -120,26 +124,32 @@ public struct BenchModels: ParsableCommand {
             return
         }
         let loadBefore = MachineLoad.average()
-        var rows = try measureSwift()
-        var reference: Double?
-        if !noFloor { reference = try addFloors(to: &rows) }
+        // Swift and PyTorch alternate round by round; each round's ratio compares times taken minutes apart at
+        // most, and the median over rounds is reported (this machine's speed drifts by up to 2× within minutes).
+        var swiftRounds: [[Row]] = []
+        var torchRounds: [TorchBench.Combined] = []
         var torchNote = "PyTorch skipped (--no-torch)"
-        if !noTorch {
+        // The models are built once: a model built again would keep the previous one's weights alive through the
+        // packed-weight cache, and its peak memory would count both.
+        let builtModels = try modelList.map { ($0, try ModelRegistry.randomModel($0, seed: 0)) }
+        for _ in 0..<(rounds ?? 1) {
+            swiftRounds.append(try measureSwift(builtModels))
+            guard !noTorch else { continue }
             do {
                 let torch = try TorchBench(python: python, script: try scriptURL(), threads: threads, repeats: repeats,
                                            models: modelList, batches: batchList).run()
                 torchNote = "PyTorch \(torch.version), best of OMP_WAIT_POLICY unset / PASSIVE"
-                for i in rows.indices {
-                    guard let best = torch.best(model: rows[i].model, batch: rows[i].batch, mode: rows[i].mode) else { continue }
-                    rows[i].torchMsPerImage = best.msPerImage
-                    rows[i].torchPeakRSSMB = best.peakRSSMB
-                    rows[i].torchSetting = best.setting
-                    rows[i].ratio = rows[i].swiftMsPerImage / best.msPerImage
-                }
+                torchRounds.append(torch)
             } catch {
                 torchNote = "PyTorch not measured: \(error)"
+                torchRounds = []
+                break
             }
         }
+        var rows = Self.combined(swiftRounds, torch: torchRounds.count == swiftRounds.count ? torchRounds : [])
+        if swiftRounds.count > 1 { torchNote += "; \(swiftRounds.count) alternating rounds, medians" }
+        var reference: Double?
+        if !noFloor { reference = try addFloors(to: &rows) }
         if json {
             struct Report: Encodable {
                 var threads: Int
@@ -166,7 +176,7 @@ public struct BenchModels: ParsableCommand {
         let builtInName = builtIn == "none" ? nil : builtIn ?? ONNXModelBench.builtInName(forFile: path)
         let report = try ONNXModelBench(file: path, onnx: classifier,
                                         builtIn: try builtInName.map { ($0, try ModelRegistry.randomModel($0, seed: 0)) },
-                                        batches: batchList, repeats: repeats, rounds: rounds, threads: threads,
+                                        batches: batchList, repeats: repeats, rounds: rounds ?? 3, threads: threads,
                                         ortPython: noOnnxruntime ? nil : ortPython).run()
         if json {
             try printJSON(report)
@@ -175,12 +185,11 @@ public struct BenchModels: ParsableCommand {
         }
     }
 
-    private func measureSwift() throws -> [Row] {
-        let progress = ProgressReporter(total: modelList.count * batchList.count * 2, label: "Swift", unit: .items("measurements"))
+    private func measureSwift(_ models: [(name: String, model: any ImageClassifier)]) throws -> [Row] {
+        let progress = ProgressReporter(total: models.count * batchList.count * 2, label: "Swift", unit: .items("measurements"))
         let precisions = precisionOptions.precisions
         var rows: [Row] = []
-        for name in modelList {
-            let model = try ModelRegistry.randomModel(name, seed: 0)
+        for (name, model) in models {
             let size = model.preprocessing.inputSize
             for batch in batchList {
                 var generator = SeededGenerator(seed: UInt64(batch))
@@ -207,6 +216,33 @@ public struct BenchModels: ParsableCommand {
         }
         progress.finish()
         return rows
+    }
+
+    /// One row per measurement from the rounds' rows (which list the same measurements in the same order): the
+    /// medians over rounds of the times and of each round's Swift / PyTorch ratio. Swift's peak memory is the first
+    /// round's, measured from the same state as a single round (later rounds start with the backward pass's packed
+    /// weights already made); PyTorch's, whose rounds are separate processes, the largest.
+    static func combined(_ rounds: [[Row]], torch: [TorchBench.Combined]) -> [Row] {
+        rounds[0].indices.map { i in
+            let all = rounds.map { $0[i] }
+            var row = all[0]
+            func medianOf(_ value: (Row) -> Double?) -> Double? { median(of: all.compactMap(value)) }
+            row.swiftMsPerImage = medianOf { $0.swiftMsPerImage }!
+            row.bf16Speedup = medianOf(\.bf16Speedup)
+            row.primitiveMsPerImage = medianOf(\.primitiveMsPerImage)
+            row.primitiveRatio = medianOf(\.primitiveRatio)
+            let best = torch.map { $0.best(model: row.model, batch: row.batch, mode: row.mode) }
+            let measured = zip(all, best).compactMap { swift, torch in torch.map { (swift, $0) } }
+            if !measured.isEmpty {
+                row.torchMsPerImage = median(of: measured.map(\.1.msPerImage))
+                row.torchPeakRSSMB = measured.compactMap(\.1.peakRSSMB).max()
+                // The setting that was fastest most often.
+                let settings = measured.map(\.1.setting)
+                row.torchSetting = settings.max { a, b in settings.filter { $0 == a }.count < settings.filter { $0 == b }.count }
+                row.ratio = median(of: measured.map { $0.swiftMsPerImage / $1.msPerImage })
+            }
+            return row
+        }
     }
 
     /// Adds the GEMM floor to the batch-1 rows of the models ``GEMMFloor`` counts; returns the
