@@ -96,6 +96,11 @@ public struct BenchModels: ParsableCommand {
         /// Pass time / its primitives' time, median over the timed passes: what the work between the
         /// convolutions and matrix products adds, measured within each pass.
         var primitiveRatio: Double?
+
+        /// Forgets the PyTorch side (when a later model's PyTorch run failed, no row keeps a partial comparison).
+        mutating func clearTorch() {
+            (torchMsPerImage, torchPeakRSSMB, torchSetting, ratio) = (nil, nil, nil, nil)
+        }
     }
 
     public func validate() throws {
@@ -126,28 +131,31 @@ public struct BenchModels: ParsableCommand {
         let loadBefore = MachineLoad.average()
         // Swift and PyTorch alternate round by round; each round's ratio compares times taken minutes apart at
         // most, and the median over rounds is reported (this machine's speed drifts by up to 2× within minutes).
-        var swiftRounds: [[Row]] = []
-        var torchRounds: [TorchBench.Combined] = []
-        var torchNote = "PyTorch skipped (--no-torch)"
-        // The models are built once: a model built again would keep the previous one's weights alive through the
-        // packed-weight cache, and its peak memory would count both.
-        let builtModels = try modelList.map { ($0, try ModelRegistry.randomModel($0, seed: 0)) }
-        for _ in 0..<(rounds ?? 1) {
-            swiftRounds.append(try measureSwift(builtModels))
-            guard !noTorch else { continue }
-            do {
-                let torch = try TorchBench(python: python, script: try scriptURL(), threads: threads, repeats: repeats,
-                                           models: modelList, batches: batchList).run()
-                torchNote = "PyTorch \(torch.version), best of OMP_WAIT_POLICY unset / PASSIVE"
-                torchRounds.append(torch)
-            } catch {
-                torchNote = "PyTorch not measured: \(error)"
-                torchRounds = []
-                break
+        // Model by model, each built once for its rounds, so that its peak memory counts no other model.
+        var torchNote = noTorch ? "PyTorch skipped (--no-torch)" : ""
+        var torchWorks = !noTorch
+        var rows: [Row] = []
+        for name in modelList {
+            let model = try ModelRegistry.randomModel(name, seed: 0)
+            var swiftRounds: [[Row]] = []
+            var torchRounds: [TorchBench.Combined] = []
+            for _ in 0..<(rounds ?? 1) {
+                swiftRounds.append(try measureSwift(name, model))
+                guard torchWorks else { continue }
+                do {
+                    let torch = try TorchBench(python: python, script: try scriptURL(), threads: threads, repeats: repeats,
+                                               models: [name], batches: batchList).run()
+                    torchNote = "PyTorch \(torch.version), best of OMP_WAIT_POLICY unset / PASSIVE"
+                    torchRounds.append(torch)
+                } catch {
+                    torchNote = "PyTorch not measured: \(error)"
+                    torchWorks = false
+                }
             }
+            rows += Self.combined(swiftRounds, torch: torchWorks ? torchRounds : [])
         }
-        var rows = Self.combined(swiftRounds, torch: torchRounds.count == swiftRounds.count ? torchRounds : [])
-        if swiftRounds.count > 1 { torchNote += "; \(swiftRounds.count) alternating rounds, medians" }
+        if !torchWorks { for i in rows.indices { rows[i].clearTorch() } }
+        if (rounds ?? 1) > 1 { torchNote += "; \(rounds ?? 1) alternating rounds, medians" }
         var reference: Double?
         if !noFloor { reference = try addFloors(to: &rows) }
         if json {
@@ -185,11 +193,11 @@ public struct BenchModels: ParsableCommand {
         }
     }
 
-    private func measureSwift(_ models: [(name: String, model: any ImageClassifier)]) throws -> [Row] {
-        let progress = ProgressReporter(total: models.count * batchList.count * 2, label: "Swift", unit: .items("measurements"))
+    private func measureSwift(_ name: String, _ model: any ImageClassifier) throws -> [Row] {
+        let progress = ProgressReporter(total: batchList.count * 2, label: "Swift \(name)", unit: .items("measurements"))
         let precisions = precisionOptions.precisions
         var rows: [Row] = []
-        for (name, model) in models {
+        do {
             let size = model.preprocessing.inputSize
             for batch in batchList {
                 var generator = SeededGenerator(seed: UInt64(batch))
