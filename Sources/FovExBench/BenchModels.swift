@@ -136,6 +136,8 @@ public struct BenchModels: ParsableCommand {
         var torchWorks = !noTorch
         var rows: [Row] = []
         for name in modelList {
+            // The previous model is released by now; the activation buffers its passes left for reuse go too.
+            TensorStorage.releaseReusableBuffers()
             let model = try ModelRegistry.randomModel(name, seed: 0)
             var swiftRounds: [[Row]] = []
             var torchRounds: [TorchBench.Combined] = []

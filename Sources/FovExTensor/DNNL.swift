@@ -258,11 +258,15 @@ final class PrimitiveCache<Value>: @unchecked Sendable {
 }
 
 /// Tensors derived from weights — reordered into a primitive's preferred layout, or rearranged for
-/// another formulation of the same operation — cached per (weight storage, use). Each entry keeps its
-/// source storage alive so that the address cannot be reused by another tensor while the entry exists.
+/// another formulation of the same operation — cached per (weight storage, use).
+///
+/// An entry holds its source weakly: a model that is released takes its derived copies with it (they are
+/// dropped at the next insertion), instead of the cache keeping every model's weights alive until it holds
+/// `capacity` entries. A storage allocated later at a released one's address does not match the entry, whose
+/// source reads nil.
 final class PackedWeightCache: @unchecked Sendable {
     static let shared = PackedWeightCache()
-    private struct Entry { let source: TensorStorage; let derived: TensorStorage }
+    private struct Entry { weak var source: TensorStorage?; let derived: TensorStorage }
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
     private let lock = NSLock()
@@ -282,7 +286,8 @@ final class PackedWeightCache: @unchecked Sendable {
     func derivedBytes(from storages: [TensorStorage]) -> Int {
         let sources = Set(storages.map(ObjectIdentifier.init))
         lock.lock(); defer { lock.unlock() }
-        return entries.values.filter { sources.contains(ObjectIdentifier($0.source)) }.reduce(0) { $0 + $1.derived.count * 4 }
+        return entries.values.filter { $0.source.map { sources.contains(ObjectIdentifier($0)) } ?? false }
+            .reduce(0) { $0 + $1.derived.count * 4 }
     }
 
     /// What `make` builds from `weights` for the use named by `key`, built once.
@@ -293,8 +298,14 @@ final class PackedWeightCache: @unchecked Sendable {
         lock.unlock()
         let derived = make()
         lock.lock()
+        // Entries of released weights go first (a pass over at most `capacity` entries, once per weight and use).
+        let released = Set(entries.filter { $0.value.source == nil }.keys)
+        if !released.isEmpty {
+            for key in released { entries.removeValue(forKey: key) }
+            order.removeAll { released.contains($0) }
+        }
+        if entries[fullKey] == nil { order.append(fullKey) }
         entries[fullKey] = Entry(source: weights.storage, derived: derived)
-        order.append(fullKey)
         if order.count > capacity { entries.removeValue(forKey: order.removeFirst()) }
         lock.unlock()
         return derived

@@ -98,3 +98,14 @@ final class BufferPool: @unchecked Sendable {
         heldBytes = 0
     }
 }
+
+extension TensorStorage {
+    /// Frees the large buffers kept for reuse after their tensors were released.
+    ///
+    /// The pool keeps up to `FOVEX_BUFFER_POOL_MB` megabytes of freed activation buffers so that the next pass of
+    /// the same network allocates nothing. A caller that has finished with one model and goes on with another
+    /// (whose sizes differ) can return them to the system now; buffers in use are not affected.
+    public static func releaseReusableBuffers() {
+        BufferPool.shared.drain()
+    }
+}
