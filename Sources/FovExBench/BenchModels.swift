@@ -199,28 +199,26 @@ public struct BenchModels: ParsableCommand {
         let progress = ProgressReporter(total: batchList.count * 2, label: "Swift \(name)", unit: .items("measurements"))
         let precisions = precisionOptions.precisions
         var rows: [Row] = []
-        do {
-            let size = model.preprocessing.inputSize
-            for batch in batchList {
-                var generator = SeededGenerator(seed: UInt64(batch))
-                let input = Tensor(randomUniform: [batch, 3, size, size], in: 0...1, generator: &generator)
-                func variants(_ body: @escaping () throws -> Void) -> [() throws -> Void] {
-                    precisions.map { p in { try ModelRegistry.setPrecision(p, of: model); try body() } }
-                }
-                let forward = try Self.measureInterleaved(repeats: repeats, variants { _ = withoutGradients { model.logits(input) } })
-                progress.advance()
-                let backward = try Self.measureInterleaved(repeats: repeats, variants { _ = try Self.topLogitGradient(model, input) })
-                progress.advance()
-                for (mode, ms) in [("forward", forward), ("forward+gradient", backward)] {
-                    let fp32 = precisions.firstIndex(of: .fp32).map { ms.seconds[$0] }
-                    for (i, p) in precisions.enumerated() {
-                        rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
-                                        swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
-                                        target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
-                                        bf16Speedup: p != .fp32 ? fp32.map { $0 / ms.seconds[i] } : nil,
-                                        primitiveMsPerImage: ms.primitiveSeconds[i] * 1000 / Double(batch),
-                                        primitiveRatio: ms.primitiveRatio[i]))
-                    }
+        let size = model.preprocessing.inputSize
+        for batch in batchList {
+            var generator = SeededGenerator(seed: UInt64(batch))
+            let input = Tensor(randomUniform: [batch, 3, size, size], in: 0...1, generator: &generator)
+            func variants(_ body: @escaping () throws -> Void) -> [() throws -> Void] {
+                precisions.map { p in { try ModelRegistry.setPrecision(p, of: model); try body() } }
+            }
+            let forward = try Self.measureInterleaved(repeats: repeats, variants { _ = withoutGradients { model.logits(input) } })
+            progress.advance()
+            let backward = try Self.measureInterleaved(repeats: repeats, variants { _ = try Self.topLogitGradient(model, input) })
+            progress.advance()
+            for (mode, ms) in [("forward", forward), ("forward+gradient", backward)] {
+                let fp32 = precisions.firstIndex(of: .fp32).map { ms.seconds[$0] }
+                for (i, p) in precisions.enumerated() {
+                    rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
+                                    swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
+                                    target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
+                                    bf16Speedup: p != .fp32 ? fp32.map { $0 / ms.seconds[i] } : nil,
+                                    primitiveMsPerImage: ms.primitiveSeconds[i] * 1000 / Double(batch),
+                                    primitiveRatio: ms.primitiveRatio[i]))
                 }
             }
         }
@@ -262,7 +260,8 @@ public struct BenchModels: ParsableCommand {
         let progress = ProgressReporter(total: counted.count + 1, label: "GEMM floor", unit: .items("models"))
         let reference = try KernelTiming.time(Self.referenceGEMM, minimumSeconds: 0.3).0
         progress.advance()
-        for name in counted where rows.contains(where: { $0.model == name && $0.batch == 1 && $0.precision == "fp32" }) {
+        let fp32 = Precision.fp32.rawValue
+        for name in counted where rows.contains(where: { $0.model == name && $0.batch == 1 && $0.precision == fp32 }) {
             // The batch-1 fp32 passes again, alternating with the floor's kernels (GEMMFloor.measure).
             let model = try ModelRegistry.randomModel(name, seed: 0)
             try ModelRegistry.setPrecision(.fp32, of: model)
@@ -274,7 +273,7 @@ public struct BenchModels: ParsableCommand {
                                               forwardPass: { _ = withoutGradients { model.logits(input) } },
                                               gradientPass: { _ = try Self.topLogitGradient(model, input) })
             progress.advance()
-            for i in rows.indices where rows[i].model == name && rows[i].batch == 1 && rows[i].precision == Precision.fp32.rawValue {
+            for i in rows.indices where rows[i].model == name && rows[i].batch == 1 && rows[i].precision == fp32 {
                 let forward = rows[i].mode == "forward"
                 rows[i].gemmGFLOP = forward ? floor.forwardGFLOP : floor.gradientGFLOP
                 rows[i].floorMsPerImage = forward ? floor.forwardMilliseconds : floor.gradientMilliseconds
