@@ -67,14 +67,13 @@ struct ONNXModelBench {
         let size = onnx.preprocessing.inputSize
         // Per measurement, its time in each round (by round index).
         var samples: [String: [Int: Double]] = [:]
-        var round = 0
         func key(_ who: String, _ batch: Int, _ mode: String) -> String { "\(who) \(batch) \(mode)" }
         let ortAvailable = ortPython.map(Self.onnxruntimeImports) ?? false
         var ortNote = ortPython == nil ? "onnxruntime skipped (--no-onnxruntime)"
             : ortAvailable ? "" : "onnxruntime not measured: `\(ortPython!) -c 'import onnxruntime'` fails"
         let perRound = batches.count * (builtIn == nil ? 2 : 4) + (ortAvailable ? 1 : 0)
         let progress = ProgressReporter(total: rounds * perRound, label: "ONNX", unit: .items("measurements"))
-        func time(_ who: String, _ model: any ImageClassifier, _ x: Tensor, _ batch: Int) throws {
+        func time(_ who: String, _ model: any ImageClassifier, _ x: Tensor, _ batch: Int, round: Int) throws {
             let forward = try BenchModels.measureInterleaved(repeats: repeats, [{ _ = withoutGradients { model.logits(x) } }])
             samples[key(who, batch, "forward"), default: [:]][round] = forward.seconds[0] * 1000 / Double(batch)
             progress.advance()
@@ -83,8 +82,7 @@ struct ONNXModelBench {
             progress.advance()
         }
 
-        for r in 0..<rounds {
-            round = r
+        for round in 0..<rounds {
             // Rounds alternate who goes first, so that a neighbour's burst of load does not always hit one side.
             for batch in batches {
                 var generator = SeededGenerator(seed: UInt64(batch))
@@ -98,10 +96,10 @@ struct ONNXModelBench {
                     if round % 2 == 1 { contenders.reverse() }
                     for (who, model) in contenders {
                         let x = who == "onnx" ? input : builtInInput
-                        try time(who, model, x, batch)
+                        try time(who, model, x, batch, round: round)
                     }
                 } else {
-                    try time("onnx", onnx, input, batch)
+                    try time("onnx", onnx, input, batch, round: round)
                 }
             }
             if ortAvailable {

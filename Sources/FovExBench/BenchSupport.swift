@@ -14,12 +14,14 @@ struct Timing: Codable {
     var otherLoad: Double?
 }
 
-/// Warms `body` up, then runs it until at least `minimumSeconds` (and 5 runs) have passed, and
-/// reports the median: robust against the occasional run slowed by another process.
-func measure(minimumSeconds: Double, _ body: () throws -> Void) rethrows -> Timing {
-    let warmupEnd = DispatchTime.now().uptimeNanoseconds + UInt64(0.1 * 1e9)
+/// Warms `body` up (at least `warmUpCalls` calls and `warmUpSeconds`), then runs it until at least
+/// `minimumSeconds` and `minimumRuns` runs have passed, and reports the median: robust against the occasional
+/// run slowed by another process.
+func measure(minimumSeconds: Double, warmUpCalls: Int = 2, warmUpSeconds: Double = 0.1, minimumRuns: Int = 5,
+             _ body: () throws -> Void) rethrows -> Timing {
+    let warmupEnd = DispatchTime.now().uptimeNanoseconds + UInt64(warmUpSeconds * 1e9)
     var warm = 0
-    while warm < 2 || DispatchTime.now().uptimeNanoseconds < warmupEnd {
+    while warm < warmUpCalls || DispatchTime.now().uptimeNanoseconds < warmupEnd {
         try body()
         warm += 1
     }
@@ -30,7 +32,7 @@ func measure(minimumSeconds: Double, _ body: () throws -> Void) rethrows -> Timi
         let t0 = DispatchTime.now().uptimeNanoseconds
         try body()
         samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-    } while samples.count < 5 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < minimumSeconds
+    } while samples.count < minimumRuns || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < minimumSeconds
     return Timing(milliseconds: median(of: samples)!, runs: samples.count, otherLoad: probe?.otherLoad())
 }
 

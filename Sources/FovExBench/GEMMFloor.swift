@@ -120,13 +120,19 @@ struct GEMMFloor {
         var forwardFloors: [Double] = [], gradientFloors: [Double] = []
         var forwardRatios: [Double] = [], gradientRatios: [Double] = []
         for _ in 0..<rounds {
-            let forwardPassMs = try milliseconds(of: forwardPass)
-            let gradientPassMs = try milliseconds(of: gradientPass)
+            // One call of each pass; each shape after one warm-up call (which brings its weights back into cache
+            // after a pass, as a kernel timed alone has them), the median of at least three.
+            let forwardPassMs = try FovExBench.measure(minimumSeconds: 0, warmUpCalls: 0, warmUpSeconds: 0, minimumRuns: 1,
+                                                         forwardPass).milliseconds
+            let gradientPassMs = try FovExBench.measure(minimumSeconds: 0, warmUpCalls: 0, warmUpSeconds: 0, minimumRuns: 1,
+                                                          gradientPass).milliseconds
             var forwardMs = 0.0, gradientMs = 0.0
             for (layer, run) in zip(layers, runners) {
                 let n = Double(layer.count)
-                let forward = try shortMedian(minimumSeconds: minimumSeconds, run.forward)
-                let backward = try shortMedian(minimumSeconds: minimumSeconds, run.backward)
+                let forward = try FovExBench.measure(minimumSeconds: minimumSeconds, warmUpCalls: 1, warmUpSeconds: 0,
+                                                       minimumRuns: 3, run.forward).milliseconds
+                let backward = try FovExBench.measure(minimumSeconds: minimumSeconds, warmUpCalls: 1, warmUpSeconds: 0,
+                                                        minimumRuns: 3, run.backward).milliseconds
                 forwardMs += n * forward
                 gradientMs += n * (forward + backward)
             }
@@ -140,25 +146,5 @@ struct GEMMFloor {
         floor.forwardRatio = median(of: forwardRatios)!
         floor.gradientRatio = median(of: gradientRatios)!
         return floor
-    }
-
-    /// The wall time of one call, in milliseconds.
-    private static func milliseconds(of body: () throws -> Void) throws -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-    }
-
-    /// The median time of `body` in milliseconds over at least three calls and `minimumSeconds`, after one
-    /// warm-up call (which also brings the shape's weights back into cache after a pass, as a kernel timed
-    /// alone has them).
-    private static func shortMedian(minimumSeconds: Double, _ body: () throws -> Void) throws -> Double {
-        try body()
-        var samples: [Double] = []
-        let start = DispatchTime.now().uptimeNanoseconds
-        repeat {
-            samples.append(try milliseconds(of: body))
-        } while samples.count < 3 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < minimumSeconds
-        return median(of: samples)!
     }
 }
