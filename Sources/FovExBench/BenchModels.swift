@@ -264,7 +264,8 @@ public struct BenchModels: ParsableCommand {
         for name in counted where rows.contains(where: { $0.model == name && $0.batch == 1 && $0.precision == fp32 }) {
             // The batch-1 fp32 passes again, alternating with the floor's kernels (GEMMFloor.measure). The model is
             // built again rather than kept from its timed rounds: the floors run after every model's rounds, because
-            // the heap a floor leaves behind showed in the next model's peak memory (ViT-B/16 899 MB against 694–725 MB).
+            // the heap a floor leaves behind showed in the next model's peak memory (ViT-B/16 899 MB against
+            // 694–725 MB).
             let model = try ModelRegistry.randomModel(name, seed: 0)
             try ModelRegistry.setPrecision(.fp32, of: model)
             let size = model.preprocessing.inputSize
