@@ -137,14 +137,12 @@ public struct FovEx: Explainer {
         return rows.reshaped([n, size, 1]) * cols.reshaped([n, 1, size])
     }
 
-    /// The foveated image x + B · clip(1 − (s + W_p), 0, 1) with B = blur(x) − x.
-    /// Differentiable with respect to `positions`.
+    /// The foveated image x + B · clip(1 − (s + W_p), 0, 1) with B = blur(x) − x, W_p = ``blob(at:size:sigma:)``
+    /// (``FovExTensor/Tensor/foveated(peripheral:memory:positions:sigma:)``, one fused pass each way).
+    /// Differentiable with respect to `positions` (and every other argument).
     public static func foveate(_ pixels: Tensor, peripheral: Tensor, memory: Tensor, positions: Tensor,
                                sigma: Float) -> Tensor {
-        let (n, size) = (pixels.shape[0], pixels.shape[2])
-        let w = blob(at: positions, size: size, sigma: sigma)
-        let mask = (1 - (memory + w)).clamped(min: 0, max: 1).reshaped([n, 1, size, size])
-        return pixels + peripheral * mask
+        pixels.foveated(peripheral: peripheral, memory: memory, positions: positions, sigma: sigma)
     }
 
     /// Runs the fixation search for a batch and returns each image's scanpath.
