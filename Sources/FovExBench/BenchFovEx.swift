@@ -15,7 +15,8 @@ public struct BenchFovEx: ParsableCommand {
         OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to --threads, once with OMP_WAIT_POLICY unset and once with \
         PASSIVE, keeping the faster. Ratio = Swift time / PyTorch time; lower is better. With --precision fp32,bf16 \
         the fp32 and bf16 runs alternate (fp32, bf16, fp32, bf16: the mean of each precision's two runs), and \
-        "bf16 ×" gives bf16's (or bf16-backward's) speed-up over fp32 in the same run.
+        "bf16 ×" gives bf16's (or bf16-backward's) speed-up over fp32: the mean of the two rounds' fp32 time / bf16 \
+        time.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -73,10 +74,10 @@ public struct BenchFovEx: ParsableCommand {
                     }
                 }
                 let seconds = times.map { $0.reduce(0, +) / Double($0.count) }
-                let fp32 = precisions.firstIndex(of: .fp32).map { seconds[$0] }
+                let fp32 = precisions.firstIndex(of: .fp32).map { times[$0] }
                 for (i, p) in precisions.enumerated() {
                     rows.append(Row(model: name, batch: b, precision: p.rawValue, swiftSecondsPerImage: seconds[i],
-                                    bf16Speedup: p != .fp32 ? fp32.map { $0 / seconds[i] } : nil))
+                                    bf16Speedup: p != .fp32 ? fp32.flatMap { BenchModels.pairedSpeedup(of: times[i], over: $0) } : nil))
                 }
             }
         }

@@ -36,8 +36,8 @@ public struct BenchModels: ParsableCommand {
         interleaved rounds; ratios = ONNX time / reference time, the median over rounds of each round's ratio.
 
         With --precision fp32,bf16 the two precisions' runs alternate within each measurement and "bf16 ×" gives \
-        bf16's (or bf16-backward's) speed-up over fp32 in the same run; peak memory is then that of both together, so measure memory \
-        with one precision.
+        bf16's (or bf16-backward's) speed-up over fp32: the median over the --repeats rounds of each round's fp32 \
+        time / bf16 time. Peak memory is then that of both together, so measure memory with one precision.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -211,12 +211,12 @@ public struct BenchModels: ParsableCommand {
             let backward = try Self.measureInterleaved(repeats: repeats, variants { _ = try Self.topLogitGradient(model, input) })
             progress.advance()
             for (mode, ms) in [("forward", forward), ("forward+gradient", backward)] {
-                let fp32 = precisions.firstIndex(of: .fp32).map { ms.seconds[$0] }
+                let fp32 = precisions.firstIndex(of: .fp32).map { ms.runs[$0] }
                 for (i, p) in precisions.enumerated() {
                     rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
                                     swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
                                     target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
-                                    bf16Speedup: p != .fp32 ? fp32.map { $0 / ms.seconds[i] } : nil,
+                                    bf16Speedup: p != .fp32 ? fp32.flatMap { Self.pairedSpeedup(of: ms.runs[i], over: $0) } : nil,
                                     primitiveMsPerImage: ms.primitiveSeconds[i] * 1000 / Double(batch),
                                     primitiveRatio: ms.primitiveRatio[i]))
                 }
@@ -289,9 +289,10 @@ public struct BenchModels: ParsableCommand {
 
     /// Median wall time of each variant over `repeats` rounds, the variants alternating within each round (so
     /// their ratio sees the same machine load), after one warm-up round; the peak resident memory; and per
-    /// variant the medians of each pass's time in oneDNN primitives and of its ratio pass / primitives.
+    /// variant the medians of each pass's time in oneDNN primitives and of its ratio pass / primitives; and every
+    /// timed run's seconds, per variant in round order (for ``pairedSpeedup(of:over:)``).
     static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws
-        -> (seconds: [Double], peakMB: Double?, primitiveSeconds: [Double], primitiveRatio: [Double?]) {
+        -> (seconds: [Double], peakMB: Double?, primitiveSeconds: [Double], primitiveRatio: [Double?], runs: [[Double]]) {
         for body in variants { try body() }
         PeakMemory.reset()
         var times = Array(repeating: [Double](), count: variants.count)
@@ -307,7 +308,13 @@ public struct BenchModels: ParsableCommand {
         let ratios = zip(times, inPrimitives).map { passes, primitives in
             median(of: zip(passes, primitives).compactMap { $1 > 0 ? $0 / $1 : nil })
         }
-        return (times.map { median(of: $0)! }, PeakMemory.residentMB(), inPrimitives.map { median(of: $0)! }, ratios)
+        return (times.map { median(of: $0)! }, PeakMemory.residentMB(), inPrimitives.map { median(of: $0)! }, ratios, times)
+    }
+
+    /// `reference`'s time / `variant`'s time, the median over rounds of each round's ratio: the two runs of a round
+    /// are moments apart, so a phase in which the machine runs slow tilts one round, not the result.
+    static func pairedSpeedup(of variant: [Double], over reference: [Double]) -> Double? {
+        median(of: zip(reference, variant).compactMap { $1 > 0 ? $0 / $1 : nil })
     }
 
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.
