@@ -41,8 +41,8 @@ final class FoveationTests: XCTestCase {
     }
 
     func testMatchesTheComposedOperationsValuesAndEveryGradient() throws {
-        // Two images, non-square, memory up to 1.4 so that the clip is active at both ends somewhere; one fovea
-        // inside the image and one outside it.
+        // Two images, non-square, memory up to 1.4 so that the clip stops the gradient where s + W > 1 and passes it
+        // elsewhere; one fovea inside the image and one outside it.
         let (n, c, h, w) = (2, 3, 9, 12)
         let x = uniform([n, c, h, w], 0...1, seed: 1), b = uniform([n, c, h, w], -0.5...0.5, seed: 2)
         let s = uniform([n, h, w], 0...1.4, seed: 3)
@@ -58,7 +58,7 @@ final class FoveationTests: XCTestCase {
         for (k, name) in ["images", "peripheral", "memory", "positions"].enumerated() {
             assertClose(fusedGradients[k], referenceGradients[k], tolerance: 1e-5, name)
         }
-        // Both ends of the clip occur, so the pass-through rule was exercised on each side.
+        // The clip both stopped and passed the gradient, so both sides of the rule were compared.
         let v = unclipped(s, p, sigma: 0.15)
         XCTAssertTrue(v.contains { $0 < 0 } && v.contains { $0 > 0 && $0 < 1 })
     }
