@@ -48,6 +48,11 @@ public struct BenchPrecisionOptions: ParsableArguments {
             do { try precision.checkSupported() } catch let error as PrecisionUnsupportedError {
                 throw ValidationError(error.description)
             }
+            // Emulated bf16 gives bf16's results at a fraction of fp32's speed: its times would mislead.
+            if precision != .fp32 && Precision.isEmulated {
+                throw ValidationError("--precision \(precision.rawValue): bf16 is emulated in this process (FOVEX_BF16_EMULATION=1 on a "
+                                      + "CPU without AVX-512 BF16), so its times would not be bf16's; unset it to benchmark")
+            }
         }
     }
 }

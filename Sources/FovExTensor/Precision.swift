@@ -24,11 +24,28 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// switch each other's precision.
     @TaskLocal public static var current: Precision = .fp32
 
-    /// Whether this CPU runs bf16 products in hardware: oneDNN reports at least `avx512_core_bf16`.
-    /// Without it oneDNN would emulate bf16 far slower than fp32, so ``bf16`` is refused instead.
-    public static let isBF16Supported: Bool = {
+    /// Whether this process computes bf16 products: on CPUs where oneDNN reports at least `avx512_core_bf16`,
+    /// and, when ``isEmulationRequested``, on any AVX-512 CPU (``isEmulated``). Otherwise oneDNN would emulate
+    /// bf16 far slower than fp32, so ``bf16`` is refused instead.
+    public static let isBF16Supported: Bool = isBF16Native || (isEmulationRequested && isAVX512)
+
+    /// Whether this CPU runs bf16 products in hardware (oneDNN reports at least `avx512_core_bf16`).
+    public static let isBF16Native: Bool = {
         let isa = dnnl_get_effective_cpu_isa()
         return isa.rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue == dnnl_cpu_isa_avx512_core_bf16.rawValue
+    }()
+
+    /// `FOVEX_BF16_EMULATION=1`: run bf16 on AVX-512 CPUs without the BF16 instructions, through oneDNN's
+    /// emulation (several times slower than fp32). Only for testing the bf16 code paths on such machines (`make
+    /// test` sets it); the results are bf16's, the speed is not.
+    public static let isEmulationRequested = ProcessInfo.processInfo.environment["FOVEX_BF16_EMULATION"] == "1"
+
+    /// Whether bf16 runs through oneDNN's emulation in this process (see ``isEmulationRequested``).
+    public static var isEmulated: Bool { isBF16Supported && !isBF16Native }
+
+    private static let isAVX512: Bool = {
+        let isa = dnnl_get_effective_cpu_isa()
+        return isa.rawValue & dnnl_cpu_isa_avx512_core.rawValue == dnnl_cpu_isa_avx512_core.rawValue
     }()
 
     /// Throws ``PrecisionUnsupportedError`` when this CPU cannot compute in this precision.

@@ -18,11 +18,31 @@ final class PrecisionCommandLineTests: XCTestCase {
         for precision in ["bf16", "bf16-backward"] {
             let r = try FovexProcess.run(["classify", "x.jpg", "--model", "resnet18", "--random-weights", "1",
                                           "--precision", precision],
-                                         in: tmp, environment: ["DNNL_MAX_CPU_ISA": "AVX512_CORE"])
+                                         in: tmp, environment: ["DNNL_MAX_CPU_ISA": "AVX512_CORE", "FOVEX_BF16_EMULATION": "0"])
             XCTAssertNotEqual(r.status, 0, precision)
             XCTAssertLessThan(r.status, 128, "an error exit, not a crash")
             XCTAssertTrue(r.stderr.contains("AVX-512 BF16"), r.stderr)
         }
+    }
+
+    /// `FOVEX_BF16_EMULATION=1` runs bf16 through oneDNN's emulation on an AVX-512 CPU without the BF16
+    /// instructions (simulated, as above, by capping oneDNN's ISA): `explain` runs, and the benchmarks refuse it,
+    /// since emulated times are not bf16's.
+    func testEmulatedBF16RunsButIsNotBenchmarked() throws {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        try XCTSkipUnless(cpu.contains("avx512f"), "oneDNN emulates bf16 on AVX-512 CPUs only")
+        try writeOneImageDataset()
+        let emulated = ["DNNL_MAX_CPU_ISA": "AVX512_CORE", "FOVEX_BF16_EMULATION": "1"]
+        let explain = try FovexProcess.run(["explain", "data/images/gray.jpg", "--model", "resnet18", "--random-weights", "1",
+                                            "--method", "gradcam", "--precision", "bf16", "--out", "out"],
+                                           in: tmp, environment: emulated)
+        XCTAssertEqual(explain.status, 0, explain.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("out").path))
+        let bench = try FovexProcess.run(["bench", "models", "--models", "resnet18", "--batches", "1", "--precision", "fp32,bf16",
+                                          "--no-torch", "--no-floor"], in: tmp, environment: emulated)
+        XCTAssertNotEqual(bench.status, 0)
+        XCTAssertLessThan(bench.status, 128, "an error exit, not a crash")
+        XCTAssertTrue(bench.stderr.contains("emulated"), bench.stderr)
     }
 
     func testUnknownPrecisionAndONNXAreRefused() throws {

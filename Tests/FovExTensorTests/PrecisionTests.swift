@@ -127,6 +127,9 @@ final class PrecisionTests: XCTestCase {
         reorder(UnsafeMutableRawPointer(src.pointer), memoryDesc(dims: [count], tag: dnnl_a),
                 UnsafeMutableRawPointer(theirs), memoryDesc(dims: [count], tag: dnnl_a, type: dnnl_bf16))
         for i in 0..<count {
+            // Without the BF16 instructions (FOVEX_BF16_EMULATION) oneDNN's reorder rounds subnormals as ordinary
+            // values instead of flushing them as the instruction does: the subnormals agree only natively.
+            if Precision.isEmulated && values[i].isSubnormal { continue }
             XCTAssertEqual(ours[i], theirs[i], "value \(values[i]) (bits \(String(values[i].bitPattern, radix: 16)))")
         }
         // Ties go to even, and a value above the largest bf16 rounds to infinity.
