@@ -111,6 +111,9 @@ public struct BenchModels: ParsableCommand {
         if let model {
             guard model.lowercased().hasSuffix(".onnx") else { throw ValidationError("--model takes an ONNX file (FILE.onnx), got '\(model)'") }
             if let builtIn, builtIn != "none" { _ = try ModelRegistry.architecture(builtIn) }
+            if precisionOptions.precisions != [.fp32] {
+                throw ValidationError("--precision with --model FILE.onnx: the ONNX bench times fp32 against onnxruntime's fp32")
+            }
         } else {
             for name in modelList { _ = try ModelRegistry.architecture(name) }
             if onnx.isUsed { throw ValidationError("--input-size, --preprocess, --mean, --std and --labels apply with --model FILE.onnx only") }

@@ -33,9 +33,6 @@ public struct ModelOptions: ParsableArguments {
         if !isONNX && onnx.isUsed {
             throw ValidationError("--input-size, --resize, --crop, --interpolation, --preprocess, --mean, --std and --labels apply to ONNX models (--model FILE.onnx) only")
         }
-        if isONNX && precisionOptions.precision != .fp32 {
-            throw ValidationError("--precision \(precisionOptions.precision.rawValue) applies to the built-in models; ONNX models run in fp32")
-        }
     }
 
     /// The model with the weights asked for (random, from a file, or from the cache), set to `--precision`.

@@ -1,7 +1,7 @@
 import FovExTensor
 
 /// A classifier whose convolutions and matrix products can compute in a chosen ``Precision`` (the built-in
-/// architectures). Its `forward` runs in ``precision`` wherever it is called from, and the gradients taken
+/// architectures, and ONNX graphs). Its `forward` runs in ``precision`` wherever it is called from, and the gradients taken
 /// through it are computed in that precision too; logits and gradients come back as fp32 tensors.
 public protocol PrecisionSelectable: ImageClassifier {
     /// The precision of the convolutions and matrix products; fp32 unless set.
@@ -16,7 +16,7 @@ public struct ModelPrecisionError: Error, CustomStringConvertible {
     public var architecture: String
 
     public var description: String {
-        "\(architecture) runs in fp32 only; --precision \(precision.rawValue) applies to the built-in architectures"
+        "\(architecture) runs in fp32 only; --precision \(precision.rawValue) applies to the built-in architectures and ONNX graphs"
     }
 }
 

@@ -13,7 +13,7 @@ import FovExTensor
 /// tells whether the graph takes batches (``acceptsBatches``). Every node records on the
 /// autodiff tape, so gradients with respect to the input and to any node's output (capture it by its ONNX
 /// value name) work. The batch size is free.
-public final class ONNXClassifier: ImageClassifier {
+public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
     /// Architecture `onnx` and the file's name as the weights' source (``init(_:identity:preprocessing:classNames:)``
     /// takes any identity; `fovex` records the file's SHA-256 in it).
     public let identity: ModelIdentity
@@ -39,6 +39,9 @@ public final class ONNXClassifier: ImageClassifier {
     /// Whether the graph takes a batch of several images; when it fixes the batch at one (an export without a
     /// dynamic batch axis, found at load by running two images together), batches run image by image.
     public let acceptsBatches: Bool
+    /// The precision of the graph's convolutions and matrix products (fp32 unless set; see ``Precision``). Every
+    /// other node computes in fp32, as in the built-in models.
+    public var precision: Precision = .fp32
     private let program: ONNXProgram
     /// The attention points and head path of a Vision Transformer graph, or why the graph has none.
     let tokenSurface: Result<ONNXTokenSurface, ONNXError>
@@ -200,13 +203,16 @@ public final class ONNXClassifier: ImageClassifier {
         }
         let x = preprocessing.normalized(pixels)
         let views = (try? tokenSurface.get())?.views ?? [:]
-        guard !acceptsBatches && x.shape[0] > 1 else {
-            let result = try program.run(x, capturing: points, views: views)
-            return (result.output, result.captured)
+        return try withPrecision(precision) {
+            guard !acceptsBatches && x.shape[0] > 1 else {
+                let result = try program.run(x, capturing: points, views: views)
+                return (result.output, result.captured)
+            }
+            // Image by image, in lock-step, so that captured points stay on the gradient path (see runLanes).
+            let lanes = try program.runLanes((0..<x.shape[0]).map { x.sliced(axis: 0, $0..<($0 + 1)) }, capturing: points,
+                                             views: views)
+            return (Tensor.concatenate(lanes.outputs, axis: 0), lanes.captured)
         }
-        // Image by image, in lock-step, so that captured points stay on the gradient path (see runLanes).
-        let lanes = try program.runLanes((0..<x.shape[0]).map { x.sliced(axis: 0, $0..<($0 + 1)) }, capturing: points, views: views)
-        return (Tensor.concatenate(lanes.outputs, axis: 0), lanes.captured)
     }
 
     /// Tokens [N, T, C] become [N, C, h, w] over the patch grid (a leading class token dropped); other
@@ -242,7 +248,7 @@ extension ONNXClassifier: TokenClassifier {
     /// The graph's own final norm, class-token selection and head, run on each token as a one-token sequence.
     public func projectTokensToClasses(_ tokens: Tensor) -> Tensor {
         guard case .success(let surface) = tokenSurface else { preconditionFailure("\(tokenSurfaceProblem ?? "")") }
-        do { return try surface.project(tokens, program: program) } catch {
+        do { return try withPrecision(precision) { try surface.project(tokens, program: program) } } catch {
             // The load-time check ran this path on one image's tokens; tokens of another width are a caller's error.
             preconditionFailure("\(error)")
         }
