@@ -51,6 +51,8 @@ public struct ExplanationWriter {
         var image: String
         var method: String
         var model: ModelIdentity
+        /// The precision of the model's products (``Precision``): fp32 unless the model was set otherwise.
+        var precision: String
         var classIndex: Int
         var className: String
         var probability: Float
@@ -92,7 +94,9 @@ public struct ExplanationWriter {
         }
         try map.writePNG(to: directory.appendingPathComponent(mapName), bitDepth: .sixteen)
         let className = e.classIndex < model.classNames.count ? model.classNames[e.classIndex] : "class \(e.classIndex)"
-        let record = Record(image: imageName, method: e.method, model: model.identity, classIndex: e.classIndex,
+        let precision = (model as? any PrecisionSelectable)?.precision ?? .fp32
+        let record = Record(image: imageName, method: e.method, model: model.identity, precision: precision.rawValue,
+                            classIndex: e.classIndex,
                             className: className, probability: e.probability, imageWidth: photo.width,
                             imageHeight: photo.height, inputSize: size, scanpath: points, settings: e.settings,
                             overlay: overlayName, map: mapName)

@@ -59,6 +59,18 @@ final class ExplanationWriterTests: XCTestCase {
         }
     }
 
+    /// `OneClass` with a settable precision, as the built-in and ONNX models have.
+    final class Selectable: ImageClassifier, PrecisionSelectable {
+        let base = OneClass()
+        var precision: Precision = .fp32
+        var identity: ModelIdentity { base.identity }
+        var preprocessing: Preprocessing { base.preprocessing }
+        var classNames: [String] { base.classNames }
+        var innerPoints: [String] { [] }
+        var defaultCAMPoint: String { "" }
+        func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput { base.forward(pixels, capturing: points) }
+    }
+
     func testTwoImagesWithOneStemKeepTheirOwnFilesAndGalleryRows() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-writer-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -82,6 +94,13 @@ final class ExplanationWriterTests: XCTestCase {
         XCTAssertEqual(record?["image"] as? String, "in/a.png")
         XCTAssertEqual(record?["className"] as? String, "tabby <cat>")
         XCTAssertEqual(record?["imageWidth"] as? Int, 6)
+        XCTAssertEqual(record?["precision"] as? String, "fp32", "a model without a precision setting computes in fp32")
+        let selectable = Selectable()
+        selectable.precision = .bf16Backward
+        let e = Explanation(method: "gradcam", map: maps[0], classIndex: 0, probability: 0.25, settings: [:])
+        let bf16 = try writer.write(e, photo: photos[0], imageName: "b.png", model: selectable)
+        let bf16Record = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(bf16.record))) as? [String: Any]
+        XCTAssertEqual(bf16Record?["precision"] as? String, "bf16-backward")
 
         try writer.writeGallery(written, inputs: ["in/a.jpg": "a.jpg.input.png"], title: "t & <u>")
         let page = try String(contentsOf: dir.appendingPathComponent("index.html"), encoding: .utf8)
