@@ -96,10 +96,9 @@ public struct ExplanationWriter {
         let className = e.classIndex < model.classNames.count ? model.classNames[e.classIndex] : "class \(e.classIndex)"
         let precision = (model as? any PrecisionSelectable)?.precision ?? .fp32
         let record = Record(image: imageName, method: e.method, model: model.identity, precision: precision.rawValue,
-                            classIndex: e.classIndex,
-                            className: className, probability: e.probability, imageWidth: photo.width,
-                            imageHeight: photo.height, inputSize: size, scanpath: points, settings: e.settings,
-                            overlay: overlayName, map: mapName)
+                            classIndex: e.classIndex, className: className, probability: e.probability,
+                            imageWidth: photo.width, imageHeight: photo.height, inputSize: size, scanpath: points,
+                            settings: e.settings, overlay: overlayName, map: mapName)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try RunStore.atomicWrite(try encoder.encode(record), to: directory.appendingPathComponent(recordName))

@@ -1,8 +1,8 @@
 import FovExTensor
 
 /// A classifier whose convolutions and matrix products can compute in a chosen ``Precision`` (the built-in
-/// architectures, and ONNX graphs). Its `forward` runs in ``precision`` wherever it is called from, and the gradients taken
-/// through it are computed in that precision too; logits and gradients come back as fp32 tensors.
+/// architectures, and ONNX graphs). Its `forward` runs in ``precision`` wherever it is called from, and the
+/// gradients taken through it are computed in that precision too; logits and gradients come back as fp32 tensors.
 public protocol PrecisionSelectable: ImageClassifier {
     /// The precision of the convolutions and matrix products; fp32 unless set.
     var precision: Precision { get set }
