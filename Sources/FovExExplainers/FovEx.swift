@@ -122,18 +122,13 @@ public struct FovEx: Explainer {
     /// The options as run records write them.
     public var settings: [String: String] { SettingsEncoder.settings(of: options) }
 
-    /// The normalised coordinate of each pixel centre along one axis: linspace(−1, 1, size).
-    static func grid(_ size: Int) -> Tensor {
-        Tensor(shape: [1, size], scalars: (0..<size).map { -1 + 2 * Float($0) / Float(size - 1) })
-    }
-
-    /// Fovea blobs W_p(u) = exp(−‖u − p‖² / σ) for positions [N, 2] (row, col) → [N, S, S].
+    /// Fovea blobs W_p(u) = exp(−‖u − p‖² / σ) for positions [N, 2] (row, col) → [N, S, S], the outer product of
+    /// the row and the column ``FovExTensor/Tensor/foveaProfile(at:size:sigma:)``.
     /// Differentiable with respect to the positions.
     public static func blob(at positions: Tensor, size: Int, sigma: Float) -> Tensor {
         let n = positions.shape[0]
-        let g = grid(size)
-        let rows = ((g - positions.sliced(axis: 1, 0..<1)).pow(2) * (-1 / sigma)).exp()  // [N, S]
-        let cols = ((g - positions.sliced(axis: 1, 1..<2)).pow(2) * (-1 / sigma)).exp()
+        let rows = Tensor.foveaProfile(at: positions.sliced(axis: 1, 0..<1), size: size, sigma: sigma)  // [N, S]
+        let cols = Tensor.foveaProfile(at: positions.sliced(axis: 1, 1..<2), size: size, sigma: sigma)
         return rows.reshaped([n, size, 1]) * cols.reshaped([n, 1, size])
     }
 

@@ -1,6 +1,14 @@
 import Foundation
 
 extension Tensor {
+    /// One axis of FovEx's fovea: exp(−(u_k − p)² / σ) at the pixel centres u_k = −1 + 2k/(size − 1), for
+    /// positions p of shape [N, 1] → [N, size]. W_p is the outer product of the row and the column profile.
+    /// Differentiable with respect to the positions.
+    public static func foveaProfile(at positions: Tensor, size: Int, sigma: Float) -> Tensor {
+        let grid = Tensor(shape: [1, size], scalars: (0..<size).map { -1 + 2 * Float($0) / Float(size - 1) })
+        return ((grid - positions).pow(2) * (-1 / sigma)).exp()
+    }
+
     /// FovEx's foveated images: x + B · clip(1 − (s + W_p), 0, 1), with W_p(u) = exp(−‖u − p‖² / σ) the fovea
     /// at each image's position p, s the memory of earlier fixations and B the peripheral difference
     /// (blurred image − image).
@@ -16,21 +24,18 @@ extension Tensor {
     ///
     /// One pass forward and one backward, instead of the dozen passes over [N, C, H, W] that composing the
     /// element-wise operations takes (a FovEx step runs this once per optimisation step, next to the model).
-    /// The fovea is computed as the composed operations compute it, so the values are theirs bit for bit.
+    /// The fovea's factors are ``foveaProfile(at:size:sigma:)``'s, so the values are the composition's bit for bit.
     public func foveated(peripheral: Tensor, memory: Tensor, positions: Tensor, sigma: Float) -> Tensor {
         precondition(rank == 4, "foveated needs images [N, C, H, W], got shape \(shape)")
         let (n, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         precondition(peripheral.shape == shape, "foveated: peripheral \(peripheral.shape) must match the images \(shape)")
         precondition(memory.shape == [n, height, width], "foveated: memory \(memory.shape) must be [\(n), \(height), \(width)]")
         precondition(positions.shape == [n, 2], "foveated: positions \(positions.shape) must be [\(n), 2]")
-        // The separable fovea: W_p[i, j] = rows[i] · cols[j], each factor as FovEx's blob computes it.
+        // The separable fovea: W_p[i, j] = rows[i] · cols[j].
         let (rows, cols) = withoutGradients { () -> (Tensor, Tensor) in
             let p = positions.detached()
-            func factor(_ size: Int, _ axis: Int) -> Tensor {
-                let grid = Tensor(shape: [1, size], scalars: (0..<size).map { -1 + 2 * Float($0) / Float(size - 1) })
-                return ((grid - p.sliced(axis: 1, axis..<(axis + 1))).pow(2) * (-1 / sigma)).exp().contiguous()
-            }
-            return (factor(height, 0), factor(width, 1))
+            return (Tensor.foveaProfile(at: p.sliced(axis: 1, 0..<1), size: height, sigma: sigma).contiguous(),
+                    Tensor.foveaProfile(at: p.sliced(axis: 1, 1..<2), size: width, sigma: sigma).contiguous())
         }
         let x = contiguous(), b = peripheral.contiguous(), s = memory.contiguous()
         let plane = height * width
