@@ -77,7 +77,7 @@ public struct BenchFovEx: ParsableCommand {
                 let fp32 = precisions.firstIndex(of: .fp32).map { times[$0] }
                 for (i, p) in precisions.enumerated() {
                     rows.append(Row(model: name, batch: b, precision: p.rawValue, swiftSecondsPerImage: seconds[i],
-                                    bf16Speedup: p != .fp32 ? fp32.flatMap { BenchModels.pairedSpeedup(of: times[i], over: $0) } : nil))
+                                    bf16Speedup: p != .fp32 ? fp32.flatMap { medianOfRatios($0, over: times[i]) } : nil))
                 }
             }
         }

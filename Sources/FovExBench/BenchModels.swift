@@ -219,7 +219,7 @@ public struct BenchModels: ParsableCommand {
                     rows.append(Row(model: name, batch: batch, mode: mode, precision: p.rawValue,
                                     swiftMsPerImage: ms.seconds[i] * 1000 / Double(batch), swiftPeakRSSMB: ms.peakMB,
                                     target: mode == "forward" || p != .fp32 ? nil : Self.targets[name],
-                                    bf16Speedup: p != .fp32 ? fp32.flatMap { Self.pairedSpeedup(of: ms.runs[i], over: $0) } : nil,
+                                    bf16Speedup: p != .fp32 ? fp32.flatMap { medianOfRatios($0, over: ms.runs[i]) } : nil,
                                     primitiveMsPerImage: ms.primitiveSeconds[i] * 1000 / Double(batch),
                                     primitiveRatio: ms.primitiveRatio[i]))
                 }
@@ -250,7 +250,7 @@ public struct BenchModels: ParsableCommand {
                 // The setting that was fastest most often.
                 let settings = measured.map(\.1.setting)
                 row.torchSetting = settings.max { a, b in settings.filter { $0 == a }.count < settings.filter { $0 == b }.count }
-                row.ratio = median(of: measured.map { $0.swiftMsPerImage / $1.msPerImage })
+                row.ratio = medianOfRatios(measured.map(\.0.swiftMsPerImage), over: measured.map(\.1.msPerImage))
             }
             return row
         }
@@ -293,7 +293,7 @@ public struct BenchModels: ParsableCommand {
     /// Median wall time of each variant over `repeats` rounds, the variants alternating within each round (so
     /// their ratio sees the same machine load), after one warm-up round; the peak resident memory; and per
     /// variant the medians of each pass's time in oneDNN primitives and of its ratio pass / primitives; and every
-    /// timed run's seconds, per variant in round order (for ``pairedSpeedup(of:over:)``).
+    /// timed run's seconds, per variant in round order (for ``medianOfRatios(_:over:)``).
     static func measureInterleaved(repeats: Int, _ variants: [() throws -> Void]) throws
         -> (seconds: [Double], peakMB: Double?, primitiveSeconds: [Double], primitiveRatio: [Double?], runs: [[Double]]) {
         for body in variants { try body() }
@@ -312,12 +312,6 @@ public struct BenchModels: ParsableCommand {
             median(of: zip(passes, primitives).compactMap { $1 > 0 ? $0 / $1 : nil })
         }
         return (times.map { median(of: $0)! }, PeakMemory.residentMB(), inPrimitives.map { median(of: $0)! }, ratios, times)
-    }
-
-    /// `reference`'s time / `variant`'s time, the median over rounds of each round's ratio: the two runs of a round
-    /// are moments apart, so a phase in which the machine runs slow tilts one round, not the result.
-    static func pairedSpeedup(of variant: [Double], over reference: [Double]) -> Double? {
-        median(of: zip(reference, variant).compactMap { $1 > 0 ? $0 / $1 : nil })
     }
 
     /// The gradient of Σₙ logits[n, argmax logits[n]] with respect to the input: the work an explainer does per step.

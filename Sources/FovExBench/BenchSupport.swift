@@ -43,6 +43,13 @@ func median(of values: [Double]) -> Double? {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
+/// The median over rounds of each round's `numerators[r] / denominators[r]`: the two times of a round are taken
+/// moments apart, so a phase in which the machine runs slow tilts one round, not the result (unlike the ratio of
+/// the two medians).
+func medianOfRatios(_ numerators: [Double], over denominators: [Double]) -> Double? {
+    median(of: zip(numerators, denominators).compactMap { $1 > 0 ? $0 / $1 : nil })
+}
+
 /// Measures how much CPU other processes use between its creation and `otherLoad()`: the
 /// machine's busy time from /proc/stat minus this process's own time from /proc/self/stat.
 /// Two-core machines are often shared, and one busy neighbour halves a two-thread kernel's speed,

@@ -53,10 +53,10 @@ final class BenchRoundsTests: XCTestCase {
     func testBF16SpeedupIsTheMedianOfEachRoundsRatio() throws {
         // fp32 and bf16 alternate; the machine slowed fp32 in round 2 and bf16 in round 3. Round ratios 1, 3 and 1:
         // the median is 1, while the ratio of the medians, 3 / 1, would be 3.
-        let speedup = try XCTUnwrap(BenchModels.pairedSpeedup(of: [1, 1, 3], over: [1, 3, 3]))
+        let speedup = try XCTUnwrap(medianOfRatios([1, 3, 3], over: [1, 1, 3]))
         XCTAssertEqual(speedup, 1, accuracy: 1e-12)
         // Two rounds (bench fovex): the mean of their ratios, 2 and 4.
-        XCTAssertEqual(try XCTUnwrap(BenchModels.pairedSpeedup(of: [1, 1], over: [2, 4])), 3, accuracy: 1e-12)
-        XCTAssertNil(BenchModels.pairedSpeedup(of: [], over: []))
+        XCTAssertEqual(try XCTUnwrap(medianOfRatios([2, 4], over: [1, 1])), 3, accuracy: 1e-12)
+        XCTAssertNil(medianOfRatios([], over: []))
     }
 }
