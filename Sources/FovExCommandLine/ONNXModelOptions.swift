@@ -121,9 +121,10 @@ public struct ONNXModelOptions: ParsableArguments {
     public func load(_ path: String) throws -> ONNXClassifier {
         let url = URL(fileURLWithPath: path)
         let given = try settings()
+        let hashing = SHA256.startHashing(fileAt: url)
         let model = try ONNXModel(contentsOf: url)
         let settings = given.overriding(try ONNXInputSettings(metadata: model.metadata, file: model.file))
-        let digest = try? SHA256.hash(fileAt: url).hexString
+        let digest = try? hashing.wait().hexString
         return try ONNXClassifier(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent, weightsSHA256: digest),
                                   preprocessing: settings.preprocessing(declaredSize: model.inputs.first?.shape?[2], file: model.file),
                                   classNames: settings.labels)

@@ -14,8 +14,7 @@ extension ModelRegistry {
 
     /// The model `weights` are for, with them loaded from the cache after checking their recorded SHA-256.
     public static func cachedModel(_ weights: KnownWeights, cache: WeightsCache) throws -> any ImageClassifier {
-        let (url, digest) = try cache.verifiedFile(for: weights)
-        let checkpoint = try Checkpoint.load(url)
+        let (checkpoint, digest) = try cache.verifiedFile(for: weights) { try Checkpoint.load($0) }
         return try model(weights.architecture, checkpoint: checkpoint, source: weights.fileName, sha256: digest)
     }
 
@@ -23,8 +22,9 @@ extension ModelRegistry {
     /// its SHA-256 is recorded in the model's identity.
     public static func model(_ name: String, weightsFile url: URL) throws -> any ImageClassifier {
         _ = try architecture(name)
+        let hashing = SHA256.startHashing(fileAt: url)
         let checkpoint = try Checkpoint.load(url)
-        let digest = try SHA256.hash(fileAt: url).hexString
+        let digest = try hashing.wait().hexString
         return try model(name, checkpoint: checkpoint, source: url.lastPathComponent, sha256: digest)
     }
 }

@@ -75,17 +75,21 @@ public struct WeightsCache: Sendable {
         return record
     }
 
-    /// The cached file for `weights`, after checking its bytes still have the recorded SHA-256.
-    public func verifiedFile(for weights: KnownWeights) throws -> (url: URL, sha256: String) {
+    /// `read` applied to the cached file for `weights` while its SHA-256 is checked on another thread; the
+    /// result is returned only when the bytes still have the recorded digest.
+    public func verifiedFile<Contents>(for weights: KnownWeights, whileHashing read: (URL) throws -> Contents) throws
+        -> (contents: Contents, sha256: String) {
         guard let record = record(for: weights) else {
             throw WeightsError.notCached(name: weights.id, cache: directory.path)
         }
         let file = url(for: weights)
-        let digest = try SHA256.hash(fileAt: file).hexString
+        let hashing = SHA256.startHashing(fileAt: file)
+        let contents = Result { try read(file) }
+        let digest = try hashing.wait().hexString
         guard digest == record.sha256 else {
             throw WeightsError.cacheCorrupt(file: file.path, recorded: record.sha256, found: digest)
         }
-        return (file, digest)
+        return (try contents.get(), digest)
     }
 
     /// Checks that the checkpoint at `url` holds every tensor `architecture` expects, with its shape.

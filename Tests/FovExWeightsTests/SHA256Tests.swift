@@ -54,6 +54,20 @@ final class SHA256Tests: XCTestCase {
         XCTAssertEqual(try SHA256.hash(fileAt: url), SHA256.hash(bytes))
     }
 
+    /// Hashing on another thread gives the same digest, can be waited for twice, and passes on a read error.
+    func testBackgroundHashMatchesAndReportsErrors() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fovex-sha-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let bytes = (0..<(9 << 20) + 5).map { UInt8(truncatingIfNeeded: $0 &* 7 >> 2) }
+        try Data(bytes).write(to: url)
+        let pending = SHA256.startHashing(fileAt: url)
+        XCTAssertEqual(try pending.wait(), SHA256.hash(bytes))
+        XCTAssertEqual(try pending.wait(), SHA256.hash(bytes))
+        XCTAssertThrowsError(try SHA256.startHashing(fileAt: URL(fileURLWithPath: "/nonexistent/fovex-model.onnx")).wait()) { error in
+            XCTAssertTrue("\(error)".contains("fovex-model.onnx"), "\(error)")
+        }
+    }
+
     func testMissingFileIsAClearError() {
         XCTAssertThrowsError(try SHA256.hash(fileAt: URL(fileURLWithPath: "/nonexistent/fovex-weights.pth"))) { error in
             XCTAssertTrue("\(error)".contains("fovex-weights.pth"), "\(error)")

@@ -195,11 +195,23 @@ final class WeightsCacheTests: XCTestCase {
             guard case WeightsError.checksumMismatch = error else { return XCTFail("expected checksumMismatch, got \(error)") }
         }
         XCTAssertEqual(cache.record(for: w), record)
-        XCTAssertEqual(try cache.verifiedFile(for: w).sha256, record.sha256)
+        let verified = try cache.verifiedFile(for: w) { try Data(contentsOf: $0) }
+        XCTAssertEqual(verified.sha256, record.sha256)
+        XCTAssertEqual(verified.contents, Data(body))
 
+        // A corrupted file is reported as such, also when reading it fails too (a truncated checkpoint would).
         try Data(corrupt).write(to: cache.url(for: w))
-        XCTAssertThrowsError(try cache.verifiedFile(for: w)) { error in
+        XCTAssertThrowsError(try cache.verifiedFile(for: w) { try Data(contentsOf: $0) }) { error in
             guard case WeightsError.cacheCorrupt = error else { return XCTFail("expected cacheCorrupt, got \(error)") }
+        }
+        struct Unreadable: Error {}
+        XCTAssertThrowsError(try cache.verifiedFile(for: w) { _ in throw Unreadable() }) { error in
+            guard case WeightsError.cacheCorrupt = error else { return XCTFail("expected cacheCorrupt, got \(error)") }
+        }
+        // An intact file whose reading fails gives the reader's error.
+        try Data(body).write(to: cache.url(for: w))
+        XCTAssertThrowsError(try cache.verifiedFile(for: w) { _ in throw Unreadable() }) { error in
+            XCTAssertTrue(error is Unreadable, "\(error)")
         }
     }
 }
