@@ -112,8 +112,10 @@ private struct TensorDecoder {
         }
         switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
         case .float?:
-            if let raw { return try floats(raw.littleEndianValues(of: UInt32.self).map { Float(bitPattern: $0) }) }
-            return try floats(t.floatData)
+            guard let raw else { return try floats(t.floatData) }
+            // Straight from the bytes into the tensor's storage: a ViT-B/16 export holds 346 MB of these.
+            guard raw.count == count * 4 else { throw wrongCount(raw.count / 4) }
+            return .float(Tensor(shape: shape) { out in raw.copyLittleEndianFloats(into: out) })
         case .double?:
             if let raw { return try floats(raw.littleEndianValues(of: UInt64.self).map { Float(Double(bitPattern: $0)) }) }
             return try floats(t.doubleData.map { Float($0) })
@@ -169,6 +171,17 @@ private struct TensorDecoder {
 }
 
 extension Data {
+    /// Fills `out` with the little-endian Float32 values these bytes hold (`out.count` × 4 bytes).
+    fileprivate func copyLittleEndianFloats(into out: UnsafeMutableBufferPointer<Float>) {
+        withUnsafeBytes { raw in
+            #if _endian(little)
+            if out.count > 0 { UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: raw.baseAddress!, byteCount: out.count * 4) }
+            #else
+            for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            #endif
+        }
+    }
+
     /// The bytes read as consecutive little-endian integers of `T`'s width (a trailing partial value is dropped,
     /// and the caller's count check reports it).
     fileprivate func littleEndianValues<T: FixedWidthInteger>(of: T.Type) -> [T] {

@@ -38,6 +38,16 @@ public struct Tensor: @unchecked Sendable {
         self.init(shape: shape, storage: s)
     }
 
+    /// A row-major tensor whose elements `initializer` writes into the buffer it is given, which it must fill.
+    ///
+    /// For loaders that decode a file's bytes straight into the tensor's storage, without an intermediate array.
+    public init(shape: [Int], initializingWith initializer: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        let n = shape.reduce(1, *)
+        let s = TensorStorage(uninitializedCount: n)
+        try initializer(UnsafeMutableBufferPointer(start: s.pointer, count: n))
+        self.init(shape: shape, storage: s)
+    }
+
     /// A row-major tensor with every element equal to `value`.
     public init(repeating value: Float, shape: [Int]) {
         self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *), repeating: value))
@@ -167,9 +177,51 @@ public struct Tensor: @unchecked Sendable {
         let outer = t.count / inner
         // Large copies (a reshape of a transposed or sliced view) split their rows across the threads.
         let workers = Swift.min(Threading.threadCount, outer, Swift.max(1, t.count >> 16))
+        if r >= 2, t.strides[r - 1] != 1, t.strides[r - 2] == 1, t.shape[r - 2] >= 16, inner >= 16 {
+            let tiles = outer / t.shape[r - 2] * ((t.shape[r - 2] + transposeTile - 1) / transposeTile)
+            if workers <= 1 { copyTransposedTiles(from: t, 0..<tiles, into: dst); return }
+            parallelFor(workers) { k in
+                copyTransposedTiles(from: t, (tiles * k / workers)..<(tiles * (k + 1) / workers), into: dst)
+            }
+            return
+        }
         if workers <= 1 { copyStridedRows(from: t, 0..<outer, into: dst); return }
         parallelFor(workers) { k in
             copyStridedRows(from: t, (outer * k / workers)..<(outer * (k + 1) / workers), into: dst)
+        }
+    }
+
+    /// The side of the square tiles ``copyTransposedTiles(from:_:into:)`` copies.
+    private static let transposeTile = 64
+
+    /// Copies a view whose last two axes are transposed (the second-to-last has stride 1, the last does not:
+    /// `W.transposed().contiguous()`) in square tiles, so that the lines each tile reads stay in the L1 cache
+    /// while it is written. Row by row, each output row reads one cache line per element and the lines are
+    /// evicted before the next rows use them again: a [768, 3072] weight took 10.5 ms that way, 3.6–4.3 in
+    /// 64 × 64 tiles, on one core of this project's Ice Lake machine. `tiles` numbers the bands of
+    /// `transposeTile` rows of each matrix of the view, in row-major order.
+    private static func copyTransposedTiles(from t: Tensor, _ tiles: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        let r = t.rank
+        let rows = t.shape[r - 2], columns = t.shape[r - 1], columnStride = t.strides[r - 1]
+        let bands = (rows + transposeTile - 1) / transposeTile
+        let src = t.storage.pointer
+        for tile in tiles {
+            let matrix = tile / bands, i0 = (tile % bands) * transposeTile, i1 = Swift.min(i0 + transposeTile, rows)
+            var base = t.offset, rest = matrix
+            for k in stride(from: r - 3, through: 0, by: -1) {
+                base += rest % t.shape[k] * t.strides[k]
+                rest /= t.shape[k]
+            }
+            let out = dst + matrix * rows * columns
+            var j0 = 0
+            while j0 < columns {
+                let j1 = Swift.min(j0 + transposeTile, columns)
+                for i in i0..<i1 {
+                    let d = out + i * columns, s = src + base + i
+                    for j in j0..<j1 { d[j] = s[j * columnStride] }
+                }
+                j0 = j1
+            }
         }
     }
 

@@ -90,6 +90,34 @@ final class ONNXLoadingTests: XCTestCase {
         }
     }
 
+    /// Float initializers stored as raw little-endian bytes are read bit for bit (signed zero, a subnormal, a NaN
+    /// payload and the extremes included), and raw data whose length does not fit the shape is an error that
+    /// names the tensor, whether it is a byte short or a value long.
+    func testRawFloatInitializersAreReadExactly() throws {
+        let bits: [UInt32] = [0x0000_0000, 0x8000_0000, 0x0000_0001, 0x7fc0_1234, 0x7f7f_ffff, 0xff80_0000,
+                              0x3f80_0000, 0xbeaa_aaab, 0x4049_0fdb, 0x0080_0000, 0x1234_5678, 0xc2f6_e979]
+        func model(rawBytes: Data) throws -> ONNXModel {
+            var t = Onnx_TensorProto()
+            t.name = "w"
+            t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+            t.dims = [3, 4]
+            t.rawData = rawBytes
+            var proto = try resnetProto()
+            proto.graph.initializer.append(t)
+            return try ONNXModel(serializedBytes: proto.serializedData(), file: "raw.onnx")
+        }
+        var bytes = Data()
+        for b in bits { withUnsafeBytes(of: b.littleEndian) { bytes.append(contentsOf: $0) } }
+        guard case .float(let w)? = try model(rawBytes: bytes).initializers["w"] else { return XCTFail("no float tensor 'w'") }
+        XCTAssertEqual(w.shape, [3, 4])
+        XCTAssertEqual(w.scalars.map(\.bitPattern), bits)
+        for wrong in [bytes.dropLast(), bytes + Data(count: 4)] {
+            XCTAssertThrowsError(try model(rawBytes: Data(wrong))) { error in
+                XCTAssertTrue("\(error)".contains("'w'") && "\(error)".contains("raw.onnx"), "\(error)")
+            }
+        }
+    }
+
     /// An op this library does not run is named with its node, the opset and the file, before any work.
     func testUnsupportedOpIsNamed() throws {
         let proto = GraphBuilder.model([

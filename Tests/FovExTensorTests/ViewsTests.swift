@@ -20,6 +20,31 @@ final class ViewsTests: XCTestCase {
         XCTAssertEqual(x.reshaped([1, 2, 1, 12]).squeezingShape(at: [0]).shape, [2, 1, 12])
     }
 
+    /// Transposed views large enough for the tiled copy: sides that are not multiples of the tile, a stack of
+    /// matrices whose outer axis is not the slowest in memory, a transposed slice (an offset and a column
+    /// stride longer than the rows), a broadcast column, and sizes that split across the threads. Every
+    /// element is checked against the view's own indexing.
+    func testTransposedCopiesInTiles() {
+        func check(_ v: Tensor, _ what: String) {
+            var expected = [Float]()
+            expected.reserveCapacity(v.count)
+            if v.rank == 2 {
+                for i in 0..<v.shape[0] { for j in 0..<v.shape[1] { expected.append(v[i, j]) } }
+            } else {
+                forEachIndex(v.shape) { i in expected.append(v[i[0], i[1], i[2]]) }
+            }
+            XCTAssertEqual(v.contiguous().scalars, expected, what)
+        }
+        check(randomNormal([130, 70], seed: 3).transposed(), "70 × 130")
+        check(randomNormal([500, 300], seed: 4).transposed(), "300 × 500, two threads")
+        check(randomNormal([64, 128], seed: 5).transposed(), "whole tiles")
+        check(randomNormal([5, 90, 40], seed: 6).permuted(1, 2, 0), "[90, 40, 5] → [40, 5, 90]: outer stride 1 < 90")
+        check(randomNormal([3, 90, 40], seed: 7).permuted(0, 2, 1), "a stack of three")
+        check(randomNormal([100, 200], seed: 8).sliced(axis: 0, 10..<90).sliced(axis: 1, 7..<187).transposed(),
+              "a transposed slice")
+        check(randomNormal([40, 1], seed: 9).broadcast(to: [40, 33]), "a broadcast column")
+    }
+
     func testPermuteAndTransposeIndexing() {
         let x = randomNormal([2, 3, 4, 5], seed: 2)
         let p = x.permuted(2, 0, 3, 1)
