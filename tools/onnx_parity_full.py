@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """Parity of full-size torchvision exports: FovEx against onnxruntime, with PyPI onnx's checker.
 
-For each model (default: the 19 classifiers below) and opset 13 and 17, in a temporary directory that is
-deleted afterwards (the files are 10–550 MB):
+For each model (default: the 19 classifiers below) and opset (default 13 and 17; --opsets 11,...,21), in a
+temporary directory that is deleted afterwards (the files are 10–550 MB):
   1. export   (Debian's PyTorch 1.13 / torchvision 0.14, /usr/bin/python3): random weights, eval mode,
               torch.onnx.export of a fixed random input; writes NAME-opsetK.onnx and NAME-opsetK.safetensors
-              with `input` and `torch_logits`;
-  2. check    (PyPI onnx and onnxruntime, `python3`): onnx.checker.check_model (full check) and onnxruntime's
-              CPU logits on the same input, added to the .safetensors as `ort_logits`;
+              with `input` and `torch_logits`. PyTorch 1.13 exports opsets up to 17;
+  2. check    (PyPI onnx and onnxruntime, `python3`): opsets 18 and later are made from the opset-17 export by
+              onnx's version converter (as a user upgrading a file would); then onnx.checker.check_model (full
+              check) and onnxruntime's CPU logits on the same input, added to the .safetensors as `ort_logits`;
   3. FovEx    the Swift test ONNXFullSizeParityTests with FOVEX_ONNX_PARITY_DIR set (build the tests first:
               swift build -c release -Xswiftc -enable-testing --build-tests), which writes fovex-results.jsonl;
 then prints one line per export: checker result, max |FovEx − onnxruntime| / max |onnxruntime|, the same
 against PyTorch, and onnxruntime against PyTorch.
 
-    python3 tools/onnx_parity_full.py [MODEL ...]
-The stages run as `python3 tools/onnx_parity_full.py --stage export|check DIR MODEL` under the right
+    python3 tools/onnx_parity_full.py [--opsets 11,12,14] [MODEL ...]
+The stages run as `python3 tools/onnx_parity_full.py --stage export|check DIR MODEL OPSETS` under the right
 interpreter (set TORCH_PYTHON to use another one than /usr/bin/python3).
 """
 import json
@@ -30,6 +31,8 @@ MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilen
           "squeezenet1_1", "shufflenet_v2_x1_0", "mnasnet1_0", "googlenet", "inception_v3", "convnext_tiny",
           "vit_b_16", "swin_t"]
 OPSETS = (13, 17)
+# The newest opset PyTorch 1.13 exports; later ones are converted from that export.
+EXPORTED_MAX = 17
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
@@ -54,7 +57,14 @@ def read_safetensors(path):
     return {k: (v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
 
 
-def export(directory, name):
+def float_bytes(t):
+    """Little-endian float32 bytes of a tensor, without torch's NumPy bridge (absent when PyPI's NumPy 2
+    shadows the Debian NumPy that Debian's PyTorch was built against)."""
+    t = t.detach().contiguous().float().view(-1)
+    return struct.pack(f"<{t.numel()}f", *t.tolist())
+
+
+def export(directory, name, opsets):
     import torch
     import torchvision
     torch.manual_seed(0)
@@ -69,22 +79,37 @@ def export(directory, name):
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         logits = model(x)
-    for opset in OPSETS:
+    for opset in sorted({min(o, EXPORTED_MAX) for o in opsets}):
         stem = os.path.join(directory, f"{name}-opset{opset}")
         torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         write_safetensors(stem + ".safetensors", {
-            "input": (x.shape, x.numpy().astype("<f4").tobytes()),
-            "torch_logits": (logits.shape, logits.numpy().astype("<f4").tobytes())})
+            "input": (tuple(x.shape), float_bytes(x)),
+            "torch_logits": (tuple(logits.shape), float_bytes(logits))})
 
 
-def check(directory, name):
+def check(directory, name, opsets):
     import numpy as np
     import onnx
     import onnxruntime
+    from onnx import version_converter
     results = {}
-    for opset in OPSETS:
+    exported = os.path.join(directory, f"{name}-opset{EXPORTED_MAX}")
+    for opset in sorted(o for o in opsets if o > EXPORTED_MAX):
         stem = os.path.join(directory, f"{name}-opset{opset}")
+        try:
+            onnx.save(version_converter.convert_version(onnx.load(exported + ".onnx"), opset), stem + ".onnx")
+            shutil.copy(exported + ".safetensors", stem + ".safetensors")
+        except Exception as e:  # a converter without an adapter for some op: reported, not run
+            results[f"{name}-opset{opset}"] = {"checker": "conversion failed: " + str(e).splitlines()[0][:100],
+                                               "onnx_bytes": 0}
+    if EXPORTED_MAX not in opsets and os.path.exists(exported + ".onnx"):
+        os.remove(exported + ".onnx")
+        os.remove(exported + ".safetensors")
+    for opset in sorted(opsets):
+        stem = os.path.join(directory, f"{name}-opset{opset}")
+        if not os.path.exists(stem + ".onnx"):
+            continue
         try:
             onnx.checker.check_model(stem + ".onnx", full_check=True)
             verdict = "ok"
@@ -104,10 +129,17 @@ def check(directory, name):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--stage":
-        stage, directory, name = sys.argv[2:5]
-        {"export": export, "check": check}[stage](directory, name)
+        stage, directory, name, opsets = sys.argv[2:6]
+        {"export": export, "check": check}[stage](directory, name, [int(o) for o in opsets.split(",")])
         return
-    models = sys.argv[1:] or MODELS
+    args = sys.argv[1:]
+    opsets = list(OPSETS)
+    if args[:1] == ["--opsets"]:
+        opsets = [int(o) for o in args[1].split(",")]
+        args = args[2:]
+        if not all(11 <= o <= 21 for o in opsets):
+            sys.exit(f"--opsets: {opsets} must lie in 11...21")
+    models = args or MODELS
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         sys.exit(f"unknown models {unknown}; choose from {MODELS}")
@@ -117,9 +149,10 @@ def main():
     for name in models:
         directory = tempfile.mkdtemp(prefix=f"onnx-parity-{name}-")
         try:
-            subprocess.run([torch_python, __file__, "--stage", "export", directory, name], check=True,
+            listed = ",".join(map(str, opsets))
+            subprocess.run([torch_python, __file__, "--stage", "export", directory, name, listed], check=True,
                            stderr=subprocess.DEVNULL)
-            subprocess.run([sys.executable, __file__, "--stage", "check", directory, name], check=True)
+            subprocess.run([sys.executable, __file__, "--stage", "check", directory, name, listed], check=True)
             env["FOVEX_ONNX_PARITY_DIR"] = directory
             swift = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--skip-build",
                                     "--filter", "ONNXFullSizeParityTests"], cwd=ROOT, env=env,
@@ -132,6 +165,9 @@ def main():
                     r = json.loads(line)
                     fovex[r["model"]] = r
             for key, c in checks.items():
+                if c["checker"].startswith("conversion failed"):
+                    print(f"{key:<28} {c['checker']}")
+                    continue
                 r = fovex.get(key)
                 if r is None:
                     failure = [l for l in swift.stdout.splitlines() if "error" in l][:3]

@@ -175,18 +175,38 @@ extension ONNXOperators {
             }
             return { inputs in
                 guard let v = inputs.first ?? nil else { throw KernelError("Cast needs an input") }
-                switch (v, floatTypes.contains(to)) {
-                case (.float, true): return [v]
-                case (.float(let t), false):
-                    return [.integer(IntegerTensor(shape: t.shape, values: t.scalars.map { to == 9 ? ($0 != 0 ? 1 : 0) : Int($0) },
-                                                   isBool: to == 9))]
-                case (.integer(let t), true): return [.float(Tensor(shape: t.shape, scalars: t.values.map { Float($0) }))]
-                case (.integer(let t), false):
-                    return [.integer(IntegerTensor(shape: t.shape, values: to == 9 ? t.values.map { $0 != 0 ? 1 : 0 } : t.values,
-                                                   isBool: to == 9))]
+                return [try cast(v, toFloat: floatTypes.contains(to), bool: to == 9)]
+            }
+        }
+        // Opset 15: Cast to the second input's element type (newer exporters match constants to tensors this way).
+        b["CastLike"] = { _ in
+            return { inputs in
+                guard inputs.count == 2, let v = inputs[0], let like = inputs[1] else { throw KernelError("CastLike needs two inputs") }
+                switch like {
+                case .float: return [try cast(v, toFloat: true, bool: false)]
+                case .integer(let t): return [try cast(v, toFloat: false, bool: t.isBool)]
                 }
             }
         }
         return b
     }()
+}
+
+/// `v` as a float tensor, or as an integer one (`bool`: 0 and 1). Floats become integers truncated toward zero,
+/// as C++'s `static_cast` in onnxruntime does; NaN, the infinities and values beyond Int's range have no
+/// integer value and are an error rather than a trap.
+private func cast(_ v: ONNXValue, toFloat: Bool, bool: Bool) throws -> ONNXValue {
+    switch (v, toFloat) {
+    case (.float, true): return v
+    case (.float(let t), false):
+        let values = try t.scalars.map { x -> Int in
+            if bool { return x != 0 ? 1 : 0 }
+            guard let i = Int(exactly: x.rounded(.towardZero)) else { throw KernelError("Cast: \(x) has no integer value") }
+            return i
+        }
+        return .integer(IntegerTensor(shape: t.shape, values: values, isBool: bool))
+    case (.integer(let t), true): return .float(Tensor(shape: t.shape, scalars: t.values.map { Float($0) }))
+    case (.integer(let t), false):
+        return .integer(IntegerTensor(shape: t.shape, values: bool ? t.values.map { $0 != 0 ? 1 : 0 } : t.values, isBool: bool))
+    }
 }
