@@ -81,10 +81,13 @@ extension ONNXOperators {
                     let fill = flatIndexMask(shape: outShape, inside: inside).map { $0 ? Float(0) : value }
                     return [.float(padded + Tensor(shape: outShape, scalars: fill))]
                 case .integer(let t):
+                    guard let fill = Int(exactly: value.rounded(.towardZero)) else {
+                        throw KernelError("Pad: the value \(value) has no integer value to pad integer data with")
+                    }
                     let inside = flatIndexMask(shape: outShape, inside: maps.map { $0.map { $0 >= 0 } })
                     let safe = maps.map { $0.map { max($0, 0) } }
                     let picked = t.count == 0 ? [Int](repeating: 0, count: inside.count) : t.taking(safe).values
-                    return [.integer(IntegerTensor(shape: outShape, values: zip(inside, picked).map { $0 ? $1 : Int(value) },
+                    return [.integer(IntegerTensor(shape: outShape, values: zip(inside, picked).map { $0 ? $1 : fill },
                                                    isBool: t.isBool))]
                 }
             }

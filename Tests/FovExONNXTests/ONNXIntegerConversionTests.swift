@@ -4,8 +4,9 @@ import FovExTensor
 import SwiftProtobuf
 import XCTest
 
-/// Cast and CastLike between float, integer and bool tensors, against values worked out by hand.
-final class ONNXCastTests: XCTestCase {
+/// Float ↔ integer conversions inside graphs (Cast, CastLike, Pad's value on integer data), against values
+/// worked out by hand; a float with no integer value is an error naming the node, never a trap.
+final class ONNXIntegerConversionTests: XCTestCase {
     private func initializer(_ name: String, _ type: Onnx_TensorProto.DataType, _ values: [Int32]) -> Onnx_TensorProto {
         var t = Onnx_TensorProto()
         (t.name, t.dataType, t.dims, t.int32Data) = (name, Int32(type.rawValue), [Int64(values.count)], values)
@@ -51,6 +52,29 @@ final class ONNXCastTests: XCTestCase {
             XCTAssertThrowsError(try program.run(Tensor(shape: [1, 3, 8, 8], scalars: scalars))) { error in
                 XCTAssertTrue("\(error)".contains("to-int") && "\(error)".contains("has no integer value"), "\(error)")
             }
+        }
+    }
+
+    /// Integer data padded with a float value: a whole number pads, NaN is an error (the spec wants the data's
+    /// type; exporters write it, hand-made graphs may not).
+    func testPaddingIntegersWithAFloatValue() throws {
+        func program(value: Float) throws -> ONNXProgram {
+            var pads = Onnx_TensorProto()
+            (pads.name, pads.dataType, pads.dims, pads.int64Data) = ("pads", Int32(Onnx_TensorProto.DataType.int64.rawValue), [8],
+                                                                    [0, 0, 0, 1, 0, 0, 0, 1])
+            var fill = Onnx_TensorProto()
+            (fill.name, fill.dataType, fill.dims, fill.floatData) = ("fill", Int32(Onnx_TensorProto.DataType.float.rawValue), [], [value])
+            var proto = GraphBuilder.model([castTo(.int64, "to-int", "x", "xi"), GraphBuilder.node("Pad", "pad", ["xi", "pads", "fill"], ["p"]),
+                                            castTo(.float, "back", "p", "y")], outputDims: [nil, 3, 8, 10])
+            proto.graph.initializer = [pads, fill]
+            return try ONNXProgram(ONNXModel(serializedBytes: proto.serializedData(), file: "pad.onnx"))
+        }
+        let x = Tensor(repeating: 2.5, shape: [1, 3, 8, 8])
+        let padded = try program(value: -7).run(x).output
+        XCTAssertEqual(padded.shape, [1, 3, 8, 10])
+        XCTAssertEqual(Array(padded.scalars.prefix(10)), [-7, 2, 2, 2, 2, 2, 2, 2, 2, -7])
+        XCTAssertThrowsError(try program(value: .nan).run(x)) { error in
+            XCTAssertTrue("\(error)".contains("pad") && "\(error)".contains("no integer value"), "\(error)")
         }
     }
 }
