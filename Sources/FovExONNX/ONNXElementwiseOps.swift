@@ -47,6 +47,21 @@ extension ONNXOperators {
         unary("Erf") { $0.erf() }
         unary("Reciprocal") { 1 / $0 }
         unary("Softplus") { ($0.exp() + 1).log() }
+        // Rounding (shape arithmetic in float: timm's "same" padding takes ceil(size / stride)). The result is a
+        // constant: its derivative is zero wherever it exists. Integer inputs are whole already. Round halves to
+        // even, as the spec says.
+        func rounding(_ op: String, _ rule: FloatingPointRoundingRule) {
+            b[op] = { _ in
+                { inputs in
+                    guard let v = inputs.first ?? nil else { throw KernelError("\(op) needs an input") }
+                    guard case .float(let t) = v else { return [v] }
+                    return [.float(Tensor(shape: t.shape, scalars: t.scalars.map { $0.rounded(rule) }))]
+                }
+            }
+        }
+        rounding("Ceil", .up)
+        rounding("Floor", .down)
+        rounding("Round", .toNearestOrEven)
         b["HardSigmoid"] = { ctx in
             let alpha = ctx.node.float("alpha", default: 0.2), beta = ctx.node.float("beta", default: 0.5)
             return { inputs in [.float((try floatInput(inputs, 0, "HardSigmoid") * alpha + beta).clamped(min: 0, max: 1))] }

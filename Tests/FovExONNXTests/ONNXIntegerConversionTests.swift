@@ -77,4 +77,21 @@ final class ONNXIntegerConversionTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("pad") && "\(error)".contains("no integer value"), "\(error)")
         }
     }
+
+    /// Ceil, Floor and Round (halves to even) on floats; their gradient is zero.
+    func testRoundingOps() throws {
+        let values: [Float] = [2.5, -2.5, 1.5, -0.5, 0.49, -7.2, 3, 1e9]
+        let x = Tensor(shape: [1, 3, 8, 8], scalars: (0..<192).map { values[$0 % values.count] })
+        let expected: [String: [Float]] = ["Ceil": [3, -2, 2, -0.0, 1, -7, 3, 1e9], "Floor": [2, -3, 1, -1, 0, -8, 3, 1e9],
+                                           "Round": [2, -2, 2, -0.0, 0, -7, 3, 1e9]]
+        for (op, want) in expected {
+            let proto = GraphBuilder.model([GraphBuilder.node(op, op.lowercased(), ["x"], ["y"])], outputDims: [nil, 3, 8, 8])
+            let program = try ONNXProgram(ONNXModel(serializedBytes: proto.serializedData(), file: "\(op).onnx"))
+            let tracked = x.requiringGradient()
+            let y = try program.run(tracked).output
+            XCTAssertEqual(Array(y.scalars.prefix(8)), want, op)
+            XCTAssertEqual(y.scalars.map(\.sign), y.scalars.enumerated().map { want[$0.offset % 8].sign }, "\(op): signed zeros")
+            XCTAssertEqual(try gradients(of: y.sum(), withRespectTo: [tracked])[0].scalars, [Float](repeating: 0, count: 192), op)
+        }
+    }
 }
