@@ -15,6 +15,8 @@ then prints one line per export: checker result, max |FovEx − onnxruntime| / m
 against PyTorch, and onnxruntime against PyTorch.
 
     python3 tools/onnx_parity_full.py [--opsets 11,12,14] [MODEL ...]
+A MODEL named timm:NAME is timm's NAME (PyPI timm 0.9, random weights, its default input size) instead of a
+torchvision model; the files are then called timm-NAME-opsetK.
 The stages run as `python3 tools/onnx_parity_full.py --stage export|check DIR MODEL OPSETS` under the right
 interpreter (set TORCH_PYTHON to use another one than /usr/bin/python3).
 """
@@ -57,6 +59,11 @@ def read_safetensors(path):
     return {k: (v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
 
 
+def stem_of(name):
+    """The file name's stem for a model: timm:NAME becomes timm-NAME."""
+    return name.replace(":", "-")
+
+
 def float_bytes(t):
     """Little-endian float32 bytes of a tensor, without torch's NumPy bridge (absent when PyPI's NumPy 2
     shadows the Debian NumPy that Debian's PyTorch was built against)."""
@@ -68,19 +75,24 @@ def export(directory, name, opsets):
     import torch
     import torchvision
     torch.manual_seed(0)
-    kwargs = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
-    model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    if name.startswith("timm:"):
+        import timm
+        model = timm.create_model(name[len("timm:"):], pretrained=False).eval()
+        size = model.pretrained_cfg.get("input_size", (3, 224, 224))[1]
+    else:
+        kwargs = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
+        model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+        size = 299 if name == "inception_v3" else 224
     # Some heads start at zero (vit_b_16's), which would make every logit 0 and the comparison empty.
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.Linear) and not module.weight.any():
                 module.weight.normal_(0, 0.02)
-    size = 299 if name == "inception_v3" else 224
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         logits = model(x)
     for opset in sorted({min(o, EXPORTED_MAX) for o in opsets}):
-        stem = os.path.join(directory, f"{name}-opset{opset}")
+        stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
         torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         write_safetensors(stem + ".safetensors", {
@@ -94,20 +106,20 @@ def check(directory, name, opsets):
     import onnxruntime
     from onnx import version_converter
     results = {}
-    exported = os.path.join(directory, f"{name}-opset{EXPORTED_MAX}")
+    exported = os.path.join(directory, f"{stem_of(name)}-opset{EXPORTED_MAX}")
     for opset in sorted(o for o in opsets if o > EXPORTED_MAX):
-        stem = os.path.join(directory, f"{name}-opset{opset}")
+        stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
         try:
             onnx.save(version_converter.convert_version(onnx.load(exported + ".onnx"), opset), stem + ".onnx")
             shutil.copy(exported + ".safetensors", stem + ".safetensors")
         except Exception as e:  # a converter without an adapter for some op: reported, not run
-            results[f"{name}-opset{opset}"] = {"checker": "conversion failed: " + str(e).splitlines()[0][:100],
+            results[f"{stem_of(name)}-opset{opset}"] = {"checker": "conversion failed: " + str(e).splitlines()[0][:100],
                                                "onnx_bytes": 0}
     if EXPORTED_MAX not in opsets and os.path.exists(exported + ".onnx"):
         os.remove(exported + ".onnx")
         os.remove(exported + ".safetensors")
     for opset in sorted(opsets):
-        stem = os.path.join(directory, f"{name}-opset{opset}")
+        stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
         if not os.path.exists(stem + ".onnx"):
             continue
         try:
@@ -122,7 +134,7 @@ def check(directory, name, opsets):
         logits = session.run(None, {session.get_inputs()[0].name: x})[0].astype("<f4")
         tensors["ort_logits"] = (logits.shape, logits.tobytes())
         write_safetensors(stem + ".safetensors", tensors)
-        results[f"{name}-opset{opset}"] = {"checker": verdict, "onnx_bytes": os.path.getsize(stem + ".onnx")}
+        results[f"{stem_of(name)}-opset{opset}"] = {"checker": verdict, "onnx_bytes": os.path.getsize(stem + ".onnx")}
     with open(os.path.join(directory, "check-results.json"), "w") as f:
         json.dump(results, f)
 
@@ -140,14 +152,14 @@ def main():
         if not all(11 <= o <= 21 for o in opsets):
             sys.exit(f"--opsets: {opsets} must lie in 11...21")
     models = args or MODELS
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in MODELS and not m.startswith("timm:")]
     if unknown:
         sys.exit(f"unknown models {unknown}; choose from {MODELS}")
     torch_python = os.environ.get("TORCH_PYTHON", "/usr/bin/python3")
     env = dict(os.environ, FOVEX_NATIVE="1")
     print(f"{'export':<28} {'checker':<8} {'FovEx vs ORT':>13} {'FovEx vs torch':>15} {'ORT vs torch':>13} {'MB':>6}")
     for name in models:
-        directory = tempfile.mkdtemp(prefix=f"onnx-parity-{name}-")
+        directory = tempfile.mkdtemp(prefix=f"onnx-parity-{stem_of(name)}-")
         try:
             listed = ",".join(map(str, opsets))
             subprocess.run([torch_python, __file__, "--stage", "export", directory, name, listed], check=True,

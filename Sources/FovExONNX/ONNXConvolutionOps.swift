@@ -4,9 +4,12 @@ import FovExTensor
 // Convolution and batch normalisation on NCHW tensors.
 
 /// A 2-D convolution with constant weights, as the graph compiler plans it: batch normalisation folded in,
-/// and an activation and a residual sum fused into oneDNN's pass where the graph allows.
+/// and an activation and a residual sum fused into oneDNN's pass where the graph allows. A 1-D convolution
+/// (ECA's channel attention) runs as a 2-D one on a height of 1.
 struct ConvolutionPlan {
     var weight: Tensor
+    /// Whether the node is a 1-D convolution ([N, C, L] input), run on [N, C, 1, L].
+    var isOneDimensional = false
     var bias: Tensor?
     var stride: Int
     var padding: ConvPadding
@@ -19,9 +22,16 @@ struct ConvolutionPlan {
     /// Reads a Conv node's attributes; refuses what `conv2d` cannot do.
     init(_ ctx: KernelContext) throws {
         guard let w = ctx.constantFloat(1) else { throw UnsupportedUseError("weights that are not constant are not supported") }
-        guard w.rank == 4 else { throw UnsupportedUseError("only 2-D convolutions are supported (weights \(w.shape))") }
+        guard w.rank == 4 || w.rank == 3 else {
+            throw UnsupportedUseError("only 1-D and 2-D convolutions are supported (weights \(w.shape))")
+        }
         let node = ctx.node
-        let strides = node.ints("strides") ?? [1, 1], dilations = node.ints("dilations") ?? [1, 1]
+        let oneDimensional = w.rank == 3
+        isOneDimensional = oneDimensional
+        // A 1-D convolution's attributes have one entry per side of its one axis: the height gets stride and
+        // dilation equal to the width's (harmless at height 1 with a kernel height of 1) and no padding.
+        func twoDimensional(_ v: [Int]?) -> [Int]? { oneDimensional ? v.map { $0.count == 1 ? [$0[0], $0[0]] : $0 } : v }
+        let strides = twoDimensional(node.ints("strides")) ?? [1, 1], dilations = twoDimensional(node.ints("dilations")) ?? [1, 1]
         guard strides.count == 2, strides[0] == strides[1], dilations.count == 2, dilations[0] == dilations[1] else {
             throw UnsupportedUseError("unequal strides \(strides) or dilations \(dilations) are not supported")
         }
@@ -30,14 +40,15 @@ struct ConvolutionPlan {
         }
         switch node.string("auto_pad") ?? "NOTSET" {
         case "NOTSET":
-            let p = node.ints("pads") ?? [0, 0, 0, 0]
+            var p = node.ints("pads") ?? [0, 0, 0, 0]
+            if oneDimensional, p.count == 2 { p = [0, p[0], 0, p[1]] }
             guard p.count == 4 else { throw UnsupportedUseError("pads \(p)") }
             padding = .zeros(top: p[0], bottom: p[2], left: p[1], right: p[3])
         case "VALID": padding = .symmetric(0)
         case "SAME_UPPER": padding = .same
         case let other: throw UnsupportedUseError("auto_pad = \(other) is not supported")
         }
-        weight = w
+        weight = oneDimensional ? w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]) : w
         if ctx.node.inputs.count > 2 && !ctx.node.inputs[2].isEmpty {
             guard let b = ctx.constantFloat(2) else { throw UnsupportedUseError("a bias that is not constant is not supported") }
             bias = b.reshaped([-1])
@@ -55,6 +66,24 @@ struct ConvolutionPlan {
     /// nothing is recorded (``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:residual:activation:consumingResidual:)``),
     /// for a caller that knows no one reads the residual afterwards.
     func kernel(consumingResidual: Bool) -> ONNXKernel {
+        let plan = self
+        return { inputs in
+            let x = try floatInput(inputs, 0, "Conv")
+            if plan.isOneDimensional {
+                guard x.rank == 3 else { throw KernelError("Conv: a 1-D convolution needs an [N, C, L] input, got \(x.shape)") }
+                let outputs = try plan.twoDimensionalKernel(consumingResidual: consumingResidual)(
+                    [.float(x.expandingShape(at: 2))] + inputs.dropFirst().map { value in
+                        guard case .float(let r)? = value, r.rank == 3 else { return value }
+                        return .float(r.expandingShape(at: 2))
+                    })
+                guard case .float(let y)? = outputs.first else { throw KernelError("Conv: no output") }
+                return [.float(y.squeezingShape(at: [2]))]
+            }
+            return try plan.twoDimensionalKernel(consumingResidual: consumingResidual)([.float(x)] + inputs.dropFirst())
+        }
+    }
+
+    private func twoDimensionalKernel(consumingResidual: Bool) -> ONNXKernel {
         let plan = self
         return { inputs in
             let x = try floatInput(inputs, 0, "Conv")
@@ -99,6 +128,28 @@ extension ONNXOperators {
         var b: [String: KernelBuilder] = [:]
         b["Conv"] = { ctx in try ConvolutionPlan(ctx).kernel }
         b["BatchNormalization"] = { ctx in
+            let epsilon = ctx.node.float("epsilon", default: 1e-5)
+            // Training mode normalises with the input's own statistics. Exporters write it for weight
+            // standardisation (timm's NFNets: F.batch_norm(weight, training=True) on constant weights, which
+            // the loader then folds into constant weights).
+            if ctx.node.int("training_mode", default: 0) == 1 {
+                let momentum = ctx.node.float("momentum", default: 0.9), outputs = ctx.node.outputs.count
+                return { inputs in
+                    let x = try floatInput(inputs, 0, "BatchNormalization")
+                    let scale = try floatInput(inputs, 1, "BatchNormalization"), bias = try floatInput(inputs, 2, "BatchNormalization")
+                    guard x.rank >= 2, scale.count == x.shape[1], bias.count == x.shape[1] else {
+                        throw KernelError("BatchNormalization: input \(x.shape) for \(scale.count) channels")
+                    }
+                    let (y, mean, variance) = normalizedByStatistics(x, axes: [0] + Array(2..<x.rank), scale: scale,
+                                                                     bias: bias, epsilon: epsilon)
+                    guard outputs > 1 else { return [.float(y)] }
+                    // The running statistics: the given ones moved towards the batch's by (1 − momentum).
+                    let runningMean = try floatInput(inputs, 3, "BatchNormalization") * momentum + mean.reshaped([-1]) * (1 - momentum)
+                    let runningVariance = try floatInput(inputs, 4, "BatchNormalization") * momentum
+                        + variance.reshaped([-1]) * (1 - momentum)
+                    return Array([ONNXValue.float(y), .float(runningMean), .float(runningVariance)].prefix(outputs))
+                }
+            }
             try ctx.require("training_mode", in: [0], default: 0)
             if ctx.node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
                 throw UnsupportedUseError("running-statistics outputs (training) are not supported")
@@ -107,7 +158,6 @@ extension ONNXOperators {
                   let variance = ctx.constantFloat(4) else {
                 throw UnsupportedUseError("scale, bias, mean and variance must be constant")
             }
-            let epsilon = ctx.node.float("epsilon", default: 1e-5)
             return { inputs in
                 let x = try floatInput(inputs, 0, "BatchNormalization")
                 guard x.rank >= 2, x.shape[1] == mean.count else {
@@ -116,6 +166,32 @@ extension ONNXOperators {
                 return [.float(x.batchNorm(mean: mean, variance: variance, scale: scale, offset: offset, epsilon: epsilon))]
             }
         }
+        // Each (sample, channel) normalised over its spatial axes; PyTorch exports GroupNorm as this on an
+        // [N, groups, −1] reshape (timm's PoolFormer, ConvNeXt variants with GroupNorm).
+        b["InstanceNormalization"] = { ctx in
+            let epsilon = ctx.node.float("epsilon", default: 1e-5)
+            return { inputs in
+                let x = try floatInput(inputs, 0, "InstanceNormalization")
+                let scale = try floatInput(inputs, 1, "InstanceNormalization"), bias = try floatInput(inputs, 2, "InstanceNormalization")
+                guard x.rank >= 3, scale.count == x.shape[1], bias.count == x.shape[1] else {
+                    throw KernelError("InstanceNormalization: input \(x.shape) for \(scale.count) channels")
+                }
+                return [.float(normalizedByStatistics(x, axes: Array(2..<x.rank), scale: scale, bias: bias, epsilon: epsilon).y)]
+            }
+        }
         return b
     }()
+}
+
+/// (x − mean) / √(variance + ε) with the mean and population variance of x over `axes`, then scale and bias
+/// per channel (axis 1). Differentiable; also returns the statistics (kept dimensions).
+private func normalizedByStatistics(_ x: Tensor, axes: [Int], scale: Tensor, bias: Tensor,
+                                    epsilon: Float) -> (y: Tensor, mean: Tensor, variance: Tensor) {
+    let mean = x.mean(alongAxes: axes, keepingDimensions: true)
+    let centred = x - mean
+    let variance = centred.pow(2).mean(alongAxes: axes, keepingDimensions: true)
+    var channel = [Int](repeating: 1, count: x.rank)
+    channel[1] = x.shape[1]
+    let y = centred / (variance + epsilon).sqrt() * scale.reshaped(channel) + bias.reshaped(channel)
+    return (y, mean, variance)
 }

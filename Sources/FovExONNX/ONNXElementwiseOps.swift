@@ -62,6 +62,13 @@ extension ONNXOperators {
         rounding("Ceil", .up)
         rounding("Floor", .down)
         rounding("Round", .toNearestOrEven)
+        b["LeakyRelu"] = { ctx in
+            let alpha = ctx.node.float("alpha", default: 0.01)
+            return { inputs in
+                let x = try floatInput(inputs, 0, "LeakyRelu")
+                return [.float(x.relu() - (-x).relu() * alpha)]
+            }
+        }
         b["HardSigmoid"] = { ctx in
             let alpha = ctx.node.float("alpha", default: 0.2), beta = ctx.node.float("beta", default: 0.5)
             return { inputs in [.float((try floatInput(inputs, 0, "HardSigmoid") * alpha + beta).clamped(min: 0, max: 1))] }

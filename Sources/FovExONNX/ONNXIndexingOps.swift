@@ -169,6 +169,25 @@ extension ONNXOperators {
                 }
             }
         }
+        // Each axis repeated `repeats` times (gcvit's attention tiles its global query over the windows).
+        b["Tile"] = { _ in
+            { inputs in
+                guard let v = inputs.first ?? nil else { throw KernelError("Tile needs an input") }
+                let repeats = try integerInput(inputs, 1, "Tile").values, shape = v.shape
+                guard repeats.count == shape.count, repeats.allSatisfy({ $0 >= 0 }) else {
+                    throw KernelError("Tile: repeats \(repeats) for shape \(shape)")
+                }
+                guard zip(shape, repeats).allSatisfy({ $0.multipliedReportingOverflow(by: $1).partialValue < 1 << 31 }) else {
+                    throw KernelError("Tile: repeats \(repeats) make shape \(shape) too large")
+                }
+                let picks = zip(shape, repeats).map { n, r in (0..<(n * r)).map { $0 % n } }
+                switch v {
+                case .float(let t): return [.float(t.gatheringElements(flatPositions(shape: shape, picks: picks), shape: picks.map(\.count)))]
+                case .integer(let t): return [.integer(t.taking(picks))]
+                }
+            }
+        }
+        b["Resize"] = { ctx in try ResizePlan(ctx).kernel }
         return b
     }()
 }
@@ -183,4 +202,137 @@ private func flatIndexMask(shape: [Int], inside: [[Bool]]) -> [Bool] {
         mask = next
     }
     return mask
+}
+
+/// ONNX Resize on float tensors, one axis at a time: nearest (any `nearest_mode`), linear and cubic
+/// (Keys, `cubic_coeff_a`, `exclude_outside`) with the `asymmetric`, `half_pixel`, `pytorch_half_pixel` and
+/// `align_corners` coordinate rules, from `scales` or `sizes`. Each output is a weighted sum of gathered inputs,
+/// so the gradient flows back through the same gathers.
+struct ResizePlan {
+    let mode: String, coordinates: String, nearest: String
+    let cubicA: Float, excludeOutside: Bool
+
+    init(_ ctx: KernelContext) throws {
+        let node = ctx.node
+        mode = node.string("mode") ?? "nearest"
+        coordinates = node.string("coordinate_transformation_mode") ?? "half_pixel"
+        nearest = node.string("nearest_mode") ?? "round_prefer_floor"
+        cubicA = node.float("cubic_coeff_a", default: -0.75)
+        excludeOutside = node.int("exclude_outside", default: 0) == 1
+        guard ["nearest", "linear", "cubic"].contains(mode) else { throw UnsupportedUseError("mode = '\(mode)' is not supported") }
+        guard ["asymmetric", "half_pixel", "pytorch_half_pixel", "align_corners"].contains(coordinates) else {
+            throw UnsupportedUseError("coordinate_transformation_mode = '\(coordinates)' is not supported")
+        }
+        guard ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"].contains(nearest) else {
+            throw UnsupportedUseError("nearest_mode = '\(nearest)' is not supported")
+        }
+        if let axes = node.ints("axes"), !axes.isEmpty { throw UnsupportedUseError("the axes attribute is not supported") }
+        if let policy = node.string("keep_aspect_ratio_policy"), policy != "stretch" {
+            throw UnsupportedUseError("keep_aspect_ratio_policy = '\(policy)' is not supported")
+        }
+    }
+
+    var kernel: ONNXKernel {
+        let plan = self
+        return { inputs in
+            let x = try floatInput(inputs, 0, "Resize")
+            let shape = x.shape
+            // Inputs: X, roi, scales, sizes (opset 11+); one of scales and sizes is given.
+            let sizes = try inputs.count > 3 && inputs[3] != nil ? integerList(inputs, 3, "Resize") : nil
+            let scaleList: [Float]? = try inputs.count > 2 && inputs[2] != nil ? {
+                guard case .float(let s)? = inputs[2] else { throw KernelError("Resize: scales must be floats") }
+                return s.count == 0 ? nil : s.scalars
+            }() : nil
+            var out = shape, scales = [Float](repeating: 1, count: shape.count)
+            if let sizes, !sizes.isEmpty {
+                guard sizes.count == shape.count, sizes.allSatisfy({ $0 > 0 && $0 < 1 << 20 }) else {
+                    throw KernelError("Resize: sizes \(sizes) for input \(shape)")
+                }
+                out = sizes
+                scales = zip(sizes, shape).map { Float($0) / Float($1) }
+            } else if let scaleList {
+                guard scaleList.count == shape.count, scaleList.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                    throw KernelError("Resize: scales \(scaleList) for input \(shape)")
+                }
+                scales = scaleList
+                out = try zip(shape, scaleList).map { n, s in
+                    let m = (Float(n) * s).rounded(.down)
+                    guard m >= 1, m < Float(1 << 20) else { throw KernelError("Resize: scales \(scaleList) for input \(shape)") }
+                    return Int(m)
+                }
+            } else {
+                throw KernelError("Resize needs scales or sizes")
+            }
+            var y = x
+            for axis in shape.indices where out[axis] != shape[axis] || scales[axis] != 1 {
+                y = plan.resized(y, axis: axis, to: out[axis], scale: scales[axis])
+            }
+            return [.float(y)]
+        }
+    }
+
+    /// The input coordinate of output index `o` on an axis of `n` inputs and `m` outputs.
+    private func source(_ o: Int, n: Int, m: Int, scale: Float) -> Float {
+        switch coordinates {
+        case "asymmetric": return Float(o) / scale
+        case "align_corners": return m == 1 ? 0 : Float(o) * Float(n - 1) / Float(m - 1)
+        case "pytorch_half_pixel": return m == 1 ? 0 : (Float(o) + 0.5) / scale - 0.5
+        default: return (Float(o) + 0.5) / scale - 0.5
+        }
+    }
+
+    /// The taps of output index `o`: input indices (clamped to the axis) and weights.
+    private func taps(_ o: Int, n: Int, m: Int, scale: Float) -> [(Int, Float)] {
+        let c = source(o, n: n, m: m, scale: scale)
+        func clamp(_ i: Int) -> Int { Swift.min(Swift.max(i, 0), n - 1) }
+        switch mode {
+        case "nearest":
+            let i: Float
+            switch nearest {
+            case "floor": i = c.rounded(.down)
+            case "ceil": i = c.rounded(.up)
+            case "round_prefer_ceil": i = (c + 0.5).rounded(.down)
+            default: i = c == c.rounded(.down) + 0.5 ? c.rounded(.down) : c.rounded()
+            }
+            return [(clamp(Int(i)), 1)]
+        case "linear":
+            let base = c.rounded(.down), t = c - base
+            return [(clamp(Int(base)), 1 - t), (clamp(Int(base) + 1), t)]
+        default:
+            let base = c.rounded(.down), t = c - base, a = cubicA
+            func weight(_ d: Float) -> Float {
+                let d = abs(d)
+                if d <= 1 { return ((a + 2) * d - (a + 3)) * d * d + 1 }
+                if d < 2 { return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a }
+                return 0
+            }
+            var out: [(Int, Float)] = (-1...2).map { k in (Int(base) + k, weight(t - Float(k))) }
+            if excludeOutside {
+                out = out.map { ($0.0, $0.0 >= 0 && $0.0 < n ? $0.1 : 0) }
+                let total = out.reduce(0) { $0 + $1.1 }
+                if total != 0 { out = out.map { ($0.0, $0.1 / total) } }
+            }
+            return out.map { (clamp($0.0), $0.1) }
+        }
+    }
+
+    /// `x` resized along `axis` to `m` entries: Σₖ gather(x, indexₖ) · weightₖ.
+    private func resized(_ x: Tensor, axis: Int, to m: Int, scale: Float) -> Tensor {
+        let n = x.shape[axis]
+        let all = (0..<m).map { taps($0, n: n, m: m, scale: scale) }
+        var outShape = x.shape
+        outShape[axis] = m
+        var weightShape = [Int](repeating: 1, count: x.rank)
+        weightShape[axis] = m
+        var y: Tensor?
+        for k in all[0].indices {
+            var picks = x.shape.map { Array(0..<$0) }
+            picks[axis] = all.map { $0[k].0 }
+            let gathered = x.gatheringElements(flatPositions(shape: x.shape, picks: picks), shape: outShape)
+            let weights = all.map { $0[k].1 }
+            let term = mode == "nearest" ? gathered : gathered * Tensor(shape: weightShape, scalars: weights)
+            y = y.map { $0 + term } ?? term
+        }
+        return y!
+    }
 }

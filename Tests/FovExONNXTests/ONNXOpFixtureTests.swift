@@ -1,0 +1,79 @@
+import Foundation
+import FovExTensor
+@testable import FovExONNX
+import XCTest
+
+/// One-node graphs for ops the torchvision fixtures never use, against onnxruntime's outputs (training-mode
+/// BatchNormalization: the spec's formula in NumPy), written by tools/make_onnx_op_fixtures.py; and each op's
+/// input gradient against a central finite difference.
+final class ONNXOpFixtureTests: XCTestCase {
+    static let cases = [
+        "resize-nearest-asymmetric-floor", "resize-nearest-half-pixel-round-prefer-floor",
+        "resize-nearest-align-corners-round-prefer-ceil", "resize-nearest-pytorch-half-pixel-ceil",
+        "resize-linear-half-pixel", "resize-linear-align-corners", "resize-linear-pytorch-half-pixel",
+        "resize-linear-asymmetric-downsample", "resize-cubic-half-pixel", "resize-cubic-asymmetric-exclude-outside",
+        "tile", "leaky-relu", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
+        "batch-normalization-training",
+    ]
+
+    private func load(_ name: String) throws -> (ONNXProgram, [String: Tensor]) {
+        let program = try ONNXProgram(ONNXModel(contentsOf: ONNXFixtures.url("ops/\(name).onnx")))
+        return (program, try ONNXFixtures.load(ONNXFixtures.url("ops/\(name).safetensors")))
+    }
+
+    func testOutputsMatchOnnxRuntime() throws {
+        for name in Self.cases {
+            let (program, reference) = try load(name)
+            let x = reference["x"]!
+            let run = try withoutGradients { try program.run(x, capturing: ["y1", "y2"]) }
+            XCTAssertEqual(run.output.shape, reference["y"]!.shape, name)
+            XCTAssertLessThanOrEqual(relativeError(run.output, reference["y"]!), 2e-6, name)
+            for extra in ["y1", "y2"] where reference[extra] != nil {
+                guard let value = run.captured[extra] else { XCTFail("\(name): no output \(extra)"); continue }
+                XCTAssertLessThanOrEqual(relativeError(value, reference[extra]!), 2e-6, "\(name) \(extra)")
+            }
+        }
+    }
+
+    /// ⟨∇ₓ⟨y, r⟩, v⟩ against (⟨y(x + εv), r⟩ − ⟨y(x − εv), r⟩) / 2ε in Float64, for a random r and v. LeakyRelu's
+    /// input is moved away from its kink first.
+    func testInputGradientsMatchFiniteDifferences() throws {
+        var generator = SplitMix(seed: 11)
+        for name in Self.cases {
+            let (program, reference) = try load(name)
+            var x = reference["x"]!
+            if name == "leaky-relu" { x = Tensor(shape: x.shape, scalars: x.scalars.map { $0 + ($0 < 0 ? -0.1 : 0.1) }) }
+            let y = try withoutGradients { try program.run(x).output }
+            let r = Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in generator.nextNormal() })
+            let v = Tensor(shape: x.shape, scalars: (0..<x.count).map { _ in generator.nextNormal() })
+            let tracked = x.requiringGradient()
+            let g = try gradients(of: (try program.run(tracked).output * r).sum(), withRespectTo: [tracked])[0]
+            let analytic = zip(g.scalars, v.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let epsilon: Float = 1e-2
+            func objective(_ input: Tensor) throws -> Double {
+                let out = try withoutGradients { try program.run(input).output }
+                return zip(out.scalars, r.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            }
+            let numeric = (try objective(x + v * epsilon) - objective(x - v * epsilon)) / (2 * Double(epsilon))
+            XCTAssertEqual(numeric, analytic, accuracy: 2e-3 * max(abs(analytic), 1), name)
+            XCTAssertGreaterThan(abs(analytic), 1e-3, "\(name): a gradient that vanishes checks nothing")
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64) with Box–Muller normals, for the tests' random directions.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextNormal() -> Float {
+        let u1 = (Double(next() >> 11) + 1) / 9_007_199_254_740_992, u2 = Double(next() >> 11) / 9_007_199_254_740_992
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Writes Tests/FovExONNXTests/Fixtures/ops: one-node ONNX graphs for ops that PyTorch's exports of the torchvision
+fixtures never use (Resize in each mode, Tile, LeakyRelu, 1-D Conv, InstanceNormalization, training-mode
+BatchNormalization), each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y`
+(training-mode BatchNormalization: the spec's formula in NumPy, since onnxruntime's inference build does not run it).
+
+    python3 tools/make_onnx_op_fixtures.py     # PyPI onnx and onnxruntime
+"""
+import json
+import os
+import struct
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "FovExONNXTests", "Fixtures", "ops")
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def graph(name, op, x, inputs=(), attributes=None, outputs=1, opset=17):
+    """One `op` node reading x and the given constant inputs (name, array or None for an omitted input)."""
+    inits, names = [], ["x"]
+    for i, value in enumerate(inputs):
+        if value is None:
+            names.append("")
+            continue
+        n = f"in{i + 1}"
+        names.append(n)
+        inits.append(numpy_helper.from_array(value, n))
+    extra = [f"y{k}" for k in range(1, outputs)]
+    node = helper.make_node(op, names, ["y"] + extra, **(attributes or {}))
+    g = helper.make_graph([node], name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * x.ndim)]
+                          + [helper.make_tensor_value_info(e, TensorProto.FLOAT, [None]) for e in extra], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    path = os.path.join(OUT, name + ".onnx")
+    onnx.save(model, path)
+    return path
+
+
+def run(path, x):
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(["y"], {"x": x})[0]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.default_rng(3)
+    x4 = rng.standard_normal((1, 2, 5, 7)).astype(np.float32)
+    f32, i64 = np.float32, np.int64
+    cases = [
+        ("resize-nearest-asymmetric-floor", "Resize", x4, [None, np.array([1, 1, 2, 3], f32)],
+         dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")),
+        ("resize-nearest-half-pixel-round-prefer-floor", "Resize", x4, [None, None, np.array([1, 2, 8, 4], i64)],
+         dict(mode="nearest", coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_floor")),
+        ("resize-nearest-align-corners-round-prefer-ceil", "Resize", x4, [None, None, np.array([1, 2, 9, 3], i64)],
+         dict(mode="nearest", coordinate_transformation_mode="align_corners", nearest_mode="round_prefer_ceil")),
+        ("resize-nearest-pytorch-half-pixel-ceil", "Resize", x4, [None, None, np.array([1, 2, 3, 11], i64)],
+         dict(mode="nearest", coordinate_transformation_mode="pytorch_half_pixel", nearest_mode="ceil")),
+        ("resize-linear-half-pixel", "Resize", x4, [None, np.array([1, 1, 1.5, 2.5], f32)],
+         dict(mode="linear", coordinate_transformation_mode="half_pixel")),
+        ("resize-linear-align-corners", "Resize", x4, [None, None, np.array([1, 2, 9, 3], i64)],
+         dict(mode="linear", coordinate_transformation_mode="align_corners")),
+        ("resize-linear-pytorch-half-pixel", "Resize", x4, [None, None, np.array([1, 2, 1, 11], i64)],
+         dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel")),
+        ("resize-linear-asymmetric-downsample", "Resize", x4, [None, np.array([1, 1, 0.6, 0.5], f32)],
+         dict(mode="linear", coordinate_transformation_mode="asymmetric")),
+        ("resize-cubic-half-pixel", "Resize", x4, [None, None, np.array([1, 2, 9, 12], i64)],
+         dict(mode="cubic", coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75)),
+        ("resize-cubic-asymmetric-exclude-outside", "Resize", x4, [None, np.array([1, 1, 1.8, 0.75], f32)],
+         dict(mode="cubic", coordinate_transformation_mode="asymmetric", cubic_coeff_a=-0.5, exclude_outside=1)),
+        ("tile", "Tile", rng.standard_normal((1, 2, 3, 4)).astype(f32), [np.array([2, 1, 3, 2], i64)], {}),
+        ("leaky-relu", "LeakyRelu", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(alpha=0.2)),
+        ("conv1d-grouped-strided-dilated", "Conv", rng.standard_normal((2, 4, 11)).astype(f32),
+         [rng.standard_normal((6, 2, 3)).astype(f32), rng.standard_normal(6).astype(f32)],
+         dict(group=2, pads=[1, 2], strides=[2], dilations=[2])),
+        ("conv1d-eca", "Conv", rng.standard_normal((2, 1, 16)).astype(f32),
+         [rng.standard_normal((1, 1, 5)).astype(f32)], dict(pads=[2, 2])),
+        ("instance-normalization", "InstanceNormalization", rng.standard_normal((2, 3, 4, 5)).astype(f32),
+         [rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32)], dict(epsilon=1e-3)),
+    ]
+    for name, op, x, inputs, attributes in cases:
+        path = graph(name, op, x, inputs, attributes)
+        y = run(path, x)
+        write_safetensors(os.path.join(OUT, name + ".safetensors"), {"x": x, "y": y})
+        print(name, x.shape, "->", y.shape)
+
+    # Training-mode BatchNormalization (weight standardisation in timm's NFNets): the spec's definition.
+    x = rng.standard_normal((2, 3, 4, 5)).astype(f32)
+    scale, bias = rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32)
+    mean, var = rng.standard_normal(3).astype(f32), rng.random(3).astype(f32) + 0.5
+    momentum, eps = 0.8, 1e-4
+    graph("batch-normalization-training", "BatchNormalization", x, [scale, bias, mean, var],
+          dict(epsilon=eps, momentum=momentum, training_mode=1), outputs=3)
+    axes = (0, 2, 3)
+    m, v = x.mean(axis=axes, dtype=np.float64), x.var(axis=axes, dtype=np.float64)
+    shape = (1, 3, 1, 1)
+    y = (x - m.reshape(shape)) / np.sqrt(v.reshape(shape) + eps) * scale.reshape(shape) + bias.reshape(shape)
+    write_safetensors(os.path.join(OUT, "batch-normalization-training.safetensors"), {
+        "x": x, "y": y.astype(f32), "y1": (mean * momentum + m * (1 - momentum)).astype(f32),
+        "y2": (var * momentum + v * (1 - momentum)).astype(f32)})
+    print("batch-normalization-training", x.shape)
+
+
+if __name__ == "__main__":
+    main()
