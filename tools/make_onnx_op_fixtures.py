@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes Tests/FovExONNXTests/Fixtures/ops: one-node ONNX graphs for ops that PyTorch's exports of the torchvision
-fixtures never use (Resize in each mode, Tile, LeakyRelu, 1-D Conv, InstanceNormalization, training-mode
-BatchNormalization), each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y`
+fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, 1-D Conv, InstanceNormalization,
+training-mode BatchNormalization), each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y`
 (training-mode BatchNormalization: the spec's formula in NumPy, since onnxruntime's inference build does not run it).
 
     python3 tools/make_onnx_op_fixtures.py     # PyPI onnx and onnxruntime
@@ -92,6 +92,11 @@ def main():
          dict(group=2, pads=[1, 2], strides=[2], dilations=[2])),
         ("conv1d-eca", "Conv", rng.standard_normal((2, 1, 16)).astype(f32),
          [rng.standard_normal((1, 1, 5)).astype(f32)], dict(pads=[2, 2])),
+        ("sin", "Sin", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], {}),
+        ("cos", "Cos", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], {}),
+        ("cumsum", "CumSum", rng.standard_normal((2, 3, 4)).astype(f32), [np.array(1, i64)], {}),
+        ("cumsum-exclusive-reverse", "CumSum", rng.standard_normal((2, 3, 4)).astype(f32), [np.array(-1, i64)],
+         dict(exclusive=1, reverse=1)),
         ("instance-normalization", "InstanceNormalization", rng.standard_normal((2, 3, 4, 5)).astype(f32),
          [rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32)], dict(epsilon=1e-3)),
     ]

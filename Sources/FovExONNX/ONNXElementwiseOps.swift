@@ -45,6 +45,8 @@ extension ONNXOperators {
         unary("Abs") { $0.abs() }
         unary("Sqrt") { $0.sqrt() }
         unary("Erf") { $0.erf() }
+        unary("Sin") { $0.sin() }
+        unary("Cos") { $0.cos() }
         unary("Reciprocal") { 1 / $0 }
         unary("Softplus") { ($0.exp() + 1).log() }
         // Rounding (shape arithmetic in float: timm's "same" padding takes ceil(size / stride)). The result is a

@@ -122,6 +122,32 @@ extension ONNXOperators {
         reduction("ReduceMean") { $0.mean(alongAxes: $1, keepingDimensions: $2) }
         reduction("ReduceSum") { $0.sum(alongAxes: $1, keepingDimensions: $2) }
         reduction("ReduceMax") { $0.max(alongAxes: $1, keepingDimensions: $2) }
+        // Running sums (Fourier position encodings built from a mask: XCiT, EdgeNeXt).
+        b["CumSum"] = { ctx in
+            let exclusive = ctx.node.int("exclusive", default: 0) == 1, reverse = ctx.node.int("reverse", default: 0) == 1
+            return { inputs in
+                guard let v = inputs.first ?? nil else { throw KernelError("CumSum needs an input") }
+                guard let axes = try integerList(inputs, 1, "CumSum"), axes.count == 1 else { throw KernelError("CumSum needs one axis") }
+                let axis = try normalizedAxis(axes[0], rank: v.shape.count, "CumSum")
+                switch v {
+                case .float(let t): return [.float(t.cumulativeSum(alongAxis: axis, exclusive: exclusive, reverse: reverse))]
+                case .integer(let t):
+                    let s = t.shape, n = s[axis], inner = s[(axis + 1)...].reduce(1, *)
+                    var sums = t.values
+                    for o in 0..<s[..<axis].reduce(1, *) {
+                        for j in 0..<inner {
+                            var total = 0
+                            for step in 0..<n {
+                                let at = (o * n + (reverse ? n - 1 - step : step)) * inner + j
+                                let x = t.values[at]
+                                if exclusive { sums[at] = total; total &+= x } else { total &+= x; sums[at] = total }
+                            }
+                        }
+                    }
+                    return [.integer(IntegerTensor(shape: s, values: sums))]
+                }
+            }
+        }
         return b
     }()
 }

@@ -211,6 +211,22 @@ enum LogK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec { 
 enum SqrtK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec { x.squareRoot() } }
 enum TanhK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec { vtanh(x) } }
 enum ErfK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec { verf(x) } }
+// Sine and cosine lane by lane through the C library: graphs use them for positional encodings of a few
+// thousand values, not in the hot path.
+enum SinK: UnaryKernel {
+    static func apply(_ x: Vec) -> Vec {
+        var y = x
+        for i in 0..<Vec.scalarCount { y[i] = Foundation.sin(x[i]) }
+        return y
+    }
+}
+enum CosK: UnaryKernel {
+    static func apply(_ x: Vec) -> Vec {
+        var y = x
+        for i in 0..<Vec.scalarCount { y[i] = Foundation.cos(x[i]) }
+        return y
+    }
+}
 enum SigmoidK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec { vsigmoid(x) } }
 enum ReluK: UnaryKernel { @inline(__always) static func apply(_ x: Vec) -> Vec { vselect(x .> 0, x, Vec(repeating: 0)) } }
 enum Relu6K: UnaryKernel {
@@ -293,6 +309,14 @@ extension Tensor {
     /// The error function. Differentiable.
     public func erf() -> Tensor {
         map(ErfK.self).recorded(from: [self]) { g in [Tensor.zip(g, self, ErfGradK.self)] }
+    }
+    /// Sine (radians). Differentiable: the gradient is g · cos x.
+    public func sin() -> Tensor {
+        map(SinK.self).recorded(from: [self]) { g in [g * self.cos()] }
+    }
+    /// Cosine (radians). Differentiable: the gradient is −g · sin x.
+    public func cos() -> Tensor {
+        map(CosK.self).recorded(from: [self]) { g in [-(g * self.sin())] }
     }
     /// Logistic sigmoid. Differentiable.
     public func sigmoid() -> Tensor {

@@ -36,6 +36,27 @@ extension Tensor {
         return out.recorded(from: [self]) { g in [g.reshaped(keptShape).broadcast(to: inShape)] }
     }
 
+    /// Running sums along `axis`: element i is the sum of elements 0…i (`exclusive`: 0…i−1; `reverse`: i…end,
+    /// or i+1…end). Summed in Float64. Differentiable: the gradient is the running sum of g the other way.
+    public func cumulativeSum(alongAxis axis: Int, exclusive: Bool = false, reverse: Bool = false) -> Tensor {
+        let a = normalizedAxis(axis)
+        let c = contiguous()
+        let out = Tensor.uninitialized(shape)
+        let n = shape[a], inner = shape[(a + 1)...].reduce(1, *), outer = shape[..<a].reduce(1, *)
+        let src = c.basePointer, dst = out.storage.pointer
+        for o in 0..<outer {
+            for j in 0..<inner {
+                var acc = 0.0
+                for step in 0..<n {
+                    let i = reverse ? n - 1 - step : step
+                    let at = (o * n + i) * inner + j
+                    if exclusive { dst[at] = Float(acc); acc += Double(src[at]) } else { acc += Double(src[at]); dst[at] = Float(acc) }
+                }
+            }
+        }
+        return out.recorded(from: [self]) { g in [g.cumulativeSum(alongAxis: a, exclusive: exclusive, reverse: !reverse)] }
+    }
+
     /// Mean over `axes` (all axes when empty). Differentiable.
     public func mean(alongAxes axes: [Int] = [], keepingDimensions keep: Bool = false) -> Tensor {
         let ax = axes.isEmpty ? Array(0..<rank) : axes

@@ -12,7 +12,7 @@ final class ONNXOpFixtureTests: XCTestCase {
         "resize-nearest-align-corners-round-prefer-ceil", "resize-nearest-pytorch-half-pixel-ceil",
         "resize-linear-half-pixel", "resize-linear-align-corners", "resize-linear-pytorch-half-pixel",
         "resize-linear-asymmetric-downsample", "resize-cubic-half-pixel", "resize-cubic-asymmetric-exclude-outside",
-        "tile", "leaky-relu", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
+        "tile", "leaky-relu", "sin", "cos", "cumsum", "cumsum-exclusive-reverse", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
         "batch-normalization-training",
     ]
 

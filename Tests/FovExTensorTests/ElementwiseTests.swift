@@ -20,6 +20,8 @@ final class ElementwiseTests: XCTestCase {
             ("sqrt", positive.sqrt(), ps.map { $0.squareRoot() }),
             ("tanh", x.tanh(), xs.map { Foundation.tanh($0) }),
             ("erf", x.erf(), xs.map { Foundation.erf($0) }),
+            ("sin", x.sin(), xs.map { Foundation.sin($0) }),
+            ("cos", x.cos(), xs.map { Foundation.cos($0) }),
             ("sigmoid", x.sigmoid(), xs.map { 1 / (1 + Foundation.exp(-$0)) }),
             ("relu", x.relu(), xs.map { Swift.max($0, 0) }),
             ("relu6", (x * 4).relu6(), xs.map { Swift.min(Swift.max(4 * $0, 0), 6) }),
@@ -158,7 +160,7 @@ final class ElementwiseTests: XCTestCase {
         let smooth: [(String, (Tensor) -> Tensor)] = [
             ("neg", { -$0 }), ("exp", { $0.exp() }), ("tanh", { $0.tanh() }), ("erf", { $0.erf() }),
             ("sigmoid", { $0.sigmoid() }), ("gelu", { $0.gelu() }), ("square", { $0.pow(2) }),
-            ("cube", { $0.pow(3) }),
+            ("cube", { $0.pow(3) }), ("sin", { $0.sin() }), ("cos", { $0.cos() }),
         ]
         let x = randomNormal([3, 7, 5], seed: 12)
         for (name, f) in smooth { try checkGradients(at: [x], name) { f($0[0]) } }

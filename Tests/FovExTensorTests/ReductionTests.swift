@@ -59,6 +59,25 @@ final class ReductionTests: XCTestCase {
         assertClose(cl.channelsLast().mean(alongAxes: [2, 3]), cl.mean(alongAxes: [2, 3]), tolerance: 1e-6)
     }
 
+    /// Running sums in all four directions against sums written out, on a view, with finite-difference gradients.
+    func testCumulativeSum() throws {
+        let x = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(x.cumulativeSum(alongAxis: 1).scalars, [1, 3, 6, 4, 9, 15])
+        XCTAssertEqual(x.cumulativeSum(alongAxis: 1, exclusive: true).scalars, [0, 1, 3, 0, 4, 9])
+        XCTAssertEqual(x.cumulativeSum(alongAxis: 1, reverse: true).scalars, [6, 5, 3, 15, 11, 6])
+        XCTAssertEqual(x.cumulativeSum(alongAxis: -1, exclusive: true, reverse: true).scalars, [5, 3, 0, 11, 6, 0])
+        XCTAssertEqual(x.cumulativeSum(alongAxis: 0).scalars, [1, 2, 3, 5, 7, 9])
+        XCTAssertEqual(x.transposed().cumulativeSum(alongAxis: 1).scalars, [1, 5, 2, 7, 3, 9])
+        let y = randomNormal([3, 4, 5], seed: 31)
+        for axis in 0..<3 {
+            for (exclusive, reverse) in [(false, false), (true, false), (false, true), (true, true)] {
+                try checkGradients(at: [y], "cumulative sum axis \(axis) exclusive \(exclusive) reverse \(reverse)") {
+                    $0[0].cumulativeSum(alongAxis: axis, exclusive: exclusive, reverse: reverse).tanh()
+                }
+            }
+        }
+    }
+
     func testArgmaxArgmin() {
         let x = randomNormal([4, 7, 3], seed: 4)
         for axis in [0, 1, 2] {
