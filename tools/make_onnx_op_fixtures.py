@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/FovExONNXTests/Fixtures/ops: one-node ONNX graphs for ops that PyTorch's exports of the torchvision
-fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, 1-D Conv, InstanceNormalization,
+fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, ReduceL1/L2/SumSquare/Min, 1-D Conv, InstanceNormalization,
 training-mode BatchNormalization), each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y`
 (training-mode BatchNormalization: the spec's formula in NumPy, since onnxruntime's inference build does not run it).
 
@@ -31,8 +31,9 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-def graph(name, op, x, inputs=(), attributes=None, outputs=1, opset=17):
-    """One `op` node reading x and the given constant inputs (name, array or None for an omitted input)."""
+def graph(name, op, x, inputs=(), attributes=None, outputs=1, opset=17, rank=None):
+    """One `op` node reading x and the given constant inputs (an array, or None for an omitted input); the
+    output `y` has `rank` axes (default: x's)."""
     inits, names = [], ["x"]
     for i, value in enumerate(inputs):
         if value is None:
@@ -44,7 +45,7 @@ def graph(name, op, x, inputs=(), attributes=None, outputs=1, opset=17):
     extra = [f"y{k}" for k in range(1, outputs)]
     node = helper.make_node(op, names, ["y"] + extra, **(attributes or {}))
     g = helper.make_graph([node], name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * x.ndim)]
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * (x.ndim if rank is None else rank))]
                           + [helper.make_tensor_value_info(e, TensorProto.FLOAT, [None]) for e in extra], inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
@@ -97,11 +98,16 @@ def main():
         ("cumsum", "CumSum", rng.standard_normal((2, 3, 4)).astype(f32), [np.array(1, i64)], {}),
         ("cumsum-exclusive-reverse", "CumSum", rng.standard_normal((2, 3, 4)).astype(f32), [np.array(-1, i64)],
          dict(exclusive=1, reverse=1)),
+        ("reduce-l2", "ReduceL2", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[-1], keepdims=1)),
+        ("reduce-l1", "ReduceL1", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[0, 2], keepdims=0)),
+        ("reduce-sum-square", "ReduceSumSquare", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[1])),
+        ("reduce-min", "ReduceMin", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[2], keepdims=0)),
         ("instance-normalization", "InstanceNormalization", rng.standard_normal((2, 3, 4, 5)).astype(f32),
          [rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32)], dict(epsilon=1e-3)),
     ]
     for name, op, x, inputs, attributes in cases:
-        path = graph(name, op, x, inputs, attributes)
+        keep = attributes.get("keepdims", 1) if op.startswith("Reduce") else 1
+        path = graph(name, op, x, inputs, attributes, rank=x.ndim - (0 if keep else len(attributes["axes"])))
         y = run(path, x)
         write_safetensors(os.path.join(OUT, name + ".safetensors"), {"x": x, "y": y})
         print(name, x.shape, "->", y.shape)

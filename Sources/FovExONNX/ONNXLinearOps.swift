@@ -122,6 +122,12 @@ extension ONNXOperators {
         reduction("ReduceMean") { $0.mean(alongAxes: $1, keepingDimensions: $2) }
         reduction("ReduceSum") { $0.sum(alongAxes: $1, keepingDimensions: $2) }
         reduction("ReduceMax") { $0.max(alongAxes: $1, keepingDimensions: $2) }
+        reduction("ReduceMin") { $0.min(alongAxes: $1, keepingDimensions: $2) }
+        reduction("ReduceSumSquare") { ($0 * $0).sum(alongAxes: $1, keepingDimensions: $2) }
+        reduction("ReduceL1") { $0.abs().sum(alongAxes: $1, keepingDimensions: $2) }
+        // F.normalize's export (EdgeNeXt's cross-covariance attention). Its gradient at an all-zero slice is
+        // not a number, as √ has no derivative at 0; PyTorch's clamps the norm from below first.
+        reduction("ReduceL2") { ($0 * $0).sum(alongAxes: $1, keepingDimensions: $2).sqrt() }
         // Running sums (Fourier position encodings built from a mask: XCiT, EdgeNeXt).
         b["CumSum"] = { ctx in
             let exclusive = ctx.node.int("exclusive", default: 0) == 1, reverse = ctx.node.int("reverse", default: 0) == 1

@@ -12,7 +12,8 @@ final class ONNXOpFixtureTests: XCTestCase {
         "resize-nearest-align-corners-round-prefer-ceil", "resize-nearest-pytorch-half-pixel-ceil",
         "resize-linear-half-pixel", "resize-linear-align-corners", "resize-linear-pytorch-half-pixel",
         "resize-linear-asymmetric-downsample", "resize-cubic-half-pixel", "resize-cubic-asymmetric-exclude-outside",
-        "tile", "leaky-relu", "sin", "cos", "cumsum", "cumsum-exclusive-reverse", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
+        "tile", "leaky-relu", "sin", "cos", "cumsum", "cumsum-exclusive-reverse",
+        "reduce-l2", "reduce-l1", "reduce-sum-square", "reduce-min", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
         "batch-normalization-training",
     ]
 
@@ -36,13 +37,13 @@ final class ONNXOpFixtureTests: XCTestCase {
     }
 
     /// ⟨∇ₓ⟨y, r⟩, v⟩ against (⟨y(x + εv), r⟩ − ⟨y(x − εv), r⟩) / 2ε in Float64, for a random r and v. LeakyRelu's
-    /// input is moved away from its kink first.
+    /// and ReduceL1's inputs are moved away from their kink at 0 first.
     func testInputGradientsMatchFiniteDifferences() throws {
         var generator = SplitMix(seed: 11)
         for name in Self.cases {
             let (program, reference) = try load(name)
             var x = reference["x"]!
-            if name == "leaky-relu" { x = Tensor(shape: x.shape, scalars: x.scalars.map { $0 + ($0 < 0 ? -0.1 : 0.1) }) }
+            if name == "leaky-relu" || name == "reduce-l1" { x = Tensor(shape: x.shape, scalars: x.scalars.map { $0 + ($0 < 0 ? -0.1 : 0.1) }) }
             let y = try withoutGradients { try program.run(x).output }
             let r = Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in generator.nextNormal() })
             let v = Tensor(shape: x.shape, scalars: (0..<x.count).map { _ in generator.nextNormal() })
