@@ -177,9 +177,14 @@ extension ONNXOperators {
                 guard repeats.count == shape.count, repeats.allSatisfy({ $0 >= 0 }) else {
                     throw KernelError("Tile: repeats \(repeats) for shape \(shape)")
                 }
-                guard zip(shape, repeats).allSatisfy({ $0.multipliedReportingOverflow(by: $1).partialValue < 1 << 31 }) else {
-                    throw KernelError("Tile: repeats \(repeats) make shape \(shape) too large")
+                // The output's element count, refused beyond 2³⁰ (4 GiB of floats) rather than overflowing.
+                let total = zip(shape, repeats).reduce(1 as Int?) { count, axis in
+                    count.flatMap { c in
+                        let (size, o1) = axis.0.multipliedReportingOverflow(by: axis.1), (product, o2) = c.multipliedReportingOverflow(by: size)
+                        return o1 || o2 || product > 1 << 30 ? nil : product
+                    }
                 }
+                guard total != nil else { throw KernelError("Tile: repeats \(repeats) make shape \(shape) too large") }
                 let picks = zip(shape, repeats).map { n, r in (0..<(n * r)).map { $0 % n } }
                 switch v {
                 case .float(let t): return [.float(t.gatheringElements(flatPositions(shape: shape, picks: picks), shape: picks.map(\.count)))]

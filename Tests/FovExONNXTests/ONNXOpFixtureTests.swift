@@ -1,6 +1,7 @@
 import Foundation
 import FovExTensor
 @testable import FovExONNX
+import SwiftProtobuf
 import XCTest
 
 /// One-node graphs for ops the torchvision fixtures never use, against onnxruntime's outputs (training-mode
@@ -58,6 +59,22 @@ final class ONNXOpFixtureTests: XCTestCase {
             let numeric = (try objective(x + v * epsilon) - objective(x - v * epsilon)) / (2 * Double(epsilon))
             XCTAssertEqual(numeric, analytic, accuracy: 2e-3 * max(abs(analytic), 1), name)
             XCTAssertGreaterThan(abs(analytic), 1e-3, "\(name): a gradient that vanishes checks nothing")
+        }
+    }
+}
+
+extension ONNXOpFixtureTests {
+    /// Repeats whose product is beyond memory, or beyond Int, are an error naming the node, not a trap.
+    func testTileRefusesOutputsTooLargeToHold() throws {
+        for repeats: [Int64] in [[1, 1, 1 << 20, 1 << 20], [1, 1, Int64.max / 4, 8], [2, 1 << 31, 1 << 31, 1]] {
+            var r = Onnx_TensorProto()
+            (r.name, r.dataType, r.dims, r.int64Data) = ("repeats", Int32(Onnx_TensorProto.DataType.int64.rawValue), [4], repeats)
+            var proto = GraphBuilder.model([GraphBuilder.node("Tile", "tile", ["x", "repeats"], ["y"])], outputDims: [nil, 3, nil, nil])
+            proto.graph.initializer = [r]
+            let program = try ONNXProgram(ONNXModel(serializedBytes: proto.serializedData(), file: "tile.onnx"))
+            XCTAssertThrowsError(try program.run(Tensor(zeros: [1, 3, 8, 8]))) { error in
+                XCTAssertTrue("\(error)".contains("tile") && "\(error)".contains("too large"), "\(error)")
+            }
         }
     }
 }
