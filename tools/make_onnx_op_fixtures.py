@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes Tests/FovExONNXTests/Fixtures/ops: one-node ONNX graphs for ops that PyTorch's exports of the torchvision
-fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, ReduceL1/L2/SumSquare/Min, 1-D Conv, InstanceNormalization,
-training-mode BatchNormalization), each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y`
-(training-mode BatchNormalization: the spec's formula in NumPy, since onnxruntime's inference build does not run it).
+fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, ReduceL1/L2/SumSquare/Min, 1-D and
+rectangular pooling, 1-D Conv, InstanceNormalization, training-mode BatchNormalization), each NAME.onnx with
+NAME.safetensors holding its input `x` and onnxruntime's output `y` (training-mode BatchNormalization: the spec's
+formula in NumPy, since onnxruntime's inference build does not run it).
 
     python3 tools/make_onnx_op_fixtures.py     # PyPI onnx and onnxruntime
 """
@@ -102,6 +103,14 @@ def main():
         ("reduce-l1", "ReduceL1", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[0, 2], keepdims=0)),
         ("reduce-sum-square", "ReduceSumSquare", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[1])),
         ("reduce-min", "ReduceMin", rng.standard_normal((2, 3, 4)).astype(f32), [], dict(axes=[2], keepdims=0)),
+        ("max-pool-rectangular-asymmetric-ceil", "MaxPool", rng.standard_normal((1, 3, 7, 9)).astype(f32), [],
+         dict(kernel_shape=[2, 3], strides=[1, 2], pads=[1, 0, 0, 1], ceil_mode=1)),
+        ("average-pool-rectangular", "AveragePool", rng.standard_normal((1, 3, 7, 9)).astype(f32), [],
+         dict(kernel_shape=[3, 1], strides=[2, 1], pads=[1, 0, 1, 0], count_include_pad=1)),
+        ("average-pool-1d", "AveragePool", rng.standard_normal((2, 3, 17)).astype(f32), [],
+         dict(kernel_shape=[4], strides=[2], pads=[1, 1])),
+        ("max-pool-1d-ceil", "MaxPool", rng.standard_normal((2, 3, 16)).astype(f32), [],
+         dict(kernel_shape=[3], strides=[2], ceil_mode=1)),
         ("instance-normalization", "InstanceNormalization", rng.standard_normal((2, 3, 4, 5)).astype(f32),
          [rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32)], dict(epsilon=1e-3)),
     ]

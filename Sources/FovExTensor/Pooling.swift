@@ -11,12 +11,19 @@ extension Tensor {
     /// Keeps a channels-last input's layout. Differentiable: the gradient goes to each window's
     /// arg-max (its first maximal element in row-major order on ties).
     public func maxPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+        maxPool2d(kernel: (kernel, kernel), stride: (stride ?? kernel, stride ?? kernel), padding: (padding, padding))
+    }
+
+    /// ``maxPool2d(kernel:stride:padding:)`` with a rectangular window: its own kernel, stride and padding
+    /// along the height and the width (each padding at most half its kernel). Differentiable.
+    public func maxPool2d(kernel: (height: Int, width: Int), stride: (height: Int, width: Int),
+                          padding: (height: Int, width: Int) = (0, 0)) -> Tensor {
         if rank == 4 && !isChannelsLast && shape[1] >= 8 {
             // The planar kernel compares one element at a time and mispredicts a branch on most new
             // maxima; comparing 16 channels at once in channels-last order pays for both layout copies.
             return channelsLast().maxPool2d(kernel: kernel, stride: stride, padding: padding).contiguous()
         }
-        let (rows, columns) = slidingWindows("maxPool2d", kernel: kernel, stride: stride ?? kernel, padding: padding,
+        let (rows, columns) = slidingWindows("maxPool2d", kernel: kernel, stride: stride, padding: padding,
                                              countPadding: true)
         return pooled(rows: rows, columns: columns, kind: .max)
     }
@@ -31,7 +38,15 @@ extension Tensor {
     ///     than by the number of input elements it covers.
     /// Keeps a channels-last input's layout. Differentiable.
     public func avgPool2d(kernel: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) -> Tensor {
-        let (rows, columns) = slidingWindows("avgPool2d", kernel: kernel, stride: stride ?? kernel, padding: padding,
+        avgPool2d(kernel: (kernel, kernel), stride: (stride ?? kernel, stride ?? kernel), padding: (padding, padding),
+                  countIncludePad: countIncludePad)
+    }
+
+    /// ``avgPool2d(kernel:stride:padding:countIncludePad:)`` with a rectangular window: its own kernel, stride
+    /// and padding along the height and the width (each padding at most half its kernel). Differentiable.
+    public func avgPool2d(kernel: (height: Int, width: Int), stride: (height: Int, width: Int),
+                          padding: (height: Int, width: Int) = (0, 0), countIncludePad: Bool = true) -> Tensor {
+        let (rows, columns) = slidingWindows("avgPool2d", kernel: kernel, stride: stride, padding: padding,
                                              countPadding: countIncludePad)
         return pooled(rows: rows, columns: columns, kind: .average)
     }
@@ -58,15 +73,16 @@ extension Tensor {
         return adaptiveAvgPool2d(outputSize: (1, 1)).reshaped([shape[0], shape[1]])
     }
 
-    private func slidingWindows(_ op: String, kernel: Int, stride: Int, padding: Int, countPadding: Bool)
-        -> (PoolAxis, PoolAxis) {
+    private func slidingWindows(_ op: String, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+                                countPadding: Bool) -> (PoolAxis, PoolAxis) {
         precondition(rank == 4, "\(op) needs an NCHW tensor, got shape \(shape)")
-        precondition(kernel > 0 && stride > 0 && padding >= 0, "\(op): kernel \(kernel), stride \(stride), padding \(padding)")
-        precondition(padding <= kernel / 2, "\(op): padding \(padding) must be at most half the kernel \(kernel)")
-        precondition(shape[2] + 2 * padding >= kernel && shape[3] + 2 * padding >= kernel,
-                     "\(op): kernel \(kernel) does not fit input \(shape[2])×\(shape[3]) with padding \(padding)")
-        return (.sliding(input: shape[2], kernel: kernel, stride: stride, padding: padding, countPadding: countPadding),
-                .sliding(input: shape[3], kernel: kernel, stride: stride, padding: padding, countPadding: countPadding))
+        func axis(_ n: Int, _ k: Int, _ s: Int, _ p: Int) -> PoolAxis {
+            precondition(k > 0 && s > 0 && p >= 0, "\(op): kernel \(kernel), stride \(stride), padding \(padding)")
+            precondition(p <= k / 2, "\(op): padding \(padding) must be at most half the kernel \(kernel)")
+            precondition(n + 2 * p >= k, "\(op): kernel \(kernel) does not fit input \(shape[2])×\(shape[3]) with padding \(padding)")
+            return .sliding(input: n, kernel: k, stride: s, padding: p, countPadding: countPadding)
+        }
+        return (axis(shape[2], kernel.0, stride.0, padding.0), axis(shape[3], kernel.1, stride.1, padding.1))
     }
 }
 

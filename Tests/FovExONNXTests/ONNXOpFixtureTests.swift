@@ -14,7 +14,8 @@ final class ONNXOpFixtureTests: XCTestCase {
         "resize-linear-half-pixel", "resize-linear-align-corners", "resize-linear-pytorch-half-pixel",
         "resize-linear-asymmetric-downsample", "resize-cubic-half-pixel", "resize-cubic-asymmetric-exclude-outside",
         "tile", "leaky-relu", "sin", "cos", "cumsum", "cumsum-exclusive-reverse",
-        "reduce-l2", "reduce-l1", "reduce-sum-square", "reduce-min", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
+        "reduce-l2", "reduce-l1", "reduce-sum-square", "reduce-min",
+        "max-pool-rectangular-asymmetric-ceil", "average-pool-rectangular", "average-pool-1d", "max-pool-1d-ceil", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
         "batch-normalization-training",
     ]
 
