@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes Tests/FovExONNXTests/Fixtures/ops: one-node ONNX graphs for ops that PyTorch's exports of the torchvision
 fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, ReduceL1/L2/SumSquare/Min, 1-D and
-rectangular pooling, 1-D Conv, InstanceNormalization, training-mode BatchNormalization), each NAME.onnx with
+rectangular pooling, PRelu, Elu, Selu, Celu, Mish, Softplus, Softsign, Sign, Max, Min, Sum, Mean, LogSoftmax,
+GlobalMaxPool, comparisons and logic under Where, 1-D Conv, InstanceNormalization, training-mode BatchNormalization), each NAME.onnx with
 NAME.safetensors holding its input `x` and onnxruntime's output `y` (training-mode BatchNormalization: the spec's
 formula in NumPy, since onnxruntime's inference build does not run it).
 
@@ -111,10 +112,71 @@ def main():
          dict(kernel_shape=[4], strides=[2], pads=[1, 1])),
         ("max-pool-1d-ceil", "MaxPool", rng.standard_normal((2, 3, 16)).astype(f32), [],
          dict(kernel_shape=[3], strides=[2], ceil_mode=1)),
+        ("prelu", "PRelu", rng.standard_normal((2, 3, 4, 5)).astype(f32), [rng.standard_normal((3, 1, 1)).astype(f32)], {}),
+        ("elu", "Elu", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], dict(alpha=0.7)),
+        ("selu", "Selu", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], {}),
+        ("celu", "Celu", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], dict(alpha=1.5)),
+        ("softplus", "Softplus", rng.standard_normal((2, 3, 4)).astype(f32) * 40, [], {}),
+        ("softsign", "Softsign", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], {}),
+        ("sign", "Sign", np.array([[-2, -0.0, 0, 3.5]], f32), [], {}),
+        ("max-broadcast", "Max", rng.standard_normal((2, 3, 4, 5)).astype(f32),
+         [rng.standard_normal((3, 1, 1)).astype(f32), np.array(0.25, f32)], {}),
+        ("min-broadcast", "Min", rng.standard_normal((2, 3, 4, 5)).astype(f32),
+         [rng.standard_normal((1, 1, 5)).astype(f32)], {}),
+        ("sum-three", "Sum", rng.standard_normal((2, 3, 4)).astype(f32),
+         [rng.standard_normal((3, 4)).astype(f32), rng.standard_normal(4).astype(f32)], {}),
+        ("mean-two", "Mean", rng.standard_normal((2, 3, 4)).astype(f32), [rng.standard_normal((1, 4)).astype(f32)], {}),
+        ("log-softmax-axis-1", "LogSoftmax", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [], dict(axis=1)),
+        ("global-max-pool", "GlobalMaxPool", rng.standard_normal((2, 3, 4, 5)).astype(f32), [], {}),
         ("instance-normalization", "InstanceNormalization", rng.standard_normal((2, 3, 4, 5)).astype(f32),
          [rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32)], dict(epsilon=1e-3)),
     ]
+    # Opset 18 added Mish; before 13, LogSoftmax flattens the axes from `axis` on.
+    cases_at = [("mish", "Mish", rng.standard_normal((2, 3, 4)).astype(f32) * 4, [], {}, 18),
+                ("log-softmax-legacy-axis-1", "LogSoftmax", rng.standard_normal((2, 3, 4)).astype(f32) * 3, [],
+                 dict(axis=1), 11)]
+    for name, op, x, inputs, attributes, opset in cases_at:
+        path = graph(name, op, x, inputs, attributes, opset=opset)
+        write_safetensors(os.path.join(OUT, name + ".safetensors"), {"x": x, "y": run(path, x)})
+        print(name, x.shape)
+
+    # Comparisons and logic feed Where, whose unpicked branch is −∞: a select that blends would give NaN.
+    x = rng.standard_normal((2, 3, 4)).astype(f32)
+    consts = {"zero": np.array(0, f32), "half": np.array(0.5, f32), "minus-inf": np.array(-np.inf, f32),
+              "row": rng.standard_normal(4).astype(f32)}
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["positive"]),
+             helper.make_node("LessOrEqual", ["x", "half"], ["small"]),
+             helper.make_node("And", ["positive", "small"], ["between"]),
+             helper.make_node("Equal", ["x", "row"], ["same"]),
+             helper.make_node("Or", ["between", "same"], ["kept"]),
+             helper.make_node("Less", ["x", "row"], ["below"]),
+             helper.make_node("GreaterOrEqual", ["x", "row"], ["above"]),
+             helper.make_node("Xor", ["below", "above"], ["always"]),
+             helper.make_node("And", ["kept", "always"], ["mask"]),
+             helper.make_node("Where", ["mask", "x", "minus-inf"], ["y"])]
+    g = helper.make_graph(nodes, "where-comparisons", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * x.ndim)],
+                          [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    path = os.path.join(OUT, "where-comparisons.onnx")
+    onnx.save(model, path)
+    y = run(path, x)
+    infinite = np.isinf(y)
+    assert infinite.any() and not infinite.all() and (y[infinite] < 0).all()
+    # Checkpoints hold finite numbers only: the −∞ positions go in a mask of their own.
+    write_safetensors(os.path.join(OUT, "where-comparisons.safetensors"),
+                      {"x": x, "y": np.where(infinite, 0, y), "y_minus_infinity": infinite.astype(f32)})
+    print("where-comparisons", x.shape)
+
     for name, op, x, inputs, attributes in cases:
+        if op in ("Max", "Min"):
+            # Keep x 0.1 away from the other inputs, so that a finite difference never crosses a kink.
+            others = np.broadcast_to(inputs[0], x.shape)
+            for extra in inputs[1:]:
+                others = (np.maximum if op == "Max" else np.minimum)(others, extra)
+            x = (x + np.where(x >= others, 0.1, -0.1)).astype(f32)
         keep = attributes.get("keepdims", 1) if op.startswith("Reduce") else 1
         path = graph(name, op, x, inputs, attributes, rank=x.ndim - (0 if keep else len(attributes["axes"])))
         y = run(path, x)

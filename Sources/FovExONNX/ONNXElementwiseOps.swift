@@ -48,7 +48,39 @@ extension ONNXOperators {
         unary("Sin") { $0.sin() }
         unary("Cos") { $0.cos() }
         unary("Reciprocal") { 1 / $0 }
-        unary("Softplus") { ($0.exp() + 1).log() }
+        // log(1 + eˣ) as max(x, 0) + log(1 + e^−|x|): the direct form overflows to ∞ (and its gradient to NaN)
+        // beyond x ≈ 88.
+        func softplus(_ x: Tensor) -> Tensor { x.relu() + ((-x.abs()).exp() + 1).log() }
+        unary("Softplus") { softplus($0) }
+        unary("Mish") { $0 * softplus($0).tanh() }
+        unary("Softsign") { $0 / ($0.abs() + 1) }
+        unary("Sign") { $0.sign() }
+        // x for x > 0, else α(eˣ − 1): the exponential reads min(x, 0), so that it is exactly 0 above 0.
+        func elu(_ x: Tensor, alpha: Float, divisor: Float = 1) -> Tensor {
+            x.relu() + ((-((-x).relu()) * (1 / divisor)).exp() - 1) * alpha
+        }
+        b["Elu"] = { ctx in
+            let alpha = ctx.node.float("alpha", default: 1)
+            return { inputs in [.float(elu(try floatInput(inputs, 0, "Elu"), alpha: alpha))] }
+        }
+        b["Celu"] = { ctx in
+            let alpha = ctx.node.float("alpha", default: 1)
+            return { inputs in [.float(elu(try floatInput(inputs, 0, "Celu"), alpha: alpha, divisor: alpha))] }
+        }
+        b["Selu"] = { ctx in
+            let alpha = ctx.node.float("alpha", default: 1.67326319217681884765625)
+            let gamma = ctx.node.float("gamma", default: 1.05070102214813232421875)
+            return { inputs in [.float(elu(try floatInput(inputs, 0, "Selu"), alpha: alpha) * gamma)] }
+        }
+        b["PRelu"] = { _ in
+            { inputs in
+                let x = try floatInput(inputs, 0, "PRelu"), slope = try floatInput(inputs, 1, "PRelu")
+                guard Tensor.broadcastShape(x.shape, slope.shape) == x.shape else {
+                    throw KernelError("PRelu: slope \(slope.shape) does not broadcast to \(x.shape)")
+                }
+                return [.float(x.relu() - (-x).relu() * slope)]
+            }
+        }
         // Rounding (shape arithmetic in float: timm's "same" padding takes ceil(size / stride)). The result is a
         // constant: its derivative is zero wherever it exists. Integer inputs are whole already. Round halves to
         // even, as the spec says.
@@ -137,20 +169,76 @@ extension ONNXOperators {
                 return [v, .integer(mask)]
             }
         }
-        b["Equal"] = { _ in
-            { inputs in
-                switch (inputs.first ?? nil, inputs.count > 1 ? inputs[1] : nil) {
-                case let (.integer(x)?, .integer(y)?):
-                    return [.integer(try IntegerTensor.combined(x, y, bool: true) { $0 == $1 ? 1 : 0 })]
-                case let (.float(x)?, .float(y)?):
-                    let xi = IntegerTensor(shape: x.shape, values: x.scalars.map { Int($0.bitPattern) })
-                    let yi = IntegerTensor(shape: y.shape, values: y.scalars.map { Int($0.bitPattern) })
-                    return [.integer(try IntegerTensor.combined(xi, yi, bool: true) { $0 == $1 ? 1 : 0 })]
-                default:
-                    throw KernelError("Equal needs two inputs of one kind")
+        // Comparisons give bool tensors; floats compare as IEEE numbers (−0 equals 0, NaN equals nothing).
+        func comparison(_ op: String, _ f: @escaping (Float, Float) -> Bool, _ g: @escaping (Int, Int) -> Bool) {
+            b[op] = { _ in
+                { inputs in
+                    switch (inputs.first ?? nil, inputs.count > 1 ? inputs[1] : nil) {
+                    case let (.integer(x)?, .integer(y)?):
+                        return [.integer(try IntegerTensor.combined(x, y, bool: true) { g($0, $1) ? 1 : 0 })]
+                    case let (.float(x)?, .float(y)?):
+                        guard let shape = Tensor.broadcastShape(x.shape, y.shape) else {
+                            throw KernelError("\(op): shapes \(x.shape) and \(y.shape) do not broadcast")
+                        }
+                        let a = x.detached().broadcast(to: shape).scalars, c = y.detached().broadcast(to: shape).scalars
+                        return [.integer(IntegerTensor(shape: shape, values: zip(a, c).map { f($0, $1) ? 1 : 0 }, isBool: true))]
+                    default:
+                        throw KernelError("\(op) needs two inputs of one kind")
+                    }
                 }
             }
         }
+        comparison("Equal", { $0 == $1 }, { $0 == $1 })
+        comparison("Greater", { $0 > $1 }, { $0 > $1 })
+        comparison("Less", { $0 < $1 }, { $0 < $1 })
+        comparison("GreaterOrEqual", { $0 >= $1 }, { $0 >= $1 })
+        comparison("LessOrEqual", { $0 <= $1 }, { $0 <= $1 })
+        func logic(_ op: String, _ f: @escaping (Bool, Bool) -> Bool) {
+            b[op] = { _ in
+                { inputs in
+                    let x = try integerInput(inputs, 0, op), y = try integerInput(inputs, 1, op)
+                    return [.integer(try IntegerTensor.combined(x, y, bool: true) { f($0 != 0, $1 != 0) ? 1 : 0 })]
+                }
+            }
+        }
+        logic("And") { $0 && $1 }
+        logic("Or") { $0 || $1 }
+        logic("Xor") { $0 != $1 }
+        // Max, Min, Sum and Mean of one or more inputs, broadcasting. Max and Min pick (ties go to the later
+        // input), so the gradient reaches the picked element only.
+        func variadic(_ op: String, _ floats: @escaping (Tensor, Tensor) -> Tensor, _ integers: ((Int, Int) -> Int)?,
+                      mean: Bool = false) {
+            b[op] = { _ in
+                { inputs in
+                    let values = inputs.compactMap { $0 }
+                    guard let first = values.first else { throw KernelError("\(op) needs an input") }
+                    switch first {
+                    case .float:
+                        let tensors = try values.map { v -> Tensor in
+                            guard case .float(let t) = v else { throw KernelError("\(op) needs inputs of one kind") }
+                            return t
+                        }
+                        var total = tensors[0]
+                        for t in tensors.dropFirst() {
+                            guard Tensor.broadcastShape(total.shape, t.shape) != nil else {
+                                throw KernelError("\(op): shapes \(total.shape) and \(t.shape) do not broadcast")
+                            }
+                            total = floats(total, t)
+                        }
+                        return [.float(mean ? total * (1 / Float(tensors.count)) : total)]
+                    case .integer:
+                        guard let integers else { throw KernelError("\(op) needs float inputs") }
+                        var total = try integerInput(values, 0, op)
+                        for i in 1..<values.count { total = try IntegerTensor.combined(total, integerInput(values, i, op), integers) }
+                        return [.integer(total)]
+                    }
+                }
+            }
+        }
+        variadic("Max", { Tensor.select($0.greater(than: $1), $0, $1) }, { Swift.max($0, $1) })
+        variadic("Min", { Tensor.select($0.less(than: $1), $0, $1) }, { Swift.min($0, $1) })
+        variadic("Sum", +, { $0 &+ $1 })
+        variadic("Mean", +, nil, mean: true)
         b["Not"] = { _ in
             { inputs in
                 let x = try integerInput(inputs, 0, "Not")

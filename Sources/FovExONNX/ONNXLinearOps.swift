@@ -69,20 +69,24 @@ extension ONNXOperators {
                 return [.float(a.matmul(c))]
             }
         }
-        b["Softmax"] = { ctx in
-            let legacy = ctx.opset < 13
-            let axis = ctx.node.int("axis", default: legacy ? 1 : -1)
-            return { inputs in
-                let x = try floatInput(inputs, 0, "Softmax")
-                let a = try normalizedAxis(axis, rank: x.rank, "Softmax")
-                if a == x.rank - 1 { return [.float(x.softmax())] }
-                if legacy {
-                    // Before opset 13 the input is seen as 2-D [prod(shape[..<axis]), prod(shape[axis...])].
-                    return [.float(x.reshaped([x.shape[..<a].reduce(1, *), -1]).softmax().reshaped(x.shape))]
+        func softmax(_ op: String, _ f: @escaping (Tensor) -> Tensor) {
+            b[op] = { ctx in
+                let legacy = ctx.opset < 13
+                let axis = ctx.node.int("axis", default: legacy ? 1 : -1)
+                return { inputs in
+                    let x = try floatInput(inputs, 0, op)
+                    let a = try normalizedAxis(axis, rank: x.rank, op)
+                    if a == x.rank - 1 { return [.float(f(x))] }
+                    if legacy {
+                        // Before opset 13 the input is seen as 2-D [prod(shape[..<axis]), prod(shape[axis...])].
+                        return [.float(f(x.reshaped([x.shape[..<a].reduce(1, *), -1])).reshaped(x.shape))]
+                    }
+                    return [.float(f(x.transposed(a, -1)).transposed(a, -1))]
                 }
-                return [.float(x.transposed(a, -1).softmax().transposed(a, -1))]
             }
         }
+        softmax("Softmax") { $0.softmax() }
+        softmax("LogSoftmax") { $0.logSoftmax() }
         b["LayerNormalization"] = { ctx in
             if ctx.node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
                 throw UnsupportedUseError("the Mean and InvStdDev outputs are not supported")

@@ -158,6 +158,13 @@ extension ONNXOperators {
                 })]
             }
         }
+        b["GlobalMaxPool"] = { _ in
+            { inputs in
+                let x = try floatInput(inputs, 0, "GlobalMaxPool")
+                guard x.rank >= 3 else { throw KernelError("GlobalMaxPool needs an [N, C, …] input, got \(x.shape)") }
+                return [.float(x.max(alongAxes: Array(2..<x.rank), keepingDimensions: true))]
+            }
+        }
         b["GlobalAveragePool"] = { _ in
             { inputs in
                 let x = try floatInput(inputs, 0, "GlobalAveragePool")

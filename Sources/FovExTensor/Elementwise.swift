@@ -379,6 +379,17 @@ extension Tensor {
     /// `a` where `mask` is non-zero, else `b` (broadcasting). Differentiable in `a` and `b`.
     public static func select(_ mask: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
         let m = mask.detached().map(SignK.self).abs()
-        return a * m + b * (1 - m)
+        guard let pair = broadcastShape(a.shape, b.shape), let shape = broadcastShape(m.shape, pair) else {
+            preconditionFailure("select: shapes \(mask.shape), \(a.shape) and \(b.shape) do not broadcast")
+        }
+        // Picked, not blended: a blend a·m + b·(1 − m) turns an infinite unpicked value into NaN (0 · ∞).
+        let pick = m.broadcast(to: shape).contiguous(), x = a.detached().broadcast(to: shape).contiguous()
+        let y = b.detached().broadcast(to: shape).contiguous()
+        let out = Tensor.uninitialized(shape)
+        let (pp, xp, yp, op) = (pick.basePointer, x.basePointer, y.basePointer, out.storage.pointer)
+        for i in 0..<out.count { op[i] = pp[i] != 0 ? xp[i] : yp[i] }
+        return out.recorded(from: [a, b]) { g in
+            [a.node == nil ? nil : (g * m).summed(toShape: a.shape), b.node == nil ? nil : (g * (1 - m)).summed(toShape: b.shape)]
+        }
     }
 }

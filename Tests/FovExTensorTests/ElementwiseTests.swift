@@ -141,7 +141,7 @@ final class ElementwiseTests: XCTestCase {
         assertClose(a.channelsLast() + bias, withBias, shape: a.shape, tolerance: 1e-7)
     }
 
-    func testComparisonsAndSelect() {
+    func testComparisonsAndSelect() throws {
         let a = Tensor(shape: [5], scalars: [1, -2, 3, 0, 5])
         let b = Tensor(shape: [5], scalars: [1, 2, -3, 0, 4])
         XCTAssertEqual(a.greater(than: b).scalars, [0, 0, 1, 0, 1])
@@ -154,6 +154,13 @@ final class ElementwiseTests: XCTestCase {
         let rows = Tensor.select(Tensor(shape: [2, 1], scalars: [1, 0]), Tensor(repeating: 7, shape: [2, 3]),
                                  Tensor(repeating: -7, shape: [3]))
         XCTAssertEqual(rows.scalars, [7, 7, 7, -7, -7, -7])
+        // Infinities in the branch not taken stay out (a blend would give 0 · ∞ = NaN), and so does their gradient.
+        let minusInfinity = Tensor(repeating: -.infinity, shape: [5])
+        let tracked = a.requiringGradient()
+        let picked = Tensor.select(mask, tracked, minusInfinity)
+        XCTAssertEqual(picked.scalars, [1, -.infinity, 3, -.infinity, 5])
+        let masked = Tensor.select(mask, tracked, Tensor(repeating: 0, shape: [5]))
+        XCTAssertEqual(try gradients(of: (masked * 2).sum(), withRespectTo: [tracked])[0].scalars, [2, 0, 2, 0, 2])
     }
 
     func testUnaryGradients() throws {
