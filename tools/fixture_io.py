@@ -10,9 +10,12 @@ import struct
 import numpy as np
 
 
-def _float32_bytes(t):
+def float32_bytes(t):
+    """Little-endian float32 bytes of a torch tensor or numpy array. Torch tensors do not go through torch's NumPy
+    bridge, which is absent when PyPI's NumPy 2 shadows the Debian NumPy that Debian's PyTorch was built against."""
     if hasattr(t, "detach"):  # a torch tensor
-        t = t.detach().to(dtype=__import__("torch").float32).contiguous().numpy()
+        t = t.detach().to(dtype=__import__("torch").float32).contiguous().view(-1)
+        return struct.pack(f"<{t.numel()}f", *t.tolist())
     return np.ascontiguousarray(t, dtype="<f4").tobytes()
 
 
@@ -21,7 +24,7 @@ def write_safetensors(path, tensors, metadata=None):
     header = {} if metadata is None else {"__metadata__": metadata}
     blobs, offset = [], 0
     for name, t in tensors.items():
-        data = _float32_bytes(t)
+        data = float32_bytes(t)
         header[name] = {"dtype": "F32", "shape": list(np.shape(t)), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)

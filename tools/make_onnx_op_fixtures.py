@@ -2,53 +2,44 @@
 """Writes Tests/FovExONNXTests/Fixtures/ops: one-node ONNX graphs for ops that PyTorch's exports of the torchvision
 fixtures never use (Resize in each mode, Tile, LeakyRelu, Sin, Cos, CumSum, ReduceL1/L2/SumSquare/Min, 1-D and
 rectangular pooling, PRelu, Elu, Selu, Celu, Mish, Softplus, Softsign, Sign, Max, Min, Sum, Mean, LogSoftmax,
-GlobalMaxPool, comparisons and logic under Where, 1-D Conv, InstanceNormalization, training-mode BatchNormalization), each NAME.onnx with
-NAME.safetensors holding its input `x` and onnxruntime's output `y` (training-mode BatchNormalization: the spec's
-formula in NumPy, since onnxruntime's inference build does not run it).
+GlobalMaxPool, comparisons and logic under Where, 1-D Conv, InstanceNormalization, training-mode
+BatchNormalization), each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y`
+(training-mode BatchNormalization: the spec's formula in NumPy, since onnxruntime's inference build does not run it).
 
     python3 tools/make_onnx_op_fixtures.py     # PyPI onnx and onnxruntime
 """
-import json
 import os
-import struct
 
 import numpy as np
 import onnx
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
+from fixture_io import write_safetensors  # tools/ is on sys.path when a script runs
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "FovExONNXTests", "Fixtures", "ops")
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def graph(name, op, x, inputs=(), attributes=None, outputs=1, opset=17, rank=None):
     """One `op` node reading x and the given constant inputs (an array, or None for an omitted input); the
     output `y` has `rank` axes (default: x's)."""
-    inits, names = [], ["x"]
+    inits, names = {}, ["x"]
     for i, value in enumerate(inputs):
-        if value is None:
-            names.append("")
-            continue
-        n = f"in{i + 1}"
-        names.append(n)
-        inits.append(numpy_helper.from_array(value, n))
+        names.append("" if value is None else f"in{i + 1}")
+        if value is not None:
+            inits[f"in{i + 1}"] = value
     extra = [f"y{k}" for k in range(1, outputs)]
     node = helper.make_node(op, names, ["y"] + extra, **(attributes or {}))
-    g = helper.make_graph([node], name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * (x.ndim if rank is None else rank))]
-                          + [helper.make_tensor_value_info(e, TensorProto.FLOAT, [None]) for e in extra], inits)
+    return save(name, [node], x, inits, x.ndim if rank is None else rank, extra, opset)
+
+
+def save(name, nodes, x, constants, rank, extra_outputs=(), opset=17):
+    """Checks and writes the graph of `nodes` from input `x` to output `y` (of `rank` axes) and 1-D
+    `extra_outputs`, with `constants` (name → array) as initializers; returns its path."""
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * rank)]
+                          + [helper.make_tensor_value_info(e, TensorProto.FLOAT, [None]) for e in extra_outputs],
+                          [numpy_helper.from_array(v, k) for k, v in constants.items()])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
@@ -154,15 +145,7 @@ def main():
              helper.make_node("Xor", ["below", "above"], ["always"]),
              helper.make_node("And", ["kept", "always"], ["mask"]),
              helper.make_node("Where", ["mask", "x", "minus-inf"], ["y"])]
-    g = helper.make_graph(nodes, "where-comparisons", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * x.ndim)],
-                          [numpy_helper.from_array(v, k) for k, v in consts.items()])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model, full_check=True)
-    path = os.path.join(OUT, "where-comparisons.onnx")
-    onnx.save(model, path)
-    y = run(path, x)
+    y = run(save("where-comparisons", nodes, x, consts, x.ndim), x)
     infinite = np.isinf(y)
     assert infinite.any() and not infinite.all() and (y[infinite] < 0).all()
     # Checkpoints hold finite numbers only: the −∞ positions go in a mask of their own.

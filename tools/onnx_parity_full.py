@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 
+from fixture_io import float32_bytes  # tools/ is on sys.path when a script runs
+
 MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small",
           "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf", "densenet121",
           "squeezenet1_1", "shufflenet_v2_x1_0", "mnasnet1_0", "googlenet", "inception_v3", "convnext_tiny",
@@ -64,13 +66,6 @@ def stem_of(name):
     return name.replace(":", "-")
 
 
-def float_bytes(t):
-    """Little-endian float32 bytes of a tensor, without torch's NumPy bridge (absent when PyPI's NumPy 2
-    shadows the Debian NumPy that Debian's PyTorch was built against)."""
-    t = t.detach().contiguous().float().view(-1)
-    return struct.pack(f"<{t.numel()}f", *t.tolist())
-
-
 def export(directory, name, opsets):
     import torch
     import torchvision
@@ -96,8 +91,8 @@ def export(directory, name, opsets):
         torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         write_safetensors(stem + ".safetensors", {
-            "input": (tuple(x.shape), float_bytes(x)),
-            "torch_logits": (tuple(logits.shape), float_bytes(logits))})
+            "input": (tuple(x.shape), float32_bytes(x)),
+            "torch_logits": (tuple(logits.shape), float32_bytes(logits))})
 
 
 def check(directory, name, opsets):
