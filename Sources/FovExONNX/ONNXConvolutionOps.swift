@@ -66,20 +66,18 @@ struct ConvolutionPlan {
     /// nothing is recorded (``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:residual:activation:consumingResidual:)``),
     /// for a caller that knows no one reads the residual afterwards.
     func kernel(consumingResidual: Bool) -> ONNXKernel {
-        let plan = self
+        let convolution = twoDimensionalKernel(consumingResidual: consumingResidual)
+        guard isOneDimensional else { return convolution }
+        // [N, C, L] (and a residual of rank 3) gain a height of 1 for the 2-D kernel, and lose it after.
         return { inputs in
             let x = try floatInput(inputs, 0, "Conv")
-            if plan.isOneDimensional {
-                guard x.rank == 3 else { throw KernelError("Conv: a 1-D convolution needs an [N, C, L] input, got \(x.shape)") }
-                let outputs = try plan.twoDimensionalKernel(consumingResidual: consumingResidual)(
-                    [.float(x.expandingShape(at: 2))] + inputs.dropFirst().map { value in
-                        guard case .float(let r)? = value, r.rank == 3 else { return value }
-                        return .float(r.expandingShape(at: 2))
-                    })
-                guard case .float(let y)? = outputs.first else { throw KernelError("Conv: no output") }
-                return [.float(y.squeezingShape(at: [2]))]
-            }
-            return try plan.twoDimensionalKernel(consumingResidual: consumingResidual)([.float(x)] + inputs.dropFirst())
+            guard x.rank == 3 else { throw KernelError("Conv: a 1-D convolution needs an [N, C, L] input, got \(x.shape)") }
+            let outputs = try convolution([.float(x.expandingShape(at: 2))] + inputs.dropFirst().map { value in
+                guard case .float(let r)? = value, r.rank == 3 else { return value }
+                return .float(r.expandingShape(at: 2))
+            })
+            guard case .float(let y)? = outputs.first else { throw KernelError("Conv: no output") }
+            return [.float(y.squeezingShape(at: [2]))]
         }
     }
 

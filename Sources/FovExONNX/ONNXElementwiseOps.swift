@@ -72,14 +72,20 @@ extension ONNXOperators {
             let gamma = ctx.node.float("gamma", default: 1.05070102214813232421875)
             return { inputs in [.float(elu(try floatInput(inputs, 0, "Selu"), alpha: alpha) * gamma)] }
         }
+        // x for x ≥ 0, else slope · x (exactly: the two parts never both contribute).
+        func leaky(_ x: Tensor, slope: Tensor) -> Tensor { x.relu() - (-x).relu() * slope }
         b["PRelu"] = { _ in
             { inputs in
                 let x = try floatInput(inputs, 0, "PRelu"), slope = try floatInput(inputs, 1, "PRelu")
                 guard Tensor.broadcastShape(x.shape, slope.shape) == x.shape else {
                     throw KernelError("PRelu: slope \(slope.shape) does not broadcast to \(x.shape)")
                 }
-                return [.float(x.relu() - (-x).relu() * slope)]
+                return [.float(leaky(x, slope: slope))]
             }
+        }
+        b["LeakyRelu"] = { ctx in
+            let alpha = Tensor(ctx.node.float("alpha", default: 0.01))
+            return { inputs in [.float(leaky(try floatInput(inputs, 0, "LeakyRelu"), slope: alpha))] }
         }
         // Rounding (shape arithmetic in float: timm's "same" padding takes ceil(size / stride)). The result is a
         // constant: its derivative is zero wherever it exists. Integer inputs are whole already. Round halves to
@@ -96,13 +102,6 @@ extension ONNXOperators {
         rounding("Ceil", .up)
         rounding("Floor", .down)
         rounding("Round", .toNearestOrEven)
-        b["LeakyRelu"] = { ctx in
-            let alpha = ctx.node.float("alpha", default: 0.01)
-            return { inputs in
-                let x = try floatInput(inputs, 0, "LeakyRelu")
-                return [.float(x.relu() - (-x).relu() * alpha)]
-            }
-        }
         b["HardSigmoid"] = { ctx in
             let alpha = ctx.node.float("alpha", default: 0.2), beta = ctx.node.float("beta", default: 0.5)
             return { inputs in [.float((try floatInput(inputs, 0, "HardSigmoid") * alpha + beta).clamped(min: 0, max: 1))] }

@@ -178,13 +178,12 @@ extension ONNXOperators {
                     throw KernelError("Tile: repeats \(repeats) for shape \(shape)")
                 }
                 // The output's element count, refused beyond 2³⁰ (4 GiB of floats) rather than overflowing.
-                let total = zip(shape, repeats).reduce(1 as Int?) { count, axis in
-                    count.flatMap { c in
-                        let (size, o1) = axis.0.multipliedReportingOverflow(by: axis.1), (product, o2) = c.multipliedReportingOverflow(by: size)
-                        return o1 || o2 || product > 1 << 30 ? nil : product
-                    }
+                var total = 1
+                for (n, r) in zip(shape, repeats) {
+                    let (size, o1) = n.multipliedReportingOverflow(by: r), (product, o2) = total.multipliedReportingOverflow(by: size)
+                    guard !o1, !o2, product <= 1 << 30 else { throw KernelError("Tile: repeats \(repeats) make shape \(shape) too large") }
+                    total = product
                 }
-                guard total != nil else { throw KernelError("Tile: repeats \(repeats) make shape \(shape) too large") }
                 let picks = zip(shape, repeats).map { n, r in (0..<(n * r)).map { $0 % n } }
                 switch v {
                 case .float(let t): return [.float(t.gatheringElements(flatPositions(shape: shape, picks: picks), shape: picks.map(\.count)))]
