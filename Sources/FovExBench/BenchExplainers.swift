@@ -142,9 +142,11 @@ public struct BenchExplainers: ParsableCommand {
 
     /// The methods to time on `model`: its default list, or those of `--methods` that it can run.
     private func methods(for model: any ImageClassifier) -> [String] {
-        let isToken = model.usableTokenClassifier != nil
-        guard let list = methodList else { return isToken ? Self.tokenMethods : Self.convolutionalMethods }
-        return list.filter { isToken || !ExplainerRegistry.tokenOnlyNames.contains($0) }
+        let valid = Set(ExplainerRegistry.names(validFor: model))
+        guard let list = methodList else {
+            return model.usableTokenClassifier != nil ? Self.tokenMethods.filter(valid.contains) : Self.convolutionalMethods
+        }
+        return list.filter(valid.contains)
     }
 
     private func measureSwift() throws -> [Row] {

@@ -50,11 +50,15 @@ public enum ExplainerRegistry {
         case anyClassifier
         /// A Vision Transformer's attention probabilities (a `TokenClassifier`).
         case tokenClassifier
+        /// A Vision Transformer's attention probabilities and a head that reads one token, projectable onto the
+        /// classes token by token.
+        case tokenProjection
 
         func isMet(by model: ImageClassifier) -> Bool {
             switch self {
             case .anyClassifier: return true
             case .tokenClassifier: return model.usableTokenClassifier != nil
+            case .tokenProjection: return model.projectableTokenClassifier != nil
             }
         }
     }
@@ -94,7 +98,7 @@ public enum ExplainerRegistry {
             try MeaningfulPerturbation(options: o.meaningfulPerturbation, progress: o.progress.map { p in { p("mp", $0, $1) } })
         },
         Entry(name: "gae", requirement: .tokenClassifier) { _ in GenericAttention() },
-        Entry(name: "clsemb", requirement: .tokenClassifier) { _ in ClassEmbeddingProjection() },
+        Entry(name: "clsemb", requirement: .tokenProjection) { _ in ClassEmbeddingProjection() },
         Entry(name: "fovex", requirement: .anyClassifier) { try FovEx(options: $0.fovex) },
         // Maps that ignore the image, to calibrate a table (not in `all`).
         Entry(name: "uniform", requirement: .anyClassifier, ignoresImage: true) { _ in UniformMap() },
@@ -108,7 +112,7 @@ public enum ExplainerRegistry {
     public static var imageIndependentNames: Set<String> { Set(entries.filter(\.ignoresImage).map(\.name)) }
 
     /// Methods that need a Vision Transformer's attention (a `TokenClassifier`).
-    public static var tokenOnlyNames: Set<String> { Set(entries.filter { $0.requirement == .tokenClassifier }.map(\.name)) }
+    public static var tokenOnlyNames: Set<String> { Set(entries.filter { $0.requirement != .anyClassifier }.map(\.name)) }
 
     /// The methods that can explain `model`, in ``names`` order.
     public static func names(validFor model: ImageClassifier) -> [String] {
@@ -136,6 +140,11 @@ public enum ExplainerRegistry {
                 throw ExplainerError.unsupportedModel(
                     method: key, reason: "it needs a Vision Transformer's attention probabilities and class token, and "
                         + "the model has none: \(problem) (methods for it: \(names(validFor: model).joined(separator: ", ")))")
+            }
+            if let problem = (model as? TokenClassifier)?.tokenProjectionProblem {
+                throw ExplainerError.unsupportedModel(
+                    method: key, reason: "it needs the head's read-out of single tokens: \(problem) (methods for it: "
+                        + "\(names(validFor: model).joined(separator: ", ")))")
             }
             throw ExplainerError.unsupportedModel(
                 method: key, reason: "it needs a Vision Transformer's attention probabilities, and "

@@ -4,8 +4,10 @@ import FovExTensor
 /// Generic attention explainability for ViTs (Chefer et al., ICCV 2021): relevance R starts as the
 /// identity over tokens and every block in order adds Ā·R, where Ā is the mean over heads of
 /// clamp(∇A ⊙ A, min 0), A the block's softmax attention probabilities and ∇A the gradient of the
-/// target logit with respect to them. The class token's row over the patch tokens, R[0, 1:], laid
-/// on the patch grid, upsampled and min-max normalised, is the map.
+/// target logit with respect to them. The class token's row over the patch tokens, R[0, p:] after the
+/// p prefix tokens, laid on the patch grid, upsampled and min-max normalised, is the map. A head that
+/// reads several tokens (a distilled DeiT averages a head on its class and distillation tokens) gives
+/// the mean of their rows.
 public struct GenericAttention: Explainer {
     public var name: String { "gae" }
 
@@ -14,6 +16,9 @@ public struct GenericAttention: Explainer {
 
     public func explain(_ pixels: Tensor, model: ImageClassifier, classes: [Int]?) throws -> [Explanation] {
         let vit = try CAMSupport.tokenClassifier(model, method: name)
+        guard !vit.readOutTokens.isEmpty else {
+            throw ExplainerError.unsupportedModel(method: name, reason: "the model's head reads no prefix token")
+        }
         guard vit.blockCount > 0 else { throw ExplainerError.unsupportedModel(method: name, reason: "the model has no blocks") }
         let points = (0..<vit.blockCount).map { vit.attentionProbabilitiesPoint(block: $0) }
         let forward = try TargetedForward(pixels, model: model, classes: classes, capturing: Set(points),
@@ -28,7 +33,9 @@ public struct GenericAttention: Explainer {
                 let mixed = (g * a.detached()).clamped(min: 0).mean(alongAxes: [1])
                 r = r + mixed.matmul(r)
             }
-            return r.selecting(axis: 1, index: 0).sliced(axis: 1, 1..<t)
+            let rows = vit.readOutTokens.map { r.selecting(axis: 1, index: $0) }
+            let read = rows.dropFirst().reduce(rows[0], +) / Float(rows.count)
+            return read.sliced(axis: 1, vit.prefixTokenCount..<t)
         }
         let maps = try CAMSupport.patchMaps(scores, size: pixels.shape[2], method: name)
         return CAMSupport.explanations(maps, method: name, forward: forward, settings: ["blocks": "\(vit.blockCount)"])

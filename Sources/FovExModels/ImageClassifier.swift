@@ -103,7 +103,7 @@ public protocol ImageClassifier: AnyObject {
     func forward(_ pixels: Tensor, capturing points: Set<String>) -> ClassifierOutput
 
     /// Turns a captured tensor into a spatial map [N, C, h, w] for CAM-style methods (for a ViT,
-    /// tokens [N, 1+h·w, C] with the class token dropped and the rest reshaped to a grid).
+    /// tokens [N, p + h·w, C] with the p prefix tokens dropped and the rest reshaped to a grid).
     func spatialMap(of captured: Tensor, at point: String) -> Tensor
 }
 
@@ -126,22 +126,43 @@ public protocol TokenClassifier: ImageClassifier {
     func attentionProbabilitiesPoint(block i: Int) -> String
     /// Point name of block `i`'s attention sub-layer output (after the projection), [N, T, C].
     func attentionOutputPoint(block i: Int) -> String
+    /// The number of tokens before the patch tokens: 1 for a class token, 2 for a distilled DeiT's class and
+    /// distillation tokens, 1 + r with r register tokens. The patch grid's tokens follow them in row-major order.
+    var prefixTokenCount: Int { get }
+    /// The prefix tokens the head reads, in order: [0] for a class token; [0, 1] for a distilled DeiT, whose
+    /// logits average a head on each. Generic attention reads these tokens' relevance rows.
+    var readOutTokens: [Int] { get }
     /// The model's final norm and head applied to every token: [N, T, C] → [N, T, classes].
     func projectTokensToClasses(_ tokens: Tensor) -> Tensor
     /// Why the members above cannot be used, or nil when they can: a model read from a file (an ONNX graph) is a
     /// token classifier only when its graph has the attention and class-token path, and says what it lacks.
     var tokenSurfaceProblem: String? { get }
+    /// Why ``projectTokensToClasses(_:)`` cannot be used although the attention surface can, or nil when it
+    /// can: a head that reads two tokens (a distilled DeiT) has no single token's read-out.
+    var tokenProjectionProblem: String? { get }
 }
 
 extension TokenClassifier {
     /// A built-in Vision Transformer always has its attention surface.
     public var tokenSurfaceProblem: String? { nil }
+    /// A built-in Vision Transformer's head reads its class token alone.
+    public var tokenProjectionProblem: String? { nil }
+    /// A built-in Vision Transformer has one class token before its patches.
+    public var prefixTokenCount: Int { 1 }
+    /// A built-in Vision Transformer's head reads its class token.
+    public var readOutTokens: [Int] { [0] }
 }
 
 extension ImageClassifier {
     /// The model as a token classifier whose attention surface can be used, or nil.
     public var usableTokenClassifier: (any TokenClassifier)? {
         guard let vit = self as? TokenClassifier, vit.tokenSurfaceProblem == nil else { return nil }
+        return vit
+    }
+
+    /// The model as a token classifier whose tokens can be projected onto the classes, or nil.
+    public var projectableTokenClassifier: (any TokenClassifier)? {
+        guard let vit = usableTokenClassifier, vit.tokenProjectionProblem == nil else { return nil }
         return vit
     }
 }

@@ -27,9 +27,9 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
     /// The float values of rank 3 or more the graph computes from its input, in execution order, by their
     /// ONNX names (a fused convolution chain is one point, named by its last node's output).
     public let innerPoints: [String]
-    /// The inner point CAM methods read unless told otherwise: for a transformer (a graph with Softmax), the
-    /// tokens entering the final normalisation; otherwise the last 4-D activation with a spatial extent, the
-    /// input of global pooling.
+    /// The inner point CAM methods read unless told otherwise: for a transformer, the output of the layer norm
+    /// before its last attention over the tokens (timm's `blocks[-1].norm1`); otherwise the last square 4-D
+    /// activation with a spatial extent, the input of global pooling (or an MLP-Mixer's last tokens).
     public let defaultCAMPoint: String
     /// The parsed model (inputs, outputs, opset, op counts, metadata), without its weights, which the compiled
     /// graph holds in the layouts its kernels read.
@@ -111,13 +111,14 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
         self.valueShapes = shapes
         let points = program.steps.flatMap(\.outputs).filter { (shapes[$0]?.count ?? 0) >= 3 }
         innerPoints = points
-        let camPoint = ONNXClassifier.camPoint(model: model, program: program, points: points, shapes: shapes)
-        defaultCAMPoint = camPoint ?? points.last ?? program.outputName
-        tokenSurface = ONNXClassifier.tokenSurface(program: program, shapes: shapes, tokens: camPoint, size: size)
+        defaultCAMPoint = ONNXClassifier.camPoint(program: program, points: points, shapes: shapes)
+            ?? points.last ?? program.outputName
+        tokenSurface = ONNXClassifier.tokenSurface(program: program, shapes: shapes,
+                                                   tokens: ONNXClassifier.finalTokens(program: program, shapes: shapes), size: size)
     }
 
     /// The attention points and head path GAE and class-embedding projection read, or why the graph has none;
-    /// the head path is checked on one blank image (``ONNXTokenSurface/checkClassTokenPath(tokens:logits:program:)``).
+    /// the tokens the head reads are found on one blank image (``ONNXTokenSurface/examineHead(tokens:logits:program:)``).
     private static func tokenSurface(program: ONNXProgram, shapes: [String: [Int]], tokens: String?, size: Int)
         -> Result<ONNXTokenSurface, ONNXError> {
         // Only graphs with a Softmax can have attention: the rest are refused without another pass.
@@ -125,51 +126,110 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
             return .failure(ONNXError(file: program.file, problem: "no attention Softmax: the graph is not a transformer"))
         }
         let found = ONNXTokenSurface.find(program: program, shapes: shapes, tokens: tokens)
-        guard case .success(let surface) = found else { return found }
+        guard case .success(var surface) = found else { return found }
         do {
             let (logits, captured) = try withoutGradients {
                 try program.run(Tensor(zeros: [1, 3, size, size]), capturing: [surface.tokens])
             }
-            if let problem = surface.checkClassTokenPath(tokens: captured[surface.tokens]!, logits: logits, program: program) {
+            if let problem = surface.examineHead(tokens: captured[surface.tokens]!, logits: logits, program: program) {
                 return .failure(problem)
             }
+            return .success(surface)
         } catch let e as ONNXError {
             return .failure(e)
         } catch {
             return .failure(ONNXError(file: program.file, problem: "\(error)"))
         }
-        return found
     }
 
-    /// The CAM point: for a transformer (a graph with Softmax over tokens), the token tensor entering the final
-    /// normalisation; otherwise the last 4-D activation with a spatial extent (the input of global pooling).
-    static func camPoint(model: ONNXModel, program: ONNXProgram, points: [String], shapes: [String: [Int]]) -> String? {
-        let isTransformer = program.steps.contains { $0.node.opType == "Softmax" }
-        if isTransformer {
-            // The input of a layer norm: LayerNormalization's, or the X of Sub(X, ReduceMean(X)) in the
-            // opset-13 decomposition; the last one that is a [1, T, C] token tensor over a square grid.
-            let producers = Dictionary(program.steps.flatMap { s in s.outputs.map { ($0, s.node) } }, uniquingKeysWith: { a, _ in a })
-            var candidates: [String] = []
-            for step in program.steps {
-                let n = step.node
-                if n.opType == "LayerNormalization" { candidates.append(n.inputs[0]) }
-                if n.opType == "Sub", n.inputs.count == 2, let m = producers[n.inputs[1]], m.opType == "ReduceMean",
-                   m.inputs.first == n.inputs[0] { candidates.append(n.inputs[0]) }
-            }
-            if let c = candidates.last(where: { tokenGrid(shapes[$0]) != nil }) { return c }
-        }
-        return points.last { name in
+    /// The CAM point: for a transformer, the output of the layer norm that feeds its last attention over the
+    /// tokens (timm's `blocks[-1].norm1`, as for the built-in ViT and pytorch-grad-cam's ViT recipe); otherwise the
+    /// later of the tokens entering the final norm (an MLP-Mixer's) and the last square 4-D activation with a
+    /// spatial extent (a CNN's input of global pooling).
+    ///
+    /// Not the tokens entering a transformer's final norm: the norm acts on each token alone, so when the head reads
+    /// the class token, the patch tokens there get no gradient and Grad-CAM's map would be zero.
+    static func camPoint(program: ONNXProgram, points: [String], shapes: [String: [Int]]) -> String? {
+        if let normed = lastAttentionInput(program: program, shapes: shapes) { return normed }
+        let order = Dictionary(program.steps.enumerated().flatMap { k, s in s.outputs.map { ($0, k) } },
+                               uniquingKeysWith: { a, _ in a })
+        // The input is square, so a feature map is too; this also passes over channels-last values ([1, h, w, C],
+        // [1, 1, 1, C] after pooling), whose last two axes are not the map's.
+        let spatial = points.last { name in
             guard let s = shapes[name], s.count == 4 else { return false }
-            return s[2] * s[3] > 1
+            return s[2] == s[3] && s[2] > 1
+        }
+        switch (finalTokens(program: program, shapes: shapes), spatial) {
+        case let (t?, s?): return (order[t] ?? -1) > (order[s] ?? -1) ? t : s
+        case let (t, s): return t ?? s
         }
     }
 
-    /// The patch grid side and whether a class token leads, for [N, T, C] tokens over a square grid.
-    static func tokenGrid(_ shape: [Int]?) -> (side: Int, classToken: Bool)? {
+    /// The output of the layer norm that the last attention over the tokens is computed from: the last Softmax
+    /// over an axis of T tokens (a square patch grid after up to 16 others) that has a [1, T, C] layer-norm output
+    /// among its inputs' ancestors.
+    private static func lastAttentionInput(program: ONNXProgram, shapes: [String: [Int]]) -> String? {
+        let steps = program.steps
+        var producer: [String: Int] = [:]
+        for (k, s) in steps.enumerated() { for o in s.outputs where !o.isEmpty { producer[o] = k } }
+        for step in steps.reversed() where step.node.opType == "Softmax" {
+            guard let shape = shapes[step.outputs[0]], shape.count >= 3 else { continue }
+            var axis = step.node.int("axis", default: program.opset >= 13 ? -1 : 1)
+            if axis < 0 { axis += shape.count }
+            guard shape.indices.contains(axis), tokenGrid([1, shape[axis], 1]) != nil else { continue }
+            var ancestors: Set<String> = [], pending = step.inputs
+            while let value = pending.popLast() {
+                guard ancestors.insert(value).inserted, let k = producer[value] else { continue }
+                pending += steps[k].inputs.filter { !$0.isEmpty }
+            }
+            if let norm = steps.last(where: { s in
+                guard s.node.opType == "LayerNormalization", let y = s.outputs.first, ancestors.contains(y),
+                      let normed = shapes[y], normed.count == 3 else { return false }
+                return normed[0] == 1 && normed[1] == shape[axis]
+            }) {
+                return norm.outputs[0]
+            }
+        }
+        return nil
+    }
+
+    /// The [1, T, C] token tensor over a square grid entering the final normalisation, or the last residual sum
+    /// when that comes later (a head that pools the tokens and normalises the pooled vector): where the head path
+    /// that class-embedding projection runs starts.
+    static func finalTokens(program: ONNXProgram, shapes: [String: [Int]]) -> String? {
+        // The input of a layer norm: LayerNormalization's, or the X of Sub(X, ReduceMean(X)) in the
+        // opset-13 decomposition when it was not fused.
+        let producers = Dictionary(program.steps.flatMap { s in s.outputs.map { ($0, s.node) } }, uniquingKeysWith: { a, _ in a })
+        var normInputs: [String] = [], residualSums: [String] = []
+        for step in program.steps {
+            let n = step.node
+            if n.opType == "LayerNormalization" { normInputs.append(n.inputs[0]) }
+            if n.opType == "Sub", n.inputs.count == 2, let m = producers[n.inputs[1]], m.opType == "ReduceMean",
+               m.inputs.first == n.inputs[0] { normInputs.append(n.inputs[0]) }
+            // A residual sum adds two computed token tensors (a bias or position table is a constant).
+            if n.opType == "Add", step.inputs.count == 2, step.outputs.count == 1,
+               step.inputs.allSatisfy({ program.constants[$0] == nil }) { residualSums.append(step.outputs[0]) }
+        }
+        let order = Dictionary(program.steps.enumerated().flatMap { k, s in s.outputs.map { ($0, k) } },
+                               uniquingKeysWith: { a, _ in a })
+        func isTokens(_ name: String) -> Bool { shapes[name]?.first == 1 && tokenGrid(shapes[name]) != nil }
+        switch (normInputs.last(where: isTokens), residualSums.last(where: isTokens)) {
+        case let (n?, s?): return (order[s] ?? -1) > (order[n] ?? -1) ? s : n
+        case let (n, s): return n ?? s
+        }
+    }
+
+    /// The patch grid of [N, T, C] tokens: its side, and how many tokens precede it (a class token, a
+    /// distillation token, registers): the fewest, up to 16, that leave a square grid of side 2 or more.
+    ///
+    /// Up to 16 prefix tokens the fewest is the only choice for grids of side 8 or more (two squares
+    /// s² < (s+1)² are 2s + 1 apart).
+    static func tokenGrid(_ shape: [Int]?) -> (side: Int, prefix: Int)? {
         guard let shape, shape.count == 3 else { return nil }
-        for (tokens, classToken) in [(shape[1] - 1, true), (shape[1], false)] where tokens > 0 {
+        for prefix in 0...16 where shape[1] - prefix >= 4 {
+            let tokens = shape[1] - prefix
             let side = Int(Double(tokens).squareRoot().rounded())
-            if side * side == tokens && side > 1 { return (side, classToken) }
+            if side * side == tokens { return (side, prefix) }
         }
         return nil
     }
@@ -215,11 +275,11 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
         }
     }
 
-    /// Tokens [N, T, C] become [N, C, h, w] over the patch grid (a leading class token dropped); other
-    /// tensors pass unchanged.
+    /// Tokens [N, T, C] become [N, C, h, w] over the patch grid (the prefix tokens before it dropped: a class
+    /// token, a distillation token, registers); other tensors pass unchanged.
     public func spatialMap(of captured: Tensor, at point: String) -> Tensor {
         guard captured.rank == 3, let grid = ONNXClassifier.tokenGrid(captured.shape) else { return captured }
-        let tokens = grid.classToken ? captured.sliced(axis: 1, 1..<captured.shape[1]) : captured
+        let tokens = grid.prefix > 0 ? captured.sliced(axis: 1, grid.prefix..<captured.shape[1]) : captured
         return tokens.reshaped([captured.shape[0], grid.side, grid.side, captured.shape[2]]).permuted([0, 3, 1, 2])
     }
 }
@@ -237,6 +297,19 @@ extension ONNXClassifier: TokenClassifier {
         if case .failure(let e) = tokenSurface { return e.description }
         return nil
     }
+
+    /// Why class-embedding projection cannot read this graph although GAE can (a head on two tokens, or one that
+    /// does not run on single tokens), naming the file; nil when it can.
+    public var tokenProjectionProblem: String? {
+        guard case .success(let surface) = tokenSurface, let problem = surface.projectionProblem else { return nil }
+        return ONNXError(file: program.file, problem: problem).description
+    }
+
+    /// The tokens before the patch grid, found from the shape of the tokens entering the final norm.
+    public var prefixTokenCount: Int { (try? tokenSurface.get())?.prefix ?? 1 }
+
+    /// The prefix tokens the head reads, found at load by changing each alone.
+    public var readOutTokens: [Int] { (try? tokenSurface.get())?.readOut ?? [] }
 
     /// Block `i`'s Softmax output, captured as [N, heads, T, T] (an [N·heads, T, T] export is re-laid out at
     /// the capture point, and the graph goes on from there).

@@ -68,6 +68,13 @@ public struct ONNXInspection: Encodable {
     /// Why GAE and class-embedding projection cannot explain the model (``ONNXClassifier/tokenSurfaceProblem``),
     /// when it loads but they cannot.
     public var attentionProblem: String?
+    /// Why class-embedding projection cannot explain the model although GAE can
+    /// (``ONNXClassifier/tokenProjectionProblem``).
+    public var projectionProblem: String?
+    /// The tokens before the patch grid (``ONNXClassifier/prefixTokenCount``), when attention points were found.
+    public var prefixTokens: Int?
+    /// The prefix tokens the head reads (``ONNXClassifier/readOutTokens``), when attention points were found.
+    public var readOutTokens: [Int]?
     /// The model's free-form key/value metadata (``ONNXModel/metadata``).
     public var metadata: [String: String]
     /// How images would be prepared: the file's metadata (``ONNXInputSettings``) over the defaults; nil when
@@ -103,10 +110,17 @@ public struct ONNXInspection: Encodable {
                 let spatial = s.count == 4 ? s[2] * s[3] > 1 : ONNXClassifier.tokenGrid(s) != nil && s[2] > 1
                 return spatial ? CAMCandidate(point: p, shape: s, isDefault: p == classifier.defaultCAMPoint) : nil
             }
-            attentionProblem = classifier.tokenSurfaceProblem.map { $0.hasPrefix(model.file + ": ") ? String($0.dropFirst(model.file.count + 2)) : $0 }
+            func withoutFile(_ problem: String) -> String {
+                problem.hasPrefix(model.file + ": ") ? String(problem.dropFirst(model.file.count + 2)) : problem
+            }
+            attentionProblem = classifier.tokenSurfaceProblem.map(withoutFile)
+            projectionProblem = classifier.tokenProjectionProblem.map(withoutFile)
             attentionBlocks = (0..<classifier.blockCount).map {
                 AttentionBlock(probabilities: classifier.attentionProbabilitiesPoint(block: $0),
                                output: classifier.attentionOutputPoint(block: $0))
+            }
+            if !attentionBlocks.isEmpty {
+                (prefixTokens, readOutTokens) = (classifier.prefixTokenCount, classifier.readOutTokens)
             }
         } catch let e as UnsupportedONNXOperatorsError {
             unsupported = e.uses.map { UnsupportedUse(opType: $0.opType, node: $0.node, reason: $0.reason ?? "op not supported") }
@@ -151,8 +165,12 @@ public struct ONNXInspection: Encodable {
             lines += camCandidates.map { "  \($0.point)  \($0.shape)" + ($0.isDefault ? "  (default)" : "") }
         }
         if !attentionBlocks.isEmpty {
-            lines.append("attention (gae, clsemb), \(attentionBlocks.count) blocks: probabilities → attention output")
+            let methods = projectionProblem == nil ? "gae, clsemb" : "gae"
+            let read = (readOutTokens ?? []).map(String.init).joined(separator: " and ")
+            lines.append("attention (\(methods)), \(attentionBlocks.count) blocks, \(prefixTokens ?? 0) token(s) before the "
+                + "patch grid, the head reads token\((readOutTokens ?? []).count == 1 ? "" : "s") \(read): probabilities → attention output")
             lines += attentionBlocks.map { "  \($0.probabilities) → \($0.output)" }
+            if let projectionProblem { lines.append("class-embedding projection (clsemb): none: \(projectionProblem)") }
         } else if let attentionProblem {
             lines.append("attention (gae, clsemb): none: \(attentionProblem)")
         }

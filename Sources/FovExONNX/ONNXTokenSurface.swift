@@ -42,6 +42,12 @@ struct ONNXTokenSurface {
     var blocks: [Block]
     /// The tokens [N, T, C] entering the final normalisation.
     var tokens: String
+    /// How many tokens precede the patch grid's.
+    var prefix: Int
+    /// The prefix tokens the head reads, found by ``examineHead(tokens:logits:program:)``.
+    var readOut: [Int] = []
+    /// Why the head cannot project single tokens, found by ``examineHead(tokens:logits:program:)``.
+    var projectionProblem: String?
     /// The steps from ``tokens`` to the graph's output, in order.
     var tail: [ONNXStep]
     /// Layouts to make at capture, by point.
@@ -53,8 +59,9 @@ struct ONNXTokenSurface {
         func missing(_ what: String) -> Result<ONNXTokenSurface, ONNXError> {
             .failure(ONNXError(file: program.file, problem: what))
         }
-        guard let tokens, let tokenShape = shapes[tokens], let grid = ONNXClassifier.tokenGrid(tokenShape), grid.classToken else {
-            return missing("no class token found: no [1, 1 + h·w, C] token tensor enters a final normalisation")
+        guard let tokens, let tokenShape = shapes[tokens], let grid = ONNXClassifier.tokenGrid(tokenShape), grid.prefix > 0 else {
+            return missing("no class token found: no [1, p + h·w, C] token tensor with p ≥ 1 tokens before its patch "
+                + "grid enters a final normalisation")
         }
         let t = tokenShape[1]
         let steps = program.steps
@@ -127,7 +134,7 @@ struct ONNXTokenSurface {
         guard reached.contains(program.outputName) else {
             return missing("the output '\(program.outputName)' is not computed from the tokens '\(tokens)'")
         }
-        return .success(ONNXTokenSurface(blocks: blocks, tokens: tokens, tail: tail, views: views))
+        return .success(ONNXTokenSurface(blocks: blocks, tokens: tokens, prefix: grid.prefix, tail: tail, views: views))
     }
 
     /// The final norm and head on every token: [N, T, C] tokens run as N·T one-token sequences [N·T, 1, C]
@@ -145,33 +152,80 @@ struct ONNXTokenSurface {
         return logits.reshaped([n, t, logits.shape[1]])
     }
 
-    /// Checks on one image's tokens and logits that the head path reads the class token alone: projecting the
-    /// class token by itself gives the logits, and projecting all tokens at once gives each its own row.
-    func checkClassTokenPath(tokens: Tensor, logits: Tensor, program: ONNXProgram) -> ONNXError? {
-        do {
-            let (projected, last) = try withoutGradients { () -> (Tensor, Tensor) in
-                let t = tokens.shape[1]
-                return (try project(tokens, program: program),
-                        try project(tokens.sliced(axis: 1, (t - 1)..<t), program: program))
-            }
-            let t = tokens.shape[1]
-            let scale = max(logits.scalars.map { abs($0) }.max() ?? 0, 1e-3)
-            func same(_ a: Tensor, _ b: Tensor) -> Bool {
-                a.count == b.count && zip(a.contiguous().scalars, b.contiguous().scalars).allSatisfy { abs($0 - $1) <= 1e-3 * scale }
-            }
-            guard same(projected.sliced(axis: 1, 0..<1), logits) else {
-                return ONNXError(file: program.file, problem: "the head does not read the class token alone: the final norm "
-                    + "and head applied to token 0 of '\(self.tokens)' do not give the logits (a pooled head?)")
-            }
-            guard same(projected.sliced(axis: 1, (t - 1)..<t), last) else {
-                return ONNXError(file: program.file, problem: "the head path from '\(self.tokens)' mixes tokens when run on "
-                    + "several at once")
-            }
-            return nil
-        } catch let e as ONNXError {
-            return ONNXError(file: program.file, problem: "the head path cannot run on single tokens: \(e.problem)")
-        } catch {
-            return ONNXError(file: program.file, problem: "the head path cannot run on single tokens: \(error)")
+    /// Finds on one image's tokens and logits which tokens the head path reads (``readOut``) and whether it
+    /// projects single tokens (``projectionProblem``); returns why the surface cannot be used when the path does
+    /// not give the logits, reads a patch token (a pooled head) or reads no prefix token.
+    ///
+    /// A token is read when changing it alone changes the logits: each prefix token is changed in turn, then all
+    /// patch tokens at once. An unread token leaves the logits bit for bit (each token is normalised alone).
+    mutating func examineHead(tokens: Tensor, logits: Tensor, program: ONNXProgram) -> ONNXError? {
+        func failure(_ problem: String) -> ONNXError { ONNXError(file: program.file, problem: problem) }
+        let (t, c) = (tokens.shape[1], tokens.shape[2])
+        let scale = max(logits.scalars.map { abs($0) }.max() ?? 0, 1e-3)
+        func same(_ a: Tensor, _ b: Tensor, within tolerance: Float) -> Bool {
+            a.count == b.count && zip(a.contiguous().scalars, b.contiguous().scalars).allSatisfy { abs($0 - $1) <= tolerance * scale }
         }
+        do {
+            return try withoutGradients {
+                func head(_ x: Tensor) throws -> Tensor {
+                    var values: [String: ONNXValue] = [self.tokens: .float(x)]
+                    var unused: [String: Tensor] = [:]
+                    try program.execute(tail, values: &values, captured: &unused)
+                    return try program.output(of: values)
+                }
+                guard same(try head(tokens), logits, within: 1e-5) else {
+                    return failure("the head path from '\(self.tokens)' does not give the logits")
+                }
+                // A fixed pattern that no layer norm maps back onto the token (it is not a multiple of it).
+                let magnitude = max(tokens.scalars.map { abs($0) }.max() ?? 0, 1)
+                let pattern = Tensor(shape: [1, 1, c], scalars: (0..<c).map { Float(($0 * 7919) % 13 - 6) / 6 * magnitude })
+                func changed(_ rows: Range<Int>) throws -> Bool {
+                    let mask = Tensor(shape: [1, t, 1], scalars: (0..<t).map { rows.contains($0) ? 1 : 0 })
+                    return !same(try head(tokens + mask * pattern), logits, within: 1e-6)
+                }
+                guard try !changed(prefix..<t) else {
+                    return failure("the head reads the patch tokens of '\(self.tokens)', not only the \(prefix) before "
+                        + "them (a pooled head?)")
+                }
+                readOut = try (0..<prefix).filter { try changed($0..<($0 + 1)) }
+                guard !readOut.isEmpty else {
+                    return failure("the head reads none of the \(prefix) tokens before the patch grid of '\(self.tokens)'")
+                }
+                projectionProblem = try checkProjection(tokens: tokens, logits: logits, program: program)
+                return nil
+            }
+        } catch let e as ONNXError {
+            return failure("the head path cannot run on the tokens: \(e.problem)")
+        } catch {
+            return failure("the head path cannot run on the tokens: \(error)")
+        }
+    }
+
+    /// Why the head path cannot read out single tokens, or nil: projecting the read-out token by itself gives
+    /// the logits, and projecting all tokens at once gives each its own row.
+    private func checkProjection(tokens: Tensor, logits: Tensor, program: ONNXProgram) throws -> String? {
+        guard readOut.count == 1 else {
+            return "the head reads \(readOut.count) tokens (\(readOut.map(String.init).joined(separator: " and ")): a "
+                + "distilled model's class and distillation tokens?), and a single token has no read-out of its own"
+        }
+        let t = tokens.shape[1], token = readOut[0]
+        let scale = max(logits.scalars.map { abs($0) }.max() ?? 0, 1e-3)
+        func same(_ a: Tensor, _ b: Tensor) -> Bool {
+            a.count == b.count && zip(a.contiguous().scalars, b.contiguous().scalars).allSatisfy { abs($0 - $1) <= 1e-3 * scale }
+        }
+        let projected: Tensor, last: Tensor
+        do {
+            projected = try project(tokens, program: program)
+            last = try project(tokens.sliced(axis: 1, (t - 1)..<t), program: program)
+        } catch let e as ONNXError {
+            return "the head path cannot run on single tokens: \(e.problem)"
+        }
+        guard same(projected.sliced(axis: 1, token..<(token + 1)), logits) else {
+            return "the final norm and head applied to token \(token) of '\(self.tokens)' alone do not give the logits"
+        }
+        guard same(projected.sliced(axis: 1, (t - 1)..<t), last) else {
+            return "the head path from '\(self.tokens)' mixes tokens when run on several at once"
+        }
+        return nil
     }
 }

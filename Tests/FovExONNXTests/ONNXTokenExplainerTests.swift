@@ -21,7 +21,10 @@ final class ONNXTokenExplainerTests: XCTestCase {
             XCTAssertNil(model.tokenSurfaceProblem, "opset \(opset)")
             XCTAssertEqual(model.blockCount, 2, "opset \(opset): one block per attention Softmax")
             XCTAssertEqual(ExplainerRegistry.names(validFor: model).filter { ["gae", "clsemb"].contains($0) }, ["gae", "clsemb"])
-            for (explainer, key) in [(GenericAttention() as Explainer, "gae"), (ClassEmbeddingProjection(), "clsemb")] {
+            // Grad-CAM at the default point, the last block's first norm: the tokens entering the final norm get no
+            // gradient on the patch tokens (the head reads the class token), so a map there would be zero.
+            XCTAssertTrue(model.defaultCAMPoint.contains("ln_1"), model.defaultCAMPoint)
+            for (explainer, key) in [(GenericAttention() as Explainer, "gae"), (ClassEmbeddingProjection(), "clsemb"), (GradCAM(), "gradcam")] {
                 // nil classes: each image's top class, which PyTorch's run chose too.
                 let explanations = try explainer.explain(reference["input"]!, model: model, classes: nil)
                 XCTAssertEqual(explanations.map(\.classIndex), classes, "opset \(opset) \(key)")
@@ -41,7 +44,8 @@ final class ONNXTokenExplainerTests: XCTestCase {
         let model = try vit(opset: 17)
         let input = try ONNXFixtures.reference("vit")["input"]!
         let probabilities = model.attentionProbabilitiesPoint(block: 1), output = model.attentionOutputPoint(block: 1)
-        let out = model.forward(input.requiringGradient(), capturing: [probabilities, output, model.defaultCAMPoint])
+        let tokens = try model.tokenSurface.get().tokens
+        let out = model.forward(input.requiringGradient(), capturing: [probabilities, output, tokens])
         let a = out.captured[probabilities]!, o = out.captured[output]!
         XCTAssertEqual(a.shape, [2, 2, 17, 17])
         XCTAssertEqual(o.shape, [2, 17, 32])
@@ -55,7 +59,7 @@ final class ONNXTokenExplainerTests: XCTestCase {
         XCTAssertEqual(g1.sliced(axis: 0, 0..<1).contiguous().scalars.map(abs).max(), 0)
         XCTAssertGreaterThan(g1.sliced(axis: 0, 1..<2).contiguous().scalars.map(abs).max()!, 1e-6)
 
-        let projected = model.projectTokensToClasses(out.captured[model.defaultCAMPoint]!)
+        let projected = model.projectTokensToClasses(out.captured[tokens]!)
         XCTAssertEqual(projected.shape, [2, 17, 10])
         XCTAssertLessThanOrEqual(relativeError(projected.sliced(axis: 1, 0..<1).reshaped([2, 10]).contiguous(), out.logits), 1e-5)
     }
