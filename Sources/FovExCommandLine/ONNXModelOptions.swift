@@ -12,6 +12,10 @@ public enum PreprocessPreset: String, ExpressibleByArgument, CaseIterable, Senda
     case inception
     /// No normalisation: the model receives pixels in [0, 1].
     case raw
+    /// Pixels in 0…255, not normalised (Keras applications that normalise inside the graph).
+    case raw255
+    /// Keras's `caffe` mode: BGR channels in 0…255 less the ImageNet means.
+    case caffe
 
     var preset: ONNXInputSettings.Preset { ONNXInputSettings.Preset(rawValue: rawValue)! }
 }
@@ -26,6 +30,16 @@ public enum InterpolationChoice: String, ExpressibleByArgument, CaseIterable, Se
     case nearest
 
     var interpolation: Preprocessing.Interpolation { Preprocessing.Interpolation(rawValue: rawValue)! }
+}
+
+/// `--channel-order`: a command-line name for ``ONNXInputSettings/ChannelOrder``.
+public enum ChannelOrderChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// Red, green, blue.
+    case rgb
+    /// Blue, green, red.
+    case bgr
+
+    var order: ONNXInputSettings.ChannelOrder { ONNXInputSettings.ChannelOrder(rawValue: rawValue)! }
 }
 
 /// `--resize N|direct`: the short side's length before the centre crop, or a plain resize to the input size.
@@ -52,7 +66,8 @@ public struct ChannelTriple: ExpressibleByArgument, Equatable, Sendable {
     }
 }
 
-/// `--input-size`, `--resize`, `--crop`, `--interpolation`, `--preprocess`, `--mean`, `--std` and `--labels`:
+/// `--input-size`, `--resize`, `--crop`, `--interpolation`, `--preprocess`, `--mean`, `--std`, `--channel-order`
+/// and `--labels`:
 /// what an ONNX model needs to be told. Each option overrides the same setting in the file's metadata
 /// (``ONNXInputSettings``); what neither gives follows torchvision's evaluation transform.
 public struct ONNXModelOptions: ParsableArguments {
@@ -71,6 +86,8 @@ public struct ONNXModelOptions: ParsableArguments {
     public var mean: ChannelTriple?
     @Option(help: "ONNX models: per-channel standard deviation R,G,B, each > 0 (overrides --preprocess).")
     public var std: ChannelTriple?
+    @Option(help: "ONNX models: the order of the colour channels the model takes, rgb|bgr (default: the preset's, BGR for caffe, else the file's metadata, else rgb); --mean and --std stay R,G,B.")
+    public var channelOrder: ChannelOrderChoice?
     @Option(help: "ONNX models: a text file of class names, one a line (default: the file's metadata, else ImageNet's when there are 1000 outputs).")
     public var labels: String?
 
@@ -79,7 +96,7 @@ public struct ONNXModelOptions: ParsableArguments {
     /// Whether any of these options was given.
     public var isUsed: Bool {
         inputSize != nil || resize != nil || crop != nil || interpolation != nil || preprocess != nil || mean != nil
-            || std != nil || labels != nil
+            || std != nil || labels != nil || channelOrder != nil
     }
 
     public func validate() throws {
@@ -107,6 +124,7 @@ public struct ONNXModelOptions: ParsableArguments {
         s.preset = preprocess?.preset
         s.mean = mean?.values
         s.std = std?.values
+        s.channelOrder = channelOrder?.order
         if let labels {
             do {
                 s.labels = ONNXInputSettings.lines(try String(contentsOfFile: labels, encoding: .utf8))
@@ -127,6 +145,6 @@ public struct ONNXModelOptions: ParsableArguments {
         let digest = try? hashing.wait().hexString
         return try ONNXClassifier(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent, weightsSHA256: digest),
                                   preprocessing: settings.preprocessing(declaredSize: model.inputs.first?.shape?[2], file: model.file),
-                                  classNames: settings.labels)
+                                  classNames: settings.labels, channelOrder: settings.resolvedChannelOrder)
     }
 }

@@ -39,6 +39,15 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
     /// Whether the graph takes a batch of several images; when it fixes the batch at one (an export without a
     /// dynamic batch axis, found at load by running two images together), batches run image by image.
     public let acceptsBatches: Bool
+    /// The Softmax or LogSoftmax node that ends the graph, when it does: it is left out, so that the model's logits
+    /// are that node's input, as for every other model (probabilities are computed from them).
+    public var outputSoftmax: String? { program.outputSoftmax.map { "\($0.opType) node '\($0.name)'" } }
+    /// Whether the graph takes channels-last images, [N, H, W, 3] (a TensorFlow model converted by tf2onnx), as its
+    /// declared input shape says. The classifier's methods take [N, 3, H, W] pixels either way and lay them out.
+    public var takesChannelsLast: Bool { program.inputIsChannelsLast }
+    /// The order of the colour channels the graph takes. Pixels are RGB, and ``preprocessing``'s mean and std are
+    /// red first; for BGR the normalised channels are reversed.
+    public let channelOrder: ONNXInputSettings.ChannelOrder
     /// The precision of the graph's convolutions and matrix products (fp32 unless set; see ``Precision``). Every
     /// other node computes in fp32, as in the built-in models.
     public var precision: Precision = .fp32
@@ -57,28 +66,32 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
     ///   - classNames: one name per output; by default the file's `labels` metadata, else ImageNet's when the
     ///     model has 1000 outputs, else `class i`.
     /// - Throws: ``ONNXError`` and ``UnsupportedONNXOperatorsError`` (before any work is done) naming the file.
-    public convenience init(contentsOf url: URL, preprocessing: Preprocessing? = nil, classNames: [String]? = nil) throws {
+    ///   - channelOrder: the order of the colour channels the graph takes; by default what the file's metadata
+    ///     records (``ONNXInputSettings/resolvedChannelOrder``), else RGB.
+    public convenience init(contentsOf url: URL, preprocessing: Preprocessing? = nil, classNames: [String]? = nil,
+                            channelOrder: ONNXInputSettings.ChannelOrder? = nil) throws {
         let model = try ONNXModel(contentsOf: url)
         try self.init(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent),
-                      preprocessing: preprocessing, classNames: classNames)
+                      preprocessing: preprocessing, classNames: classNames, channelOrder: channelOrder)
     }
 
-    /// Compiles an already parsed model; `preprocessing` and `classNames` default as in
-    /// ``init(contentsOf:preprocessing:classNames:)``.
+    /// Compiles an already parsed model; `preprocessing`, `classNames` and `channelOrder` default as in
+    /// ``init(contentsOf:preprocessing:classNames:channelOrder:)``.
     public init(_ model: ONNXModel, identity: ModelIdentity, preprocessing: Preprocessing? = nil,
-                classNames: [String]? = nil) throws {
-        let program = try ONNXProgram(model)
+                classNames: [String]? = nil, channelOrder: ONNXInputSettings.ChannelOrder? = nil) throws {
+        let program = try ONNXProgram(model, endingBeforeSoftmax: true)
         let declared = model.inputs[0].shape
         if let declared {
-            guard declared.count == 4, declared[1] == nil || declared[1] == 3 else {
+            guard declared.count == 4, declared[1] == nil || declared[1] == 3 || program.inputIsChannelsLast else {
                 throw ONNXError(file: model.file, problem: "input '\(model.inputs[0].name)' has shape "
-                    + "\(model.inputs[0].shapeDescription); an image classifier takes [N, 3, H, W]")
+                    + "\(model.inputs[0].shapeDescription); an image classifier takes [N, 3, H, W] (or [N, H, W, 3])")
             }
         }
         // Settings the file records in its metadata apply when the caller gives none.
         let recorded = try ONNXInputSettings(metadata: model.metadata, file: model.file)
         let preprocessing = try preprocessing ?? recorded.preprocessing(declaredSize: declared?[2], file: model.file)
         let classNames = classNames ?? recorded.labels
+        self.channelOrder = channelOrder ?? recorded.resolvedChannelOrder
         let size = preprocessing.inputSize
         var shapes: [String: [Int]] = [:]
         let probe: Tensor = try withoutGradients {
@@ -261,7 +274,10 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
         guard pixels.rank == 4, pixels.shape[1] == 3 else {
             throw ONNXError(file: model.file, problem: "input must be [N, 3, H, W] pixels, got \(pixels.shape)")
         }
-        let x = preprocessing.normalized(pixels)
+        let normalized = preprocessing.normalized(pixels)
+        let x = channelOrder == .rgb ? normalized : Tensor.concatenate((0..<3).reversed().map {
+            normalized.sliced(axis: 1, $0..<($0 + 1))
+        }, axis: 1)
         let views = (try? tokenSurface.get())?.views ?? [:]
         return try withPrecision(precision) {
             guard !acceptsBatches && x.shape[0] > 1 else {

@@ -3,7 +3,7 @@ import FovExModels
 
 /// How an ONNX model's images are prepared and its classes named: what a file may record in its
 /// `metadata_props` and what the command line's `--input-size`, `--resize`, `--crop`, `--interpolation`,
-/// `--preprocess`, `--mean`, `--std` and `--labels` set. Every field is optional; a missing one takes its
+/// `--preprocess`, `--mean`, `--std`, `--channel-order` and `--labels` set. Every field is optional; a missing one takes its
 /// default when ``preprocessing(declaredSize:)`` resolves them.
 ///
 /// Defaults follow torchvision's evaluation transforms, what a model trained with torchvision expects:
@@ -20,7 +20,8 @@ import FovExModels
 /// | `resize` | short-side length, or `direct` for a plain resize to the input size | |
 /// | `crop_pct` | timm's crop fraction: resize = round(crop / crop_pct) | |
 /// | `interpolation` | `bilinear`, `bicubic` or `nearest` | |
-/// | `preprocess` | `imagenet`, `inception` or `raw` | |
+/// | `preprocess` | `imagenet`, `inception`, `raw`, `raw255` or `caffe` | |
+/// | `channel_order` | `rgb` or `bgr` | |
 /// | `mean`, `std` | three values in [0, 1] units | `standardization_mean`, `standardization_std` |
 /// | `labels` | a JSON list of names, a JSON object index → name, or one name a line | `class_names` |
 ///
@@ -43,24 +44,43 @@ public struct ONNXInputSettings: Equatable, Sendable {
         case inception
         /// No normalisation: the model receives pixels in [0, 1].
         case raw
+        /// Pixels in 0…255, not normalised: Keras applications that normalise inside the graph (EfficientNet,
+        /// EfficientNetV2, ConvNeXt, RegNet).
+        case raw255
+        /// Keras's `caffe` mode (ResNet50, VGG): blue, green, red channels in 0…255 less the ImageNet means
+        /// (103.939, 116.779, 123.68 for B, G, R).
+        case caffe
 
-        /// The per-channel mean.
+        /// The per-channel mean, red first.
         public var mean: [Float] {
             switch self {
             case .imagenet: return [0.485, 0.456, 0.406]
             case .inception: return [0.5, 0.5, 0.5]
-            case .raw: return [0, 0, 0]
+            case .raw, .raw255: return [0, 0, 0]
+            case .caffe: return [123.68 / 255, 116.779 / 255, 103.939 / 255]
             }
         }
 
-        /// The per-channel standard deviation.
+        /// The per-channel standard deviation, red first.
         public var std: [Float] {
             switch self {
             case .imagenet: return [0.229, 0.224, 0.225]
             case .inception: return [0.5, 0.5, 0.5]
             case .raw: return [1, 1, 1]
+            case .raw255, .caffe: return [1 / 255, 1 / 255, 1 / 255]
             }
         }
+
+        /// The order in which the model takes the colour channels.
+        public var channelOrder: ChannelOrder { self == .caffe ? .bgr : .rgb }
+    }
+
+    /// The order of the colour channels in the model's input.
+    public enum ChannelOrder: String, CaseIterable, Sendable, Encodable {
+        /// Red, green, blue: PyTorch's and most models'.
+        case rgb
+        /// Blue, green, red: OpenCV's and Caffe's, and Keras's `caffe` preprocessing.
+        case bgr
     }
 
     /// The side of the square input, which is also the centre crop's side.
@@ -79,6 +99,12 @@ public struct ONNXInputSettings: Equatable, Sendable {
     public var std: [Float]?
     /// One name per output class.
     public var labels: [String]?
+    /// The order of the colour channels the model takes; by default the preset's (BGR for `caffe`), else RGB.
+    /// ``mean`` and ``std`` stay red first: the channels are reversed after normalising.
+    public var channelOrder: ChannelOrder?
+
+    /// The channel order these settings give: ``channelOrder``, else the preset's, else RGB.
+    public var resolvedChannelOrder: ChannelOrder { channelOrder ?? preset?.channelOrder ?? .rgb }
 
     /// The fraction torchvision's ImageNet evaluation crops (224 of 256).
     public static let torchvisionCropFraction = 0.875
@@ -123,8 +149,14 @@ public struct ONNXInputSettings: Equatable, Sendable {
             interpolation = i
         }
         if let (key, text) = value("preprocess") {
-            guard let p = Preset(rawValue: text.lowercased()) else { throw problem(key, "expected imagenet, inception or raw") }
+            guard let p = Preset(rawValue: text.lowercased()) else {
+                throw problem(key, "expected \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             preset = p
+        }
+        if let (key, text) = value("channel_order") {
+            guard let order = ChannelOrder(rawValue: text.lowercased()) else { throw problem(key, "expected rgb or bgr") }
+            channelOrder = order
         }
         if let (key, text) = value("mean", "standardization_mean") {
             guard let m = ONNXInputSettings.channelValues(text) else { throw problem(key, "expected three finite numbers") }
@@ -153,7 +185,10 @@ public struct ONNXInputSettings: Equatable, Sendable {
         merged.interpolation = interpolation ?? other.interpolation
         if preset == nil && mean == nil && std == nil {
             (merged.preset, merged.mean, merged.std) = (other.preset, other.mean, other.std)
+            merged.channelOrder = channelOrder ?? other.channelOrder
         } else {
+            // A preset given here brings its own channel order unless one is given here too.
+            merged.channelOrder = channelOrder ?? (preset == nil ? other.channelOrder : nil)
             // A preset given here sets both halves; a lone --mean keeps the other side's std (and vice versa).
             merged.mean = mean ?? (preset == nil ? other.mean : nil)
             merged.std = std ?? (preset == nil ? other.std : nil)

@@ -75,6 +75,11 @@ public struct ONNXInspection: Encodable {
     public var prefixTokens: Int?
     /// The prefix tokens the head reads (``ONNXClassifier/readOutTokens``), when attention points were found.
     public var readOutTokens: [Int]?
+    /// The Softmax or LogSoftmax that ends the graph, left out so that explanations read the logits before it
+    /// (``ONNXClassifier/outputSoftmax``).
+    public var outputSoftmax: String?
+    /// The order of the colour channels the model is fed (``ONNXClassifier/channelOrder``); nil when it does not load.
+    public var channelOrder: ONNXInputSettings.ChannelOrder?
     /// The model's free-form key/value metadata (``ONNXModel/metadata``).
     public var metadata: [String: String]
     /// How images would be prepared: the file's metadata (``ONNXInputSettings``) over the defaults; nil when
@@ -102,8 +107,10 @@ public struct ONNXInspection: Encodable {
             let settings = given.overriding(try ONNXInputSettings(metadata: model.metadata, file: model.file))
             let classifier = try ONNXClassifier(model, identity: ModelIdentity(architecture: "onnx", weights: url.lastPathComponent),
                                                 preprocessing: settings.preprocessing(declaredSize: model.inputs.first?.shape?[2], file: model.file),
-                                                classNames: settings.labels)
+                                                classNames: settings.labels, channelOrder: settings.resolvedChannelOrder)
+            channelOrder = classifier.channelOrder
             classes = classifier.classNames.count
+            outputSoftmax = classifier.outputSoftmax
             preprocessing = classifier.preprocessing
             camCandidates = classifier.innerPoints.compactMap { p in
                 guard let s = classifier.valueShapes[p] else { return nil }
@@ -137,6 +144,9 @@ public struct ONNXInspection: Encodable {
         lines += inputs.map { "  \($0.name)  \($0.elementType)  \($0.shape)" }
         lines.append("outputs:")
         lines += outputs.map { "  \($0.name)  \($0.elementType)  \($0.shape)" }
+        if let outputSoftmax {
+            lines.append("  (ends in \(outputSoftmax), left out: the logits are its input)")
+        }
         if !metadata.isEmpty {
             lines.append("metadata:")
             lines += metadata.sorted { $0.key < $1.key }.map { "  \($0.key) = \($0.value)" }
@@ -158,7 +168,8 @@ public struct ONNXInspection: Encodable {
             case let .shortSideThenCenterCrop(resize, crop): geometry = "short side to \(resize), centre crop \(crop)×\(crop)"
             }
             func triple(_ v: [Float]) -> String { v.map { "\($0)" }.joined(separator: ",") }
-            lines.append("preprocessing: \(geometry), \(p.interpolation.rawValue), mean \(triple(p.mean)), std \(triple(p.std))")
+            lines.append("preprocessing: \(geometry), \(p.interpolation.rawValue), mean \(triple(p.mean)), std \(triple(p.std))"
+                + (channelOrder == .bgr ? ", channels reversed to BGR after normalising" : ""))
         }
         if !camCandidates.isEmpty {
             lines.append("CAM layers (--cam-point), shape for one image:")

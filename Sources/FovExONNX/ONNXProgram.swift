@@ -29,7 +29,14 @@ final class ONNXProgram {
     let file: String
     let opset: Int
     let inputName: String
+    /// Whether the graph takes its images channels-last, [N, H, W, 3] (TensorFlow's layout, which tf2onnx keeps),
+    /// as its declared input shape says; ``run(_:capturing:views:shapes:)`` takes [N, 3, H, W] either way.
+    let inputIsChannelsLast: Bool
+    /// The value the classifier reads as its logits: the graph's output, or the input of the Softmax (or
+    /// LogSoftmax) that ends the graph.
     let outputName: String
+    /// The Softmax or LogSoftmax node that ended the graph, left out so that the program gives the logits.
+    let outputSoftmax: ONNXNode?
     let constants: [String: ONNXValue]
     let steps: [ONNXStep]
 
@@ -37,12 +44,13 @@ final class ONNXProgram {
     static let supportedOpsets = 11...21
 
     /// Compiles `model`'s graph; `fusing: false` runs every node on its own (the reference the fusion tests
-    /// compare with).
+    /// compare with); `endingBeforeSoftmax` leaves out a Softmax or LogSoftmax that ends the graph, so that the
+    /// program's output is its input (a classifier's logits).
     ///
     /// - Throws: ``UnsupportedONNXOperatorsError`` listing every node whose op (or attribute value) is not
     ///   supported, before any work; ``ONNXError`` for an opset outside 11…21, a graph without exactly one
     ///   image input, or a constant sub-graph that fails.
-    init(_ model: ONNXModel, fusing: Bool = true) throws {
+    init(_ model: ONNXModel, fusing: Bool = true, endingBeforeSoftmax: Bool = false) throws {
         file = model.file
         opset = model.opset
         guard ONNXProgram.supportedOpsets.contains(model.opset) else {
@@ -54,7 +62,11 @@ final class ONNXProgram {
         }
         guard let output = model.outputs.first else { throw ONNXError(file: file, problem: "the graph has no output") }
         inputName = model.inputs[0].name
-        outputName = output.name
+        if let shape = model.inputs[0].shape, shape.count == 4, shape[3] == 3, shape[1] != 3 {
+            inputIsChannelsLast = true
+        } else {
+            inputIsChannelsLast = false
+        }
 
         let nodes = model.nodes
         var uses: [UnsupportedONNXOperatorsError.Use] = nodes.compactMap { n in
@@ -128,6 +140,19 @@ final class ONNXProgram {
 
         var steps = planned.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
             .map(\.element.step)
+        // A graph exported with its probabilities (Keras models end in a softmax activation, and some PyTorch exports
+        // add one) is explained from the logits before them, as every other model: a softmax output flattens the
+        // target score's gradient, and FovEx's cross-entropy would apply a second softmax. Over the class axis of an
+        // [N, classes] output that is axis 1 or −1 (the probe at load refuses any other output shape).
+        var logits = output.name, outputSoftmax: ONNXNode?
+        if endingBeforeSoftmax, let k = steps.lastIndex(where: { $0.outputs.contains(output.name) }), steps[k].outputs == [output.name],
+           ["Softmax", "LogSoftmax"].contains(steps[k].node.opType), steps[k].inputs.count == 1,
+           [-1, 1].contains(steps[k].node.int("axis", default: opset >= 13 ? -1 : 1)) {
+            (logits, outputSoftmax) = (steps[k].inputs[0], steps[k].node)
+            steps.remove(at: k)
+        }
+        outputName = logits
+        self.outputSoftmax = outputSoftmax
         // Free each value after its last reader, so that a forward pass without gradients keeps few activations.
         var lastReader: [String: Int] = [:]
         for (k, s) in steps.enumerated() { for name in s.inputs where !name.isEmpty && constants[name] == nil { lastReader[name] = k } }
@@ -221,11 +246,17 @@ final class ONNXProgram {
     ///   - shapes: when given, receives the shape of every value computed (for inspection).
     func run(_ input: Tensor, capturing points: Set<String> = [], views: [String: ONNXCaptureView] = [:],
              shapes: UnsafeMutablePointer<[String: [Int]]>? = nil) throws -> (output: Tensor, captured: [String: Tensor]) {
+        let input = graphInput(input)
         var values: [String: ONNXValue] = [inputName: .float(input)]
         var captured: [String: Tensor] = [:]
         if points.contains(inputName) { captured[inputName] = input }
         try execute(steps, values: &values, capturing: points, views: views, captured: &captured, shapes: shapes)
         return (try output(of: values), captured)
+    }
+
+    /// [N, 3, H, W] images in the graph's own layout.
+    private func graphInput(_ images: Tensor) -> Tensor {
+        inputIsChannelsLast && images.rank == 4 ? images.permuted([0, 2, 3, 1]) : images
     }
 
     /// Runs `steps` (the program's, or a run of them such as the path from an inner point to the output) on
@@ -280,7 +311,7 @@ final class ONNXProgram {
     /// zero). A point without an axis of extent one is not captured.
     func runLanes(_ inputs: [Tensor], capturing points: Set<String> = [], views: [String: ONNXCaptureView] = [:])
         throws -> (outputs: [Tensor], captured: [String: Tensor]) {
-        var lanes: [[String: ONNXValue]] = inputs.map { [inputName: .float($0)] }
+        var lanes: [[String: ONNXValue]] = inputs.map { [inputName: .float(graphInput($0))] }
         var captured: [String: Tensor] = [:]
         func join(_ name: String) {
             let raw = lanes.compactMap { lane -> Tensor? in

@@ -82,5 +82,13 @@ final class ONNXCommandLineTests: XCTestCase {
         let raw = try run(["models", "inspect", fixture("resnet18-opset17.onnx"), "--resize", "direct", "--preprocess", "raw",
                            "--interpolation", "bicubic"])
         XCTAssertTrue(raw.stdout.contains("preprocessing: resize to 64×64, bicubic, mean 0.0,0.0,0.0, std 1.0,1.0,1.0"), raw.stdout)
+        // Keras's caffe mode reverses the channels; --channel-order overrides the preset's.
+        let caffe = try run(["models", "inspect", fixture("resnet18-opset17.onnx"), "--preprocess", "caffe"])
+        XCTAssertTrue(caffe.stdout.contains("std 0.003921569,0.003921569,0.003921569, channels reversed to BGR after normalising"),
+                      caffe.stdout)
+        let rgb = try run(["models", "inspect", fixture("resnet18-opset17.onnx"), "--preprocess", "caffe", "--channel-order", "rgb"])
+        XCTAssertFalse(rgb.stdout.contains("BGR"), rgb.stdout)
+        let bad = try run(["models", "inspect", fixture("resnet18-opset17.onnx"), "--channel-order", "grb"])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
     }
 }

@@ -56,7 +56,7 @@ final class ONNXInputSettingsTests: XCTestCase {
     /// A value that cannot be read names the file, the key and the value.
     func testUnreadableMetadataIsNamed() {
         for (key, value) in [("input_size", "[3, 224, 200]"), ("input_size", "big"), ("resize", "-3"), ("crop_pct", "1.5"),
-                             ("interpolation", "lanczos"), ("preprocess", "caffe"), ("mean", "0.5,0.5"),
+                             ("interpolation", "lanczos"), ("preprocess", "tf"), ("mean", "0.5,0.5"),
                              ("std", "[0.2, 0, 0.2]"), ("labels", "[1, 2]"), ("class_names", #"{"0": "a", "2": "c"}"#)] {
             XCTAssertThrowsError(try ONNXInputSettings(metadata: [key: value], file: "meta.onnx"), key) { error in
                 XCTAssertTrue(error is ONNXError, "\(error)")
@@ -114,6 +114,48 @@ final class ONNXInputSettingsTests: XCTestCase {
     }
 
     /// Opsets 11 to 21 load and run (the same small graph imported at each); 10 and 22 are refused by name.
+    /// Keras's preprocessing modes: `caffe` (BGR, 0…255 less the means) and 0…255 pixels; the channel order from
+    /// the preset, the metadata or the caller, the caller's preset bringing its own.
+    func testKerasPresetsAndChannelOrder() throws {
+        var caffe = ONNXInputSettings()
+        caffe.preset = .caffe
+        let p = try caffe.preprocessing(declaredSize: 224, file: "m.onnx")
+        // (x − mean) / std on [0, 1] pixels is Keras's x·255 − (123.68, 116.779, 103.939) for R, G, B.
+        for (got, expected) in zip(p.mean.map { $0 * 255 }, [123.68, 116.779, 103.939] as [Float]) {
+            XCTAssertEqual(got, expected, accuracy: 1e-4)
+        }
+        XCTAssertEqual(p.std, [1 / 255, 1 / 255, 1 / 255])
+        XCTAssertEqual(caffe.resolvedChannelOrder, .bgr)
+        XCTAssertEqual(ONNXInputSettings().resolvedChannelOrder, .rgb)
+
+        let recorded = try ONNXInputSettings(metadata: ["preprocess": "raw255", "channel_order": "BGR"], file: "k.onnx")
+        XCTAssertEqual(recorded.resolvedChannelOrder, .bgr)
+        XCTAssertEqual(try recorded.preprocessing(declaredSize: nil, file: "k.onnx").std, [1 / 255, 1 / 255, 1 / 255])
+        XCTAssertEqual(ONNXInputSettings().overriding(recorded).resolvedChannelOrder, .bgr, "the file's order when the caller gives none")
+        var imagenet = ONNXInputSettings()
+        imagenet.preset = .imagenet
+        XCTAssertEqual(imagenet.overriding(recorded).resolvedChannelOrder, .rgb, "a preset given replaces the file's normalisation")
+        var order = ONNXInputSettings()
+        order.channelOrder = .rgb
+        XCTAssertEqual(order.overriding(try ONNXInputSettings(metadata: ["preprocess": "caffe"], file: "k.onnx")).resolvedChannelOrder, .rgb)
+        XCTAssertThrowsError(try ONNXInputSettings(metadata: ["channel_order": "grb"], file: "k.onnx")) { error in
+            XCTAssertEqual("\(error)", "k.onnx: metadata 'channel_order' = 'grb': expected rgb or bgr")
+        }
+    }
+
+    /// A BGR model fed RGB pixels computes what an RGB model computes on the pixels with their channels reversed.
+    func testBGRModelReversesTheChannels() throws {
+        let reference = try ONNXFixtures.reference("keras_cnn")
+        let x = reference["input"]!
+        let url = ONNXFixtures.url("keras_cnn-opset13.onnx")
+        let rgb = try ONNXClassifier(contentsOf: url, preprocessing: ONNXFixtures.raw(size: 32))
+        let bgr = try ONNXClassifier(contentsOf: url, preprocessing: ONNXFixtures.raw(size: 32), channelOrder: .bgr)
+        XCTAssertEqual(bgr.channelOrder, .bgr)
+        let reversed = Tensor.concatenate([2, 1, 0].map { x.sliced(axis: 1, $0..<($0 + 1)) }, axis: 1)
+        XCTAssertLessThanOrEqual(relativeError(bgr.logits(x), rgb.logits(reversed)), 1e-6)
+        XCTAssertGreaterThan(relativeError(bgr.logits(x), rgb.logits(x)), 1e-3, "the order changes the logits")
+    }
+
     func testOpsetsElevenToTwentyOneAreAccepted() throws {
         let nodes = [GraphBuilder.node("Relu", "relu", ["x"], ["a"]), GraphBuilder.node("GlobalAveragePool", "pool", ["a"], ["b"]),
                      GraphBuilder.node("Flatten", "flat", ["b"], ["y"])]
