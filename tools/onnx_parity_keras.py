@@ -6,7 +6,8 @@ For each model (default: the list below) and opset (default 13 and 17), in a tem
               converted by tf2onnx with a free batch axis; the graph's input is channels-last [N, H, W, 3];
   2. check    onnx.checker (full check); onnxruntime on the graph with its final Softmax cut off (the graph output
               moved to the Softmax's input), fed the transposed input: `ort_logits`; TensorFlow's logits (the same
-              weights with classifier_activation=None): `torch_logits` (the name the Swift side reads);
+              weights with classifier_activation=None): `torch_logits` (the name the Swift side reads). A file
+              onnxruntime refuses is reported with what `fovex models inspect` says of it (build fovex first);
   3. FovEx    the Swift test ONNXFullSizeParityTests with FOVEX_ONNX_PARITY_DIR set (build the tests first), which
               loads the unmodified file: FovEx leaves the final Softmax out and lays the channels-first input out.
 
@@ -58,14 +59,25 @@ def export_and_check(directory, name, opsets):
         except Exception as e:  # the checker's complaint is the result
             verdict = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
         graph = onnx.load(stem + ".onnx")
-        softmax = next(n for n in graph.graph.node if n.output[0] == graph.graph.output[0].name)
-        assert softmax.op_type == "Softmax", f"{name}: the graph ends in {softmax.op_type}"
-        cut = onnx.helper.make_tensor_value_info(softmax.input[0], onnx.TensorProto.FLOAT, None)
-        graph.graph.output.pop()
-        graph.graph.output.append(cut)
-        graph.graph.node.remove(softmax)
-        session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-        ort = session.run(None, {session.get_inputs()[0].name: pixels.transpose(0, 2, 3, 1)})[0]
+        last = next(n for n in graph.graph.node if n.output[0] == graph.graph.output[0].name)
+        if last.op_type == "Softmax":  # some applications (RegNet) end in their Dense layer
+            cut = onnx.helper.make_tensor_value_info(last.input[0], onnx.TensorProto.FLOAT, None)
+            graph.graph.output.pop()
+            graph.graph.output.append(cut)
+            graph.graph.node.remove(last)
+        try:
+            session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+            ort = session.run(None, {session.get_inputs()[0].name: pixels.transpose(0, 2, 3, 1)})[0]
+        except Exception as e:  # a file onnxruntime refuses is reported, with what `fovex models inspect` says of it
+            inspect = subprocess.run([os.path.join(ROOT, ".build", "release", "fovex"), "models", "inspect", stem + ".onnx"],
+                                     capture_output=True, text=True)
+            lines = (inspect.stdout + inspect.stderr).splitlines()
+            start = next((k for k, l in enumerate(lines) if "unsupported" in l or "Error" in l), len(lines))
+            said = [l.strip() for l in lines[start:start + 3]]
+            results[os.path.basename(stem)] = {"refused": f"{verdict[:60]}; onnxruntime: {str(e).splitlines()[0][:60]}; "
+                                               f"fovex: {' '.join(said)[:160]}"}
+            os.remove(stem + ".onnx")
+            continue
         fixture_io.write_safetensors(stem + ".safetensors", {"input": pixels, "ort_logits": ort, "torch_logits": logits})
         results[os.path.basename(stem)] = {"checker": verdict, "onnx_bytes": os.path.getsize(stem + ".onnx")}
     return results
@@ -89,15 +101,22 @@ def main():
                 print(f"keras-{name:<28} export failed: {type(e).__name__}: {str(e).splitlines()[0][:100]}", flush=True)
                 continue
             env["FOVEX_ONNX_PARITY_DIR"] = directory
+            if not any(f.endswith(".onnx") for f in os.listdir(directory)):
+                for key, c in checks.items():
+                    print(f"{key:<34} {c['refused']}", flush=True)
+                continue
             swift = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--skip-build",
                                     "--filter", "ONNXFullSizeParityTests"], cwd=ROOT, env=env, capture_output=True, text=True)
             fovex = {}
             results = os.path.join(directory, "fovex-results.jsonl")
             if os.path.exists(results):
-                for line in open(results):
+                for line in filter(str.strip, open(results)):
                     r = json.loads(line)
                     fovex[r["model"]] = r
             for key, c in checks.items():
+                if "refused" in c:
+                    print(f"{key:<34} {c['refused']}", flush=True)
+                    continue
                 r = fovex.get(key)
                 if r is None:
                     failure = [l for l in swift.stdout.splitlines() if "error" in l][:3]

@@ -161,9 +161,8 @@ struct ONNXTokenSurface {
     mutating func examineHead(tokens: Tensor, logits: Tensor, program: ONNXProgram) -> ONNXError? {
         func failure(_ problem: String) -> ONNXError { ONNXError(file: program.file, problem: problem) }
         let (t, c) = (tokens.shape[1], tokens.shape[2])
-        let scale = max(logits.scalars.map { abs($0) }.max() ?? 0, 1e-3)
         func same(_ a: Tensor, _ b: Tensor, within tolerance: Float) -> Bool {
-            a.count == b.count && zip(a.contiguous().scalars, b.contiguous().scalars).allSatisfy { abs($0 - $1) <= tolerance * scale }
+            ONNXTokenSurface.agree(a, b, within: tolerance, of: logits)
         }
         do {
             return try withoutGradients {
@@ -209,10 +208,7 @@ struct ONNXTokenSurface {
                 + "distilled model's class and distillation tokens?), and a single token has no read-out of its own"
         }
         let t = tokens.shape[1], token = readOut[0]
-        let scale = max(logits.scalars.map { abs($0) }.max() ?? 0, 1e-3)
-        func same(_ a: Tensor, _ b: Tensor) -> Bool {
-            a.count == b.count && zip(a.contiguous().scalars, b.contiguous().scalars).allSatisfy { abs($0 - $1) <= 1e-3 * scale }
-        }
+        func same(_ a: Tensor, _ b: Tensor) -> Bool { ONNXTokenSurface.agree(a, b, within: 1e-3, of: logits) }
         let projected: Tensor, last: Tensor
         do {
             projected = try project(tokens, program: program)
@@ -227,5 +223,11 @@ struct ONNXTokenSurface {
             return "the head path from '\(self.tokens)' mixes tokens when run on several at once"
         }
         return nil
+    }
+
+    /// Whether `a` and `b` agree element by element within `tolerance` of the largest magnitude of `logits`.
+    private static func agree(_ a: Tensor, _ b: Tensor, within tolerance: Float, of logits: Tensor) -> Bool {
+        let scale = max(logits.scalars.map { abs($0) }.max() ?? 0, 1e-3)
+        return a.count == b.count && zip(a.contiguous().scalars, b.contiguous().scalars).allSatisfy { abs($0 - $1) <= tolerance * scale }
     }
 }
