@@ -177,6 +177,38 @@ extension ONNXOperators {
                 return [.float(normalizedByStatistics(x, axes: Array(2..<x.rank), scale: scale, bias: bias, epsilon: epsilon).y)]
             }
         }
+        // Each sample's channels split into `num_groups` groups, each normalised over its channels and spatial
+        // axes; then a scale and bias per group (opset 18) or per channel (opset 21, as PyTorch's GroupNorm).
+        b["GroupNormalization"] = { ctx in
+            let epsilon = ctx.node.float("epsilon", default: 1e-5)
+            let groups = ctx.node.int("num_groups", default: 0)
+            guard groups > 0 else { throw UnsupportedUseError("num_groups = \(groups) must be positive") }
+            let perChannel = ctx.opset >= 21
+            return { inputs in
+                let x = try floatInput(inputs, 0, "GroupNormalization")
+                let scale = try floatInput(inputs, 1, "GroupNormalization"), bias = try floatInput(inputs, 2, "GroupNormalization")
+                guard x.rank >= 3, x.shape[1] % groups == 0 else {
+                    throw KernelError("GroupNormalization: input \(x.shape) does not split into \(groups) groups of channels")
+                }
+                let (n, c) = (x.shape[0], x.shape[1])
+                let expected = perChannel ? c : groups
+                guard scale.count == expected, bias.count == expected else {
+                    throw KernelError("GroupNormalization: scale \(scale.shape) and bias \(bias.shape) for \(expected) "
+                        + (perChannel ? "channels" : "groups"))
+                }
+                let grouped = x.reshaped([n, groups, x.count / (n * groups)])
+                let ones = Tensor(shape: [groups], scalars: [Float](repeating: 1, count: groups))
+                let normalized = normalizedByStatistics(grouped, axes: [2], scale: ones, bias: ones * 0, epsilon: epsilon).y
+                    .reshaped(x.shape)
+                // Opset 18's per-group values apply to each of the group's channels.
+                let perGroup = c / groups
+                let channelScale = perChannel ? scale : scale.reshaped([groups, 1]).broadcast(to: [groups, perGroup]).reshaped([c])
+                let channelBias = perChannel ? bias : bias.reshaped([groups, 1]).broadcast(to: [groups, perGroup]).reshaped([c])
+                var channel = [Int](repeating: 1, count: x.rank)
+                channel[1] = c
+                return [.float(normalized * channelScale.reshaped(channel) + channelBias.reshaped(channel))]
+            }
+        }
         return b
     }()
 }

@@ -141,6 +141,38 @@ extension ONNXOperators {
                 return [reshaped(v, [s[..<a].reduce(1, *), s[a...].reduce(1, *)])]
             }
         }
+        // Blocks of channels moved into space (DepthToSpace, DCR or CRD order) and back (SpaceToDepth): a reshape,
+        // a transpose and a reshape, as the spec defines them.
+        b["DepthToSpace"] = { ctx in
+            let block = ctx.node.int("blocksize", default: 0)
+            let mode = ctx.node.string("mode") ?? "DCR"
+            guard block > 0 else { throw UnsupportedUseError("blocksize = \(block) must be positive") }
+            guard ["DCR", "CRD"].contains(mode) else { throw UnsupportedUseError("mode \(mode) is not DCR or CRD") }
+            return { inputs in
+                let x = try floatInput(inputs, 0, "DepthToSpace")
+                guard x.rank == 4, x.shape[1] % (block * block) == 0 else {
+                    throw KernelError("DepthToSpace: input \(x.shape) for blocks of \(block)×\(block)")
+                }
+                let (n, c, h, w) = (x.shape[0], x.shape[1] / (block * block), x.shape[2], x.shape[3])
+                let moved = mode == "DCR"
+                    ? x.reshaped([n, block, block, c, h, w]).permuted([0, 3, 4, 1, 5, 2])
+                    : x.reshaped([n, c, block, block, h, w]).permuted([0, 1, 4, 2, 5, 3])
+                return [.float(moved.reshaped([n, c, h * block, w * block]))]
+            }
+        }
+        b["SpaceToDepth"] = { ctx in
+            let block = ctx.node.int("blocksize", default: 0)
+            guard block > 0 else { throw UnsupportedUseError("blocksize = \(block) must be positive") }
+            return { inputs in
+                let x = try floatInput(inputs, 0, "SpaceToDepth")
+                guard x.rank == 4, x.shape[2] % block == 0, x.shape[3] % block == 0 else {
+                    throw KernelError("SpaceToDepth: input \(x.shape) for blocks of \(block)×\(block)")
+                }
+                let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2] / block, x.shape[3] / block)
+                let moved = x.reshaped([n, c, h, block, w, block]).permuted([0, 3, 5, 1, 2, 4])
+                return [.float(moved.reshaped([n, c * block * block, h, w]))]
+            }
+        }
         b["Transpose"] = { ctx in
             let perm = ctx.node.ints("perm")
             return { inputs in

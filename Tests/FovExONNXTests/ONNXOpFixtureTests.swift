@@ -19,7 +19,8 @@ final class ONNXOpFixtureTests: XCTestCase {
         "prelu", "elu", "selu", "celu", "mish", "softplus", "softsign", "sign", "max-broadcast", "min-broadcast",
         "sum-three", "mean-two", "log-softmax-axis-1", "log-softmax-legacy-axis-1", "global-max-pool",
         "where-comparisons", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
-        "batch-normalization-training",
+        "batch-normalization-training", "group-normalization-18", "group-normalization-21", "depth-to-space-dcr",
+        "depth-to-space-crd", "space-to-depth",
     ]
 
     private func load(_ name: String) throws -> (ONNXProgram, [String: Tensor]) {
