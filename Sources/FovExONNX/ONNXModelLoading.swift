@@ -45,7 +45,7 @@ extension ONNXModel {
         var initializers: [String: ONNXValue] = [:]
         for t in graph.initializer { initializers[t.name] = try decoder.value(of: t) }
         var nodes: [ONNXNode] = []
-        for (i, n) in graph.node.enumerated() {
+        for (i, n) in try ONNXModel.inliningFunctions(graph.node, functions: proto.functions, file: file).enumerated() {
             var attributes: [String: ONNXAttribute] = [:]
             for a in n.attribute { attributes[a.name] = try decoder.attribute(a, node: n.name) }
             nodes.append(ONNXNode(opType: n.opType, domain: n.domain, name: n.name.isEmpty ? "#\(i)" : n.name,
@@ -60,6 +60,53 @@ extension ONNXModel {
         self.metadata = Dictionary(proto.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
         self.nodes = nodes
         self.initializers = initializers
+    }
+
+    /// `nodes` with every call of a model-local function (`ModelProto.functions`, which PyTorch writes with
+    /// `export_modules_as_functions` and its dynamo exporter) replaced by the function's body, recursively: the
+    /// body's inputs and outputs renamed to the call's, its inner values given a prefix of their own, and each
+    /// attribute that refers to one of the function's (`ref_attr_name`) given the call's value or the
+    /// function's default.
+    ///
+    /// - Throws: ``ONNXError`` for calls nested deeper than 64 (a function that calls itself).
+    static func inliningFunctions(_ nodes: [Onnx_NodeProto], functions: [Onnx_FunctionProto], file: String) throws -> [Onnx_NodeProto] {
+        guard !functions.isEmpty else { return nodes }
+        var byKey: [String: Onnx_FunctionProto] = [:]
+        for f in functions { byKey[f.domain + "::" + f.name] = f }
+        var calls = 0
+        func expand(_ node: Onnx_NodeProto, depth: Int) throws -> [Onnx_NodeProto] {
+            guard let function = byKey[node.domain + "::" + node.opType] else { return [node] }
+            guard depth < 64 else {
+                throw ONNXError(file: file, problem: "function '\(node.opType)' (domain \(node.domain)) nests more than 64 deep")
+            }
+            calls += 1
+            let caller = (node.name.isEmpty ? node.opType : node.name)
+            let prefix = "\(caller)#\(calls)/"
+            var renamed: [String: String] = [:]
+            for (k, formal) in function.input.enumerated() { renamed[formal] = k < node.input.count ? node.input[k] : "" }
+            for (k, formal) in function.output.enumerated() where k < node.output.count { renamed[formal] = node.output[k] }
+            func name(_ value: String) -> String { value.isEmpty ? "" : renamed[value] ?? prefix + value }
+            var given: [String: Onnx_AttributeProto] = [:]
+            for a in function.attributeProto { given[a.name] = a }
+            for a in node.attribute { given[a.name] = a }
+            var body: [Onnx_NodeProto] = []
+            for inner in function.node {
+                var copy = inner
+                copy.name = prefix + (inner.name.isEmpty ? inner.opType : inner.name)
+                copy.input = inner.input.map(name)
+                copy.output = inner.output.map(name)
+                copy.attribute = inner.attribute.compactMap { a in
+                    guard !a.refAttrName.isEmpty else { return a }
+                    // An attribute the call leaves unset and the function gives no default for is omitted.
+                    guard var value = given[a.refAttrName] else { return nil }
+                    value.name = a.name
+                    return value
+                }
+                body += try expand(copy, depth: depth + 1)
+            }
+            return body
+        }
+        return try nodes.flatMap { try expand($0, depth: 0) }
     }
 
     private static func valueInfo(_ v: Onnx_ValueInfoProto) -> ONNXValueInfo {

@@ -223,4 +223,44 @@ final class ONNXLoadingTests: XCTestCase {
         let reference = try ONNXFixtures.reference("resnet18")
         XCTAssertLessThanOrEqual(relativeError(classifier.logits(reference["input"]!), reference["logits"]!), 1e-4)
     }
+
+    /// A model-local function's attribute that refers to one of the function's (`ref_attr_name`) takes the call's
+    /// value, else the function's default; a function that calls itself is refused, not expanded forever.
+    func testLocalFunctionsTakeTheCallsAttributesOrTheirDefaults() throws {
+        var slope = Onnx_AttributeProto()
+        (slope.name, slope.type, slope.f) = ("slope", .float, 0.5)
+        var alpha = Onnx_AttributeProto()
+        (alpha.name, alpha.type, alpha.refAttrName) = ("alpha", .float, "slope")
+        var leaky = GraphBuilder.node("LeakyRelu", "inner", ["in"], ["out"])
+        leaky.attribute = [alpha]
+        var function = Onnx_FunctionProto()
+        (function.name, function.domain, function.input, function.output) = ("Leaky", "local", ["in"], ["out"])
+        function.attribute = ["slope"]
+        function.attributeProto = [slope]
+        function.node = [leaky]
+        var withDefault = GraphBuilder.node("Leaky", "first", ["x"], ["h"])
+        withDefault.domain = "local"
+        var withValue = GraphBuilder.node("Leaky", "second", ["h"], ["y"])
+        withValue.domain = "local"
+        var given = Onnx_AttributeProto()
+        (given.name, given.type, given.f) = ("slope", .float, 0.1)
+        withValue.attribute = [given]
+        var proto = GraphBuilder.model([withDefault, withValue], outputDims: [nil, 3, 8, 8], opset: 15)
+        var local = Onnx_OperatorSetIdProto()
+        (local.domain, local.version) = ("local", 1)
+        proto.opsetImport.append(local)
+        proto.functions = [function]
+        let program = try ONNXProgram(ONNXModel(serializedBytes: proto.serializedData(), file: "functions.onnx"))
+        let x = Tensor(shape: [1, 3, 8, 8], scalars: (0..<192).map { Float($0 % 7) - 3 })
+        let y = try program.run(x).output
+        // Negative inputs scaled by 0.5 (the default), then by 0.1 (the call's value).
+        XCTAssertEqual(y.scalars, x.scalars.map { $0 < 0 ? $0 * 0.05 : $0 })
+
+        var recursive = function
+        recursive.node = [{ var n = GraphBuilder.node("Leaky", "again", ["in"], ["out"]); n.domain = "local"; return n }()]
+        proto.functions = [recursive]
+        XCTAssertThrowsError(try ONNXModel(serializedBytes: proto.serializedData(), file: "functions.onnx")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("functions.onnx: function 'Leaky' (domain local) nests more than 64 deep"), "\(error)")
+        }
+    }
 }

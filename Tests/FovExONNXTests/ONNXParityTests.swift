@@ -1,4 +1,5 @@
 import Foundation
+import FovExExplainers
 import FovExModels
 import FovExTensor
 @testable import FovExONNX
@@ -30,6 +31,29 @@ final class ONNXParityTests: XCTestCase {
     func testMobileNetV2Opset13() throws { try check("mobilenet_v2", opset: 13, size: 64) }
     func testMobileNetV2Opset17() throws { try check("mobilenet_v2", opset: 17, size: 64) }
     func testViTOpset13() throws { try check("vit", opset: 13, size: 32) }
+
+    /// The same networks exported with every module as a model-local function (tools/make_onnx_function_fixtures.py):
+    /// the calls are inlined at load, attributes resolved through `ref_attr_name`.
+    func testModuleFunctionExportsAreInlined() throws {
+        for (family, size) in [("resnet18", 64), ("vit", 32)] {
+            let url = ONNXFixtures.url("\(family)-functions-opset15.onnx")
+            let model = try ONNXClassifier(contentsOf: url, preprocessing: ONNXFixtures.raw(size: size))
+            XCTAssertFalse(model.model.operatorCounts.keys.contains { $0.contains("torch") }, "\(family): every call inlined")
+            let reference = try ONNXFixtures.reference(family)
+            let input = reference["input"]!.requiringGradient()
+            let logits = model.logits(input)
+            XCTAssertLessThanOrEqual(relativeError(logits, reference["logits"]!), 1e-4, "\(family) logits")
+            let gradient = try gradients(of: (logits * reference["seed"]!).sum(), withRespectTo: [input])[0]
+            XCTAssertLessThanOrEqual(relativeError(gradient, reference["input_gradient"]!), 1e-3, "\(family) input gradient")
+        }
+        // The ViT's attention is found in the inlined graph: GAE gives PyTorch's maps.
+        let vit = try ONNXClassifier(contentsOf: ONNXFixtures.url("vit-functions-opset15.onnx"), preprocessing: ONNXFixtures.raw(size: 32))
+        XCTAssertNil(vit.tokenSurfaceProblem)
+        let explained = try ONNXFixtures.load(ONNXFixtures.url("vit-explainers.safetensors"))
+        let maps = try GenericAttention().explain(explained["input"]!, model: vit, classes: nil).map(\.map)
+        let got = Tensor.concatenate(maps.map { $0.reshaped([1] + $0.shape) }, axis: 0)
+        XCTAssertLessThanOrEqual(zip(got.scalars, explained["gae_maps"]!.scalars).map { abs($0 - $1) }.max()!, 1e-4)
+    }
     func testViTOpset17() throws { try check("vit", opset: 17, size: 32) }
 
     // The other torchvision families (tools/make_onnx_fixtures.py says what each small version keeps), and a
