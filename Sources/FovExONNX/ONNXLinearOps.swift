@@ -131,7 +131,9 @@ extension ONNXOperators {
         reduction("ReduceL1") { $0.abs().sum(alongAxes: $1, keepingDimensions: $2) }
         // F.normalize's export (EdgeNeXt's cross-covariance attention). Its gradient at an all-zero slice is
         // not a number, as √ has no derivative at 0; PyTorch's clamps the norm from below first.
-        reduction("ReduceL2") { ($0 * $0).sum(alongAxes: $1, keepingDimensions: $2).sqrt() }
+        // The sum of squares kept from 0 before the root, so that an all-zero slice has gradient 0, not 0 · ∞ = NaN
+        // (its value is then 1e−19 instead of 0).
+        reduction("ReduceL2") { ($0 * $0).sum(alongAxes: $1, keepingDimensions: $2).clamped(min: .leastNormalMagnitude).sqrt() }
         // Running sums (Fourier position encodings built from a mask: XCiT, EdgeNeXt).
         b["CumSum"] = { ctx in
             let exclusive = ctx.node.int("exclusive", default: 0) == 1, reverse = ctx.node.int("reverse", default: 0) == 1

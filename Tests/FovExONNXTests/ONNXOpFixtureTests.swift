@@ -90,6 +90,22 @@ extension ONNXOpFixtureTests {
             }
         }
     }
+
+    /// An all-zero slice under ReduceL2 (a zero token before an L2 normalisation) has gradient 0, not NaN.
+    func testReduceL2GradientIsFiniteAtZero() throws {
+        var node = GraphBuilder.node("ReduceL2", "norm", ["x"], ["y"])
+        var axes = Onnx_AttributeProto()
+        (axes.name, axes.type, axes.ints) = ("axes", .ints, [1])
+        node.attribute = [axes]
+        let program = try ONNXProgram(ONNXModel(serializedBytes: GraphBuilder.model([node], outputDims: [nil, 1, 8, 8]).serializedData(),
+                                                file: "l2.onnx"))
+        let x = Tensor(shape: [2, 3, 8, 8], scalars: (0..<384).map { $0 < 192 ? 0 : Float($0 % 5) - 2 }).requiringGradient()
+        let y = try program.run(x).output
+        XCTAssertLessThan(y.scalars[0], 1e-18)
+        let g = try gradients(of: y.sum(), withRespectTo: [x])[0].scalars
+        XCTAssertTrue(g.allSatisfy(\.isFinite))
+        XCTAssertEqual(Array(g[0..<192]), [Float](repeating: 0, count: 192))
+    }
 }
 
 /// A small seeded generator (SplitMix64) with Box–Muller normals, for the tests' random directions.
