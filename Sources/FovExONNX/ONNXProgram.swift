@@ -62,11 +62,7 @@ final class ONNXProgram {
         }
         guard let output = model.outputs.first else { throw ONNXError(file: file, problem: "the graph has no output") }
         inputName = model.inputs[0].name
-        if let shape = model.inputs[0].shape, shape.count == 4, shape[3] == 3, shape[1] != 3 {
-            inputIsChannelsLast = true
-        } else {
-            inputIsChannelsLast = false
-        }
+        inputIsChannelsLast = model.inputs[0].shape.map { $0.count == 4 && $0[3] == 3 && $0[1] != 3 } ?? false
 
         let nodes = model.nodes
         var uses: [UnsupportedONNXOperatorsError.Use] = nodes.compactMap { n in
