@@ -68,17 +68,35 @@ extension ONNXModel {
     /// attribute that refers to one of the function's (`ref_attr_name`) given the call's value or the
     /// function's default.
     ///
-    /// - Throws: ``ONNXError`` for calls nested deeper than 64 (a function that calls itself).
+    /// - Throws: ``ONNXError`` for calls nested deeper than 64 (a function that calls itself), or an expansion
+    ///   beyond ``maximumInlinedNodes`` (functions that each call the next several times grow exponentially),
+    ///   both found before anything is expanded.
     static func inliningFunctions(_ nodes: [Onnx_NodeProto], functions: [Onnx_FunctionProto], file: String) throws -> [Onnx_NodeProto] {
         guard !functions.isEmpty else { return nodes }
         var byKey: [String: Onnx_FunctionProto] = [:]
         for f in functions { byKey[f.domain + "::" + f.name] = f }
-        var calls = 0
-        func expand(_ node: Onnx_NodeProto, depth: Int) throws -> [Onnx_NodeProto] {
-            guard let function = byKey[node.domain + "::" + node.opType] else { return [node] }
+        func key(_ node: Onnx_NodeProto) -> String { node.domain + "::" + node.opType }
+        // How many nodes each function inlines to, counted before anything is expanded (saturating, memoised).
+        var sizes: [String: Int] = [:]
+        func size(_ node: Onnx_NodeProto, depth: Int) throws -> Int {
+            guard let function = byKey[key(node)] else { return 1 }
+            if let known = sizes[key(node)] { return known }
             guard depth < 64 else {
                 throw ONNXError(file: file, problem: "function '\(node.opType)' (domain \(node.domain)) nests more than 64 deep")
             }
+            var total = 0
+            for inner in function.node { total = min(total + (try size(inner, depth: depth + 1)), Int.max / 2) }
+            sizes[key(node)] = total
+            return total
+        }
+        var total = 0
+        for node in nodes { total = min(total + (try size(node, depth: 0)), Int.max / 2) }
+        guard total <= maximumInlinedNodes else {
+            throw ONNXError(file: file, problem: "inlining the model's functions would give more than \(maximumInlinedNodes) nodes")
+        }
+        var calls = 0
+        func expand(_ node: Onnx_NodeProto) -> [Onnx_NodeProto] {
+            guard let function = byKey[key(node)] else { return [node] }
             calls += 1
             let caller = (node.name.isEmpty ? node.opType : node.name)
             let prefix = "\(caller)#\(calls)/"
@@ -102,12 +120,16 @@ extension ONNXModel {
                     value.name = a.name
                     return value
                 }
-                body += try expand(copy, depth: depth + 1)
+                body += expand(copy)
             }
             return body
         }
-        return try nodes.flatMap { try expand($0, depth: 0) }
+        return nodes.flatMap(expand)
     }
+
+    /// The most nodes a graph may have once its functions are inlined (the largest classifiers have some tens of
+    /// thousands).
+    static let maximumInlinedNodes = 1_000_000
 
     private static func valueInfo(_ v: Onnx_ValueInfoProto) -> ONNXValueInfo {
         let tensorType = v.type.tensorType

@@ -262,5 +262,28 @@ final class ONNXLoadingTests: XCTestCase {
         XCTAssertThrowsError(try ONNXModel(serializedBytes: proto.serializedData(), file: "functions.onnx")) { error in
             XCTAssertTrue("\(error)".hasPrefix("functions.onnx: function 'Leaky' (domain local) nests more than 64 deep"), "\(error)")
         }
+
+        // Forty functions each calling the next twice would inline to 2^40 nodes: refused once the count passes the
+        // limit, not expanded.
+        proto.functions = (0..<40).map { level in
+            var f = Onnx_FunctionProto()
+            (f.name, f.domain, f.input, f.output) = ("F\(level)", "local", ["in"], ["out"])
+            if level == 39 {
+                f.node = [GraphBuilder.node("Relu", "leaf", ["in"], ["out"])]
+            } else {
+                f.node = ["a", "b"].map { part in
+                    var n = GraphBuilder.node("F\(level + 1)", part, [part == "a" ? "in" : "mid"], [part == "a" ? "mid" : "out"])
+                    n.domain = "local"
+                    return n
+                }
+            }
+            return f
+        }
+        var call = GraphBuilder.node("F0", "call", ["x"], ["y"])
+        call.domain = "local"
+        proto.graph.node = [call]
+        XCTAssertThrowsError(try ONNXModel(serializedBytes: proto.serializedData(), file: "functions.onnx")) { error in
+            XCTAssertTrue("\(error)".contains("more than 1000000 nodes"), "\(error)")
+        }
     }
 }
