@@ -1,7 +1,7 @@
 """Writes the seed corpus of the ONNX fuzz target (fuzz/Corpus/onnx): two tiny random-weight classifiers,
 a CNN (Conv, BatchNormalization, Relu, global pooling, Gemm) and a token model (patch Conv, attention with
-Softmax, LayerNormalization, Gelu), each exported at opsets 13 and 17 with a dynamic batch, plus the first
-700 bytes of the CNN as a truncated file. Run with Debian's python3-torch: /usr/bin/python3 tools/make_onnx_fuzz_seeds.py
+Softmax, LayerNormalization, Gelu), each exported at opsets 13 and 17 with a dynamic batch, the CNN also with every
+module as a model-local function (opset 15), plus the first 700 bytes of the CNN as a truncated file. Run with Debian's python3-torch: /usr/bin/python3 tools/make_onnx_fuzz_seeds.py
 """
 import os
 import torch
@@ -41,6 +41,12 @@ def main():
             torch.onnx.export(model, torch.randn(1, 3, 8, 8), os.path.join(OUT, f"{name}-opset{opset}.onnx"),
                               opset_version=opset, input_names=["input"], output_names=["output"],
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        if name == "cnn":
+            # Every module a model-local function (calls with attributes their bodies refer to), opset 15.
+            torch.onnx.export(model, torch.randn(1, 3, 8, 8), os.path.join(OUT, "cnn-functions-opset15.onnx"),
+                              opset_version=15, input_names=["input"], output_names=["output"],
+                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                              export_modules_as_functions=True)
     with open(os.path.join(OUT, "cnn-opset13.onnx"), "rb") as f:
         head = f.read(700)
     with open(os.path.join(OUT, "truncated.onnx"), "wb") as f:

@@ -35,5 +35,11 @@ final class ONNXFuzzCorpusReplayTests: XCTestCase {
         XCTAssertEqual(cnn.operatorCounts["Conv"], 1)
         XCTAssertEqual(cnn.operatorCounts["Gemm"], 1)
         XCTAssertEqual(cnn.opset, 13)
+        // The seed of module functions parses with its calls inlined: the same ops, none of torch's domains.
+        XCTAssertEqual(parsed["cnn-functions-opset15.onnx"], true)
+        let functions = try ONNXModel(serializedBytes: Data(contentsOf: Self.corpus.appendingPathComponent("cnn-functions-opset15.onnx")))
+        XCTAssertEqual(functions.operatorCounts["Conv"], 1)
+        XCTAssertEqual(functions.operatorCounts["Gemm"], 1)
+        XCTAssertFalse(functions.operatorCounts.keys.contains { $0.contains("torch") }, "\(functions.operatorCounts)")
     }
 }
