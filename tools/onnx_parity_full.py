@@ -108,8 +108,7 @@ def check(directory, name, opsets):
             onnx.save(version_converter.convert_version(onnx.load(exported + ".onnx"), opset), stem + ".onnx")
             shutil.copy(exported + ".safetensors", stem + ".safetensors")
         except Exception as e:  # a converter without an adapter for some op: reported, not run
-            results[f"{stem_of(name)}-opset{opset}"] = {"checker": "conversion failed: " + str(e).splitlines()[0][:100],
-                                               "onnx_bytes": 0}
+            results[f"{stem_of(name)}-opset{opset}"] = {"refused": "conversion failed: " + str(e).splitlines()[0][:100]}
     if EXPORTED_MAX not in opsets and os.path.exists(exported + ".onnx"):
         os.remove(exported + ".onnx")
         os.remove(exported + ".safetensors")
@@ -151,7 +150,6 @@ def main():
     if unknown:
         sys.exit(f"unknown models {unknown}; choose from {MODELS}")
     torch_python = os.environ.get("TORCH_PYTHON", "/usr/bin/python3")
-    env = dict(os.environ, FOVEX_NATIVE="1")
     print(f"{'export':<28} {'checker':<8} {'FovEx vs ORT':>13} {'FovEx vs torch':>15} {'ORT vs torch':>13} {'MB':>6}")
     for name in models:
         directory = tempfile.mkdtemp(prefix=f"onnx-parity-{stem_of(name)}-")
@@ -160,30 +158,36 @@ def main():
             subprocess.run([torch_python, __file__, "--stage", "export", directory, name, listed], check=True,
                            stderr=subprocess.DEVNULL)
             subprocess.run([sys.executable, __file__, "--stage", "check", directory, name, listed], check=True)
-            env["FOVEX_ONNX_PARITY_DIR"] = directory
-            swift = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--skip-build",
-                                    "--filter", "ONNXFullSizeParityTests"], cwd=ROOT, env=env,
-                                   capture_output=True, text=True)
-            checks = json.load(open(os.path.join(directory, "check-results.json")))
-            fovex = {}
-            results = os.path.join(directory, "fovex-results.jsonl")
-            if os.path.exists(results):
-                for line in open(results):
-                    r = json.loads(line)
-                    fovex[r["model"]] = r
-            for key, c in checks.items():
-                if c["checker"].startswith("conversion failed"):
-                    print(f"{key:<28} {c['checker']}")
-                    continue
-                r = fovex.get(key)
-                if r is None:
-                    failure = [l for l in swift.stdout.splitlines() if "error" in l][:3]
-                    print(f"{key:<28} {c['checker']:<8} FovEx failed: {' | '.join(failure)}")
-                    continue
-                print(f"{key:<28} {c['checker']:<8} {r['fovex_vs_ort']:>13.2e} {r['fovex_vs_torch']:>15.2e} "
-                      f"{r['ort_vs_torch']:>13.2e} {c['onnx_bytes'] / 1e6:>6.0f}", flush=True)
+            report(directory, json.load(open(os.path.join(directory, "check-results.json"))), width=28)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def report(directory, checks, width):
+    """Runs FovEx's side (ONNXFullSizeParityTests) on the .onnx files in `directory` and prints one line per entry of
+    `checks` (export name → {"checker", "onnx_bytes"}, or {"refused": why} for a file that was not made or not run):
+    the checker's verdict and the three relative distances, or why there are none."""
+    fovex, errors = {}, []
+    if any(f.endswith(".onnx") for f in os.listdir(directory)):
+        env = dict(os.environ, FOVEX_NATIVE="1", FOVEX_ONNX_PARITY_DIR=directory)
+        swift = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--skip-build",
+                                "--filter", "ONNXFullSizeParityTests"], cwd=ROOT, env=env, capture_output=True, text=True)
+        errors = [l for l in swift.stdout.splitlines() if "error" in l][:3]
+        results = os.path.join(directory, "fovex-results.jsonl")
+        if os.path.exists(results):
+            for line in filter(str.strip, open(results)):
+                r = json.loads(line)
+                fovex[r["model"]] = r
+    for key, c in checks.items():
+        if "refused" in c:
+            print(f"{key:<{width}} {c['refused']}", flush=True)
+            continue
+        r = fovex.get(key)
+        if r is None:
+            print(f"{key:<{width}} {c['checker']:<8} FovEx failed: {' | '.join(errors)}", flush=True)
+            continue
+        print(f"{key:<{width}} {c['checker']:<8} {r['fovex_vs_ort']:>13.2e} {r['fovex_vs_torch']:>15.2e} "
+              f"{r['ort_vs_torch']:>13.2e} {c['onnx_bytes'] / 1e6:>6.0f}", flush=True)
 
 
 if __name__ == "__main__":

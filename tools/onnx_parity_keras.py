@@ -16,7 +16,6 @@ Run with an interpreter that has TensorFlow, tf2onnx, onnx and onnxruntime (none
     /tmp/tfenv/bin/pip install tensorflow-cpu==2.15.1 tf2onnx==1.17.0 onnx==1.15.0 onnxruntime==1.17.3
     /tmp/tfenv/bin/python tools/onnx_parity_keras.py [--opsets 13,17] [MODEL ...]
 """
-import json
 import os
 import shutil
 import subprocess
@@ -27,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture_io  # noqa: E402
+import onnx_parity_full  # noqa: E402  (its report: FovEx's side and the table's lines)
 
 MODELS = ["ResNet50", "MobileNetV2", "MobileNetV3Small", "EfficientNetB0", "EfficientNetV2B0", "DenseNet121",
           "InceptionV3", "Xception", "ConvNeXtTiny", "RegNetX002", "NASNetMobile"]
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
 def export_and_check(directory, name, opsets):
@@ -69,7 +68,7 @@ def export_and_check(directory, name, opsets):
             session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
             ort = session.run(None, {session.get_inputs()[0].name: pixels.transpose(0, 2, 3, 1)})[0]
         except Exception as e:  # a file onnxruntime refuses is reported, with what `fovex models inspect` says of it
-            inspect = subprocess.run([os.path.join(ROOT, ".build", "release", "fovex"), "models", "inspect", stem + ".onnx"],
+            inspect = subprocess.run([os.path.join(onnx_parity_full.ROOT, ".build", "release", "fovex"), "models", "inspect", stem + ".onnx"],
                                      capture_output=True, text=True)
             lines = (inspect.stdout + inspect.stderr).splitlines()
             start = next((k for k, l in enumerate(lines) if "unsupported" in l or "Error" in l), len(lines))
@@ -90,8 +89,7 @@ def main():
         opsets = [int(o) for o in args[1].split(",")]
         args = args[2:]
     models = args or MODELS
-    env = dict(os.environ, FOVEX_NATIVE="1")
-    print(f"{'export':<34} {'checker':<8} {'FovEx vs ORT':>13} {'FovEx vs TF':>12} {'ORT vs TF':>10} {'MB':>5}")
+    print(f"{'export':<34} {'checker':<8} {'FovEx vs ORT':>13} {'FovEx vs TF':>15} {'ORT vs TF':>13} {'MB':>6}")
     for name in models:
         directory = tempfile.mkdtemp(prefix=f"onnx-parity-keras-{name}-")
         try:
@@ -100,30 +98,7 @@ def main():
             except Exception as e:  # an export or conversion failure is this model's result
                 print(f"keras-{name:<28} export failed: {type(e).__name__}: {str(e).splitlines()[0][:100]}", flush=True)
                 continue
-            env["FOVEX_ONNX_PARITY_DIR"] = directory
-            if not any(f.endswith(".onnx") for f in os.listdir(directory)):
-                for key, c in checks.items():
-                    print(f"{key:<34} {c['refused']}", flush=True)
-                continue
-            swift = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--skip-build",
-                                    "--filter", "ONNXFullSizeParityTests"], cwd=ROOT, env=env, capture_output=True, text=True)
-            fovex = {}
-            results = os.path.join(directory, "fovex-results.jsonl")
-            if os.path.exists(results):
-                for line in filter(str.strip, open(results)):
-                    r = json.loads(line)
-                    fovex[r["model"]] = r
-            for key, c in checks.items():
-                if "refused" in c:
-                    print(f"{key:<34} {c['refused']}", flush=True)
-                    continue
-                r = fovex.get(key)
-                if r is None:
-                    failure = [l for l in swift.stdout.splitlines() if "error" in l][:3]
-                    print(f"{key:<34} {c['checker']:<8} FovEx failed: {' | '.join(failure)}", flush=True)
-                    continue
-                print(f"{key:<34} {c['checker']:<8} {r['fovex_vs_ort']:>13.2e} {r['fovex_vs_torch']:>12.2e} "
-                      f"{r['ort_vs_torch']:>10.2e} {c['onnx_bytes'] / 1e6:>5.0f}", flush=True)
+            onnx_parity_full.report(directory, checks, width=34)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
