@@ -196,17 +196,15 @@ extension ONNXOperators {
                     throw KernelError("GroupNormalization: scale \(scale.shape) and bias \(bias.shape) for \(expected) "
                         + (perChannel ? "channels" : "groups"))
                 }
+                // Grouped as [N, groups, rest]: opset 18's per-group values apply on that axis 1.
                 let grouped = x.reshaped([n, groups, x.count / (n * groups)])
-                let ones = Tensor(shape: [groups], scalars: [Float](repeating: 1, count: groups))
-                let normalized = normalizedByStatistics(grouped, axes: [2], scale: ones, bias: ones * 0, epsilon: epsilon).y
-                    .reshaped(x.shape)
-                // Opset 18's per-group values apply to each of the group's channels.
-                let perGroup = c / groups
-                let channelScale = perChannel ? scale : scale.reshaped([groups, 1]).broadcast(to: [groups, perGroup]).reshaped([c])
-                let channelBias = perChannel ? bias : bias.reshaped([groups, 1]).broadcast(to: [groups, perGroup]).reshaped([c])
+                guard perChannel else {
+                    return [.float(normalizedByStatistics(grouped, axes: [2], scale: scale, bias: bias, epsilon: epsilon).y.reshaped(x.shape))]
+                }
+                let normalized = normalizedByStatistics(grouped, axes: [2], scale: nil, bias: nil, epsilon: epsilon).y.reshaped(x.shape)
                 var channel = [Int](repeating: 1, count: x.rank)
                 channel[1] = c
-                return [.float(normalized * channelScale.reshaped(channel) + channelBias.reshaped(channel))]
+                return [.float(normalized * scale.reshaped(channel) + bias.reshaped(channel))]
             }
         }
         return b
@@ -214,14 +212,16 @@ extension ONNXOperators {
 }
 
 /// (x − mean) / √(variance + ε) with the mean and population variance of x over `axes`, then scale and bias
-/// per channel (axis 1). Differentiable; also returns the statistics (kept dimensions).
-private func normalizedByStatistics(_ x: Tensor, axes: [Int], scale: Tensor, bias: Tensor,
+/// per channel (axis 1) when given. Differentiable; also returns the statistics (kept dimensions).
+private func normalizedByStatistics(_ x: Tensor, axes: [Int], scale: Tensor?, bias: Tensor?,
                                     epsilon: Float) -> (y: Tensor, mean: Tensor, variance: Tensor) {
     let mean = x.mean(alongAxes: axes, keepingDimensions: true)
     let centred = x - mean
     let variance = centred.pow(2).mean(alongAxes: axes, keepingDimensions: true)
     var channel = [Int](repeating: 1, count: x.rank)
     channel[1] = x.shape[1]
-    let y = centred / (variance + epsilon).sqrt() * scale.reshaped(channel) + bias.reshaped(channel)
+    var y = centred / (variance + epsilon).sqrt()
+    if let scale { y = y * scale.reshaped(channel) }
+    if let bias { y = y + bias.reshaped(channel) }
     return (y, mean, variance)
 }
