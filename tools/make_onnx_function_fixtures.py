@@ -31,13 +31,8 @@ def recorded_logits(name):
 
 def main():
     torch.set_num_threads(1)
-    names = list(fixtures.FAMILIES)
     for name in ("resnet18", "vit"):
-        generator = torch.Generator().manual_seed(1000 + names.index(name))
-        model, size = fixtures.FAMILIES[name]()
-        fixtures.randomize(model, generator)
-        model.eval()
-        x = torch.rand(2, 3, size, size, generator=generator)
+        model, size, x, _ = fixtures.draw(name)
         with torch.no_grad():
             assert torch.allclose(model(x), recorded_logits(name), atol=1e-5), f"{name}: rebuilt model differs"
         path = os.path.join(fixtures.OUT, f"{name}-functions-opset15.onnx")

@@ -32,12 +32,7 @@ import make_onnx_fixtures as fixtures  # noqa: E402
 
 def rebuilt_vit():
     """The small ViT with the weights and input make_onnx_fixtures.py drew (same generator, same order)."""
-    index = list(fixtures.FAMILIES).index("vit")
-    generator = torch.Generator().manual_seed(1000 + index)
-    model, size = fixtures.FAMILIES["vit"]()
-    fixtures.randomize(model, generator)
-    model.eval()
-    x = torch.rand(2, 3, size, size, generator=generator)
+    model, _, x, _ = fixtures.draw("vit")
     return model, x
 
 

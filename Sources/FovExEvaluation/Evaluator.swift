@@ -44,7 +44,8 @@ public struct Evaluator {
     /// Maps kept for the report's gallery: those of the first this many images of the run.
     public var galleryImages = 6
     /// Images explained and scored together (see ``run(into:progress:warn:)``); 1 explains one image
-    /// at a time. The rows do not depend on it beyond timings and round-off.
+    /// at a time. The rows do not depend on it beyond timings and round-off (which an optimising method can
+    /// amplify: Adam's first step in Meaningful Perturbation is the sign of each gradient component).
     public var batchSize = Evaluator.defaultBatchSize
     /// One image at a time: the paper protocol on EfficientNet-Lite0 ran 60.3 s per image at batch 1 and 59.8 s at
     /// batch 4 (docs/results/throughput.md), since RISE and the deletion/insertion curves batch their own work.
@@ -127,7 +128,9 @@ public struct Evaluator {
     /// redoes. Seeded methods draw per image (RandomCAM from the image's pixels, RISE's masks and
     /// FovEx's restarts from the seed alone), so their maps do not depend on the batch. Only the
     /// `seconds` field (the batch's explanation time shared evenly among its images) and the
-    /// round-off of batched kernels differ from a run at batch 1.
+    /// round-off of batched kernels differ from a run at batch 1: oneDNN's GEMM, for one, may sum a row's products
+    /// in another order for another number of rows (on AVX2 CPUs a classifier head's logits differ in the last bit
+    /// between a batch of one and of three).
     public func run(into store: RunStore, progress: (Int, Int) -> Void = { _, _ in },
                     warn: (String) -> Void = { _ in }) throws {
         let ids = try imageIDs(store: store, warn: { text in
