@@ -450,25 +450,23 @@ private func pointwiseBackward(_ gradient: OutputGradient, weight: Tensor, pixel
     let type = operandType(precision)
     let key = "\(pixels),\(o),\(c),\(precision.rawValue)"
     let k = pointwiseBackwardCache.value(for: key) {
-        var bd = dnnl_matmul_desc_t()
-        var g = memoryDesc(dims: [pixels, o], tag: dnnl_ab, type: type)
-        var wb = memoryDesc(dims: [o, c], tag: dnnl_format_tag_any, type: type)
-        var dx = memoryDesc(dims: [pixels, c], tag: dnnl_ab)
-        dnnlCheck(dnnl_matmul_desc_init(&bd, &g, &wb, nil, &dx), "pointwise conv backward matmul desc \(key)")
-        let p = withUnsafePointer(to: &bd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+        let g = memoryDesc(dims: [pixels, o], tag: dnnl_ab, type: type)
+        let dx = memoryDesc(dims: [pixels, c], tag: dnnl_ab)
+        let p = matmulPrimitive(src: g, weightsDims: [o, c], type: type, bias: nil, dst: dx,
+                                name: "pointwise conv backward \(key)")
         return PointwiseBackwardKernel(primitive: p, gradientMD: g, resultMD: dx,
                                        weightsUserMD: memoryDesc(dims: [o, c], strides: [c, 1]))
     }
     let weightsMD = k.primitive.queryMD(dnnl_query_weights_md)
-    let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: k.weightsUserMD,
-                                                 key: "pointwise-bwd:\(o),\(c),\(precision.rawValue)")
+    let weights = PackedWeightCache.shared.operand(weight, as: weightsMD, sourceMD: k.weightsUserMD,
+                                                   key: "pointwise-bwd:\(o),\(c),\(precision.rawValue)")
     let (source, owner) = gradient.operand(precision)
     k.primitive.execute([
         (DNNL_ARG_SRC, k.gradientMD, source),
-        (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
+        (DNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
         (DNNL_ARG_DST, k.resultMD, UnsafeMutableRawPointer(result)),
     ])
-    withExtendedLifetime(owner) {}
+    withExtendedLifetime((owner, weights.owner)) {}
 }
 
 /// Spreads a channels-last [n, oh, ow, c] buffer onto every `stride`-th row and column of a channels-last
@@ -556,14 +554,10 @@ private func pointwiseForward(_ x: Tensor, weight wc: Tensor, bias: Tensor?, res
         let src = memoryDesc(dims: [pixels, c], tag: dnnl_ab, type: type)
         let dst = memoryDesc(dims: [pixels, o], tag: dnnl_ab)
         let b = bias != nil ? memoryDesc(dims: [1, o], tag: dnnl_ab) : dnnl_memory_desc_t()
-        let hasBias = bias != nil
-        var fd = dnnl_matmul_desc_t()
-        var s = src, wa = memoryDesc(dims: [c, o], tag: dnnl_format_tag_any, type: type), bb = b, d = dst
-        dnnlCheck(withUnsafePointer(to: &bb) { bp in dnnl_matmul_desc_init(&fd, &s, &wa, hasBias ? bp : nil, &d) },
-                  "pointwise conv matmul desc \(key)")
         let attr = postOpsAttribute(residual: residual != nil, activation: activation)
         defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
-        let fwd = withUnsafePointer(to: &fd) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
+        let fwd = matmulPrimitive(src: src, weightsDims: [c, o], type: type, bias: bias != nil ? b : nil, dst: dst,
+                                  attr: attr, name: "pointwise conv \(key)")
         return PointwiseKernels(forward: fwd, srcMD: src, dstMD: dst, biasMD: b,
                                 forwardWeightsUserMD: memoryDesc(dims: [c, o], strides: [1, c]))
     }
@@ -595,7 +589,7 @@ private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD:
                              weight: Tensor, weightsUserMD: dnnl_memory_desc_t, packKey: String,
                              bias: Tensor?, residual: Tensor?, inPlace: Bool, precision: Precision) -> Tensor {
     let weightsMD = primitive.queryMD(dnnl_query_weights_md)
-    let packed = PackedWeightCache.shared.packed(weight, as: weightsMD, sourceMD: weightsUserMD, key: packKey)
+    let weights = PackedWeightCache.shared.operand(weight, as: weightsMD, sourceMD: weightsUserMD, key: packKey)
     let count = outShape.reduce(1, *)
     let reusable = residual.map { r in
         inPlace && r.isChannelsLast && r.offset == 0 && r.storage.count == count && r.storage !== x.storage
@@ -605,7 +599,7 @@ private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD:
     let converted = precision == .bf16 ? bf16Copy(x, strides: x.strides) : nil
     var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
         (DNNL_ARG_SRC, srcMD, UnsafeMutableRawPointer(converted?.pointer ?? x.basePointer)),
-        (DNNL_ARG_WEIGHTS, weightsMD, UnsafeMutableRawPointer(packed.pointer)),
+        (DNNL_ARG_WEIGHTS, weightsMD, weights.pointer),
         (DNNL_ARG_DST, dstMD, UnsafeMutableRawPointer(out.storage.pointer)),
     ]
     if let bias { args.append((DNNL_ARG_BIAS, biasMD, UnsafeMutableRawPointer(bias.contiguous().basePointer))) }
@@ -615,7 +609,7 @@ private func runFusedForward(_ primitive: DNNLPrimitive, input x: Tensor, srcMD:
         let (from, to) = (shortcut.basePointer, out.storage.pointer)
         parallelChunks(out.count) { r in (to + r.lowerBound).update(from: from + r.lowerBound, count: r.count) }
     }
-    withExtendedLifetime(converted) { primitive.execute(args) }
+    withExtendedLifetime((converted, weights.owner)) { primitive.execute(args) }
     return out
 }
 
