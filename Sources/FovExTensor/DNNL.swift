@@ -68,17 +68,23 @@ func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePo
 /// Zen 3; ResNet-50's 1×1 convolutions of its last two stages 1.6–1.9×; docs/results/floor.md).
 func matmulPrimitive(src: dnnl_memory_desc_t, weightsDims: [Int], type: dnnl_data_type_t, bias: dnnl_memory_desc_t?,
                      dst: dnnl_memory_desc_t, attr: dnnl_primitive_attr_t? = nil, name: String) -> DNNLPrimitive {
-    func make(_ weights: dnnl_memory_desc_t) -> DNNLPrimitive {
-        var desc = dnnl_matmul_desc_t()
-        var (s, w, d, b) = (src, weights, dst, bias ?? dnnl_memory_desc_t())
-        dnnlCheck(withUnsafePointer(to: &b) { bp in dnnl_matmul_desc_init(&desc, &s, &w, bias != nil ? bp : nil, &d) },
-                  "matmul desc \(name)")
-        return withUnsafePointer(to: &desc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
-    }
-    let preferred = make(memoryDesc(dims: weightsDims, tag: dnnl_format_tag_any, type: type))
+    let preferred = matmulPrimitive(src: src, weights: memoryDesc(dims: weightsDims, tag: dnnl_format_tag_any, type: type),
+                                    bias: bias, dst: dst, attr: attr, name: name)
     var (chosen, rowMajor) = (preferred.queryMD(dnnl_query_weights_md), memoryDesc(dims: weightsDims, tag: dnnl_ab, type: type))
     guard dnnl_memory_desc_equal(&chosen, &rowMajor) != 0 else { return preferred }
-    return make(memoryDesc(dims: weightsDims, tag: dnnl_ba, type: type))
+    return matmulPrimitive(src: src, weights: memoryDesc(dims: weightsDims, tag: dnnl_ba, type: type), bias: bias, dst: dst,
+                           attr: attr, name: name)
+}
+
+/// A matrix product `src` · `weights` (+ bias) → `dst` with exactly these layouts (`weights` may say
+/// `format_tag_any`).
+func matmulPrimitive(src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, bias: dnnl_memory_desc_t?,
+                     dst: dnnl_memory_desc_t, attr: dnnl_primitive_attr_t? = nil, name: String) -> DNNLPrimitive {
+    var desc = dnnl_matmul_desc_t()
+    var (s, w, d, b) = (src, weights, dst, bias ?? dnnl_memory_desc_t())
+    dnnlCheck(withUnsafePointer(to: &b) { bp in dnnl_matmul_desc_init(&desc, &s, &w, bias != nil ? bp : nil, &d) },
+              "matmul desc \(name)")
+    return withUnsafePointer(to: &desc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0), attr: attr) }
 }
 
 /// A memory descriptor for a dense tensor (f32 unless told) described by dims and strides.

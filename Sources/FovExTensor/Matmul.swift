@@ -41,13 +41,8 @@ private func runMatmul(_ a: Tensor, _ b: Tensor, outShape: [Int], bias: Tensor? 
     let key = precision.rawValue + cacheKey(a.shape) + cacheKey(aStrides) + cacheKey(b.shape) + cacheKey(bStrides)
         + (packWeights ? "packed" : "") + "\(bias != nil)"
     let prim = matmulCache.value(for: key) {
-        var md = dnnl_matmul_desc_t()
-        var am = aMD, bm = packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any, type: type) : bUserMD, cm = cMD
-        var biasM = biasMD ?? dnnl_memory_desc_t()
-        let hasBias = bias != nil
-        dnnlCheck(withUnsafePointer(to: &biasM) { bp in dnnl_matmul_desc_init(&md, &am, &bm, hasBias ? bp : nil, &cm) },
-                  "matmul desc \(key)")
-        return withUnsafePointer(to: &md) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+        matmulPrimitive(src: aMD, weights: packWeights ? memoryDesc(dims: b.shape, tag: dnnl_format_tag_any, type: type) : bUserMD,
+                        bias: biasMD, dst: cMD, name: key)
     }
     let out = Tensor.uninitialized(outShape)
     let aCopy = bf16 ? bf16Copy(a, strides: aStrides) : nil
