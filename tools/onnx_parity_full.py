@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parity of full-size torchvision exports: FovEx against onnxruntime, with PyPI onnx's checker.
 
-For each model (default: the 19 classifiers below) and opset (default 13 and 17; --opsets 11,...,21), in a
+For each model (default: the 19 classifiers below) and opset (default 13 and 17; --opsets 11,...,28), in a
 temporary directory that is deleted afterwards (the files are 10–550 MB):
   1. export   (Debian's PyTorch 1.13 / torchvision 0.14, /usr/bin/python3): random weights, eval mode,
               torch.onnx.export of a fixed random input; writes NAME-opsetK.onnx and NAME-opsetK.safetensors
@@ -14,7 +14,11 @@ temporary directory that is deleted afterwards (the files are 10–550 MB):
 then prints one line per export: checker result, max |FovEx − onnxruntime| / max |onnxruntime|, the same
 against PyTorch, and onnxruntime against PyTorch.
 
-    python3 tools/onnx_parity_full.py [--opsets 11,12,14] [MODEL ...]
+    python3 tools/onnx_parity_full.py [--opsets 11,12,14] [--exporter torchscript|dynamo] [MODEL ...]
+--exporter dynamo exports with PyTorch 2's default exporter instead, as `torch.onnx.export(model, (x,), path,
+dynamo=True, opset_version=K)` writes it (weights as external data beside the file, a fixed batch of 1), at
+opsets from 18 (default: 18 and 20); TORCH_PYTHON must then name a Python with PyTorch 2 (≥ 2.5) and onnxscript, and the check stage
+runs under the interpreter that runs this script (PyPI onnx and onnxruntime).
 A MODEL named timm:NAME is timm's NAME (PyPI timm 0.9, random weights, its default input size) instead of a
 torchvision model; the files are then called timm-NAME-opsetK.
 The stages run as `python3 tools/onnx_parity_full.py --stage export|check DIR MODEL OPSETS` under the right
@@ -37,6 +41,8 @@ MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilen
 OPSETS = (13, 17)
 # The newest opset PyTorch 1.13 exports; later ones are converted from that export.
 EXPORTED_MAX = 17
+# The newest opset FovEx reads (ONNXProgram.supportedOpsets).
+HIGHEST = 28
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
@@ -66,7 +72,7 @@ def stem_of(name):
     return name.replace(":", "-")
 
 
-def export(directory, name, opsets):
+def export(directory, name, opsets, exporter="torchscript"):
     import torch
     import torchvision
     torch.manual_seed(0)
@@ -86,6 +92,14 @@ def export(directory, name, opsets):
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         logits = model(x)
+    if exporter == "dynamo":
+        for opset in sorted(opsets):
+            stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
+            torch.onnx.export(model, (x,), stem + ".onnx", dynamo=True, opset_version=opset)
+            write_safetensors(stem + ".safetensors", {
+                "input": (tuple(x.shape), float32_bytes(x)),
+                "torch_logits": (tuple(logits.shape), float32_bytes(logits))})
+        return
     for opset in sorted({min(o, EXPORTED_MAX) for o in opsets}):
         stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
         torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"], output_names=["logits"],
@@ -95,21 +109,21 @@ def export(directory, name, opsets):
             "torch_logits": (tuple(logits.shape), float32_bytes(logits))})
 
 
-def check(directory, name, opsets):
+def check(directory, name, opsets, exporter="torchscript"):
     import numpy as np
     import onnx
     import onnxruntime
     from onnx import version_converter
     results = {}
     exported = os.path.join(directory, f"{stem_of(name)}-opset{EXPORTED_MAX}")
-    for opset in sorted(o for o in opsets if o > EXPORTED_MAX):
+    for opset in sorted(o for o in opsets if o > EXPORTED_MAX and exporter == "torchscript"):
         stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
         try:
             onnx.save(version_converter.convert_version(onnx.load(exported + ".onnx"), opset), stem + ".onnx")
             shutil.copy(exported + ".safetensors", stem + ".safetensors")
         except Exception as e:  # a converter without an adapter for some op: reported, not run
             results[f"{stem_of(name)}-opset{opset}"] = {"refused": "conversion failed: " + str(e).splitlines()[0][:100]}
-    if EXPORTED_MAX not in opsets and os.path.exists(exported + ".onnx"):
+    if exporter == "torchscript" and EXPORTED_MAX not in opsets and os.path.exists(exported + ".onnx"):
         os.remove(exported + ".onnx")
         os.remove(exported + ".safetensors")
     for opset in sorted(opsets):
@@ -128,23 +142,31 @@ def check(directory, name, opsets):
         logits = session.run(None, {session.get_inputs()[0].name: x})[0].astype("<f4")
         tensors["ort_logits"] = (logits.shape, logits.tobytes())
         write_safetensors(stem + ".safetensors", tensors)
-        results[f"{stem_of(name)}-opset{opset}"] = {"checker": verdict, "onnx_bytes": os.path.getsize(stem + ".onnx")}
+        files = [f for f in (stem + ".onnx", stem + ".onnx.data") if os.path.exists(f)]  # with external data
+        results[f"{stem_of(name)}-opset{opset}"] = {"checker": verdict, "onnx_bytes": sum(map(os.path.getsize, files))}
     with open(os.path.join(directory, "check-results.json"), "w") as f:
         json.dump(results, f)
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--stage":
-        stage, directory, name, opsets = sys.argv[2:6]
-        {"export": export, "check": check}[stage](directory, name, [int(o) for o in opsets.split(",")])
+        stage, directory, name, opsets, exporter = sys.argv[2:7]
+        {"export": export, "check": check}[stage](directory, name, [int(o) for o in opsets.split(",")], exporter)
         return
     args = sys.argv[1:]
-    opsets = list(OPSETS)
-    if args[:1] == ["--opsets"]:
-        opsets = [int(o) for o in args[1].split(",")]
+    opsets, exporter = None, "torchscript"
+    while args[:1] in (["--opsets"], ["--exporter"]):
+        if args[0] == "--opsets":
+            opsets = [int(o) for o in args[1].split(",")]
+        else:
+            exporter = args[1]
         args = args[2:]
-        if not all(11 <= o <= 21 for o in opsets):
-            sys.exit(f"--opsets: {opsets} must lie in 11...21")
+    if exporter not in ("torchscript", "dynamo"):
+        sys.exit(f"--exporter: {exporter} is neither torchscript nor dynamo")
+    lowest = 18 if exporter == "dynamo" else 11
+    opsets = opsets or ([18, 20] if exporter == "dynamo" else list(OPSETS))
+    if not all(lowest <= o <= HIGHEST for o in opsets):
+        sys.exit(f"--opsets: {opsets} must lie in {lowest}...{HIGHEST} for the {exporter} exporter")
     models = args or MODELS
     unknown = [m for m in models if m not in MODELS and not m.startswith("timm:")]
     if unknown:
@@ -155,9 +177,14 @@ def main():
         directory = tempfile.mkdtemp(prefix=f"onnx-parity-{stem_of(name)}-")
         try:
             listed = ",".join(map(str, opsets))
-            subprocess.run([torch_python, __file__, "--stage", "export", directory, name, listed], check=True,
-                           stderr=subprocess.DEVNULL)
-            subprocess.run([sys.executable, __file__, "--stage", "check", directory, name, listed], check=True)
+            exported = subprocess.run([torch_python, __file__, "--stage", "export", directory, name, listed, exporter],
+                                      capture_output=True, text=True)
+            if exported.returncode != 0:  # the exporter's own failure is the result for this model
+                lines = exported.stderr.strip().splitlines() or ["no message"]
+                last = next((l for l in reversed(lines) if "Error" in l or "Exception" in l), lines[-1])
+                print(f"{stem_of(name):<28} export failed: {last[:160]}", flush=True)
+                continue
+            subprocess.run([sys.executable, __file__, "--stage", "check", directory, name, listed, exporter], check=True)
             report(directory, json.load(open(os.path.join(directory, "check-results.json"))), width=28)
         finally:
             shutil.rmtree(directory, ignore_errors=True)

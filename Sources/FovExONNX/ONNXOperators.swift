@@ -49,7 +49,7 @@ enum ONNXOperators {
     static let builders: [String: KernelBuilder] = {
         var all: [String: KernelBuilder] = [:]
         for family in [elementwiseBuilders, shapeBuilders, convolutionBuilders, poolingBuilders, linearBuilders,
-                       indexingBuilders, einsumBuilders] {
+                       indexingBuilders, einsumBuilders, attentionBuilders] {
             all.merge(family) { first, _ in first }
         }
         return all
@@ -57,6 +57,13 @@ enum ONNXOperators {
 
     /// The supported op types, sorted.
     static var supportedOpTypes: [String] { builders.keys.sorted() }
+
+    /// The builder for `node`'s op: a default-domain op's, or one of the steps a node was expanded into at load.
+    static func builder(for node: ONNXNode) -> KernelBuilder? {
+        if node.domain.isEmpty || node.domain == "ai.onnx" { return builders[node.opType] }
+        if node.domain == ONNXAttention.expansionDomain { return ONNXAttention.builders[node.opType] }
+        return nil
+    }
 }
 
 // MARK: - Helpers shared by the op families

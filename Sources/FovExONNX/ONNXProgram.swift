@@ -40,21 +40,24 @@ final class ONNXProgram {
     let constants: [String: ONNXValue]
     let steps: [ONNXStep]
 
-    /// The opsets this library reads.
-    static let supportedOpsets = 11...21
+    /// The opsets this library reads. From 22 to 28 the ops it runs changed only in the element types they allow
+    /// (bfloat16, 4- and 8-bit floats), except SpaceToDepth's `mode` (28), Range's `stash_type` (27: its
+    /// arithmetic is exact here) and Cast's `round_mode` (24: for 8-bit exponent-only floats, which it refuses);
+    /// opset 23 added Attention (``ONNXAttention``).
+    static let supportedOpsets = 11...28
 
     /// Compiles `model`'s graph; `fusing: false` runs every node on its own (the reference the fusion tests
     /// compare with); `endingBeforeSoftmax` leaves out a Softmax or LogSoftmax that ends the graph, so that the
     /// program's output is its input (a classifier's logits).
     ///
     /// - Throws: ``UnsupportedONNXOperatorsError`` listing every node whose op (or attribute value) is not
-    ///   supported, before any work; ``ONNXError`` for an opset outside 11…21, a graph without exactly one
+    ///   supported, before any work; ``ONNXError`` for an opset outside ``supportedOpsets``, a graph without exactly one
     ///   image input, or a constant sub-graph that fails.
     init(_ model: ONNXModel, fusing: Bool = true, endingBeforeSoftmax: Bool = false) throws {
         file = model.file
         opset = model.opset
         guard ONNXProgram.supportedOpsets.contains(model.opset) else {
-            throw ONNXError(file: file, problem: "opset \(model.opset) is outside the supported 11…21")
+            throw ONNXError(file: file, problem: "opset \(model.opset) is outside the supported \(ONNXProgram.supportedOpsets.lowerBound)…\(ONNXProgram.supportedOpsets.upperBound)")
         }
         guard model.inputs.count == 1 else {
             throw ONNXError(file: file, problem: "the graph has \(model.inputs.count) inputs (\(model.inputs.map(\.name))); "
@@ -64,10 +67,9 @@ final class ONNXProgram {
         inputName = model.inputs[0].name
         inputIsChannelsLast = model.inputs[0].shape.map { $0.count == 4 && $0[3] == 3 && $0[1] != 3 } ?? false
 
-        let nodes = model.nodes
+        let nodes = ONNXAttention.expanding(model.nodes)
         var uses: [UnsupportedONNXOperatorsError.Use] = nodes.compactMap { n in
-            let known = (n.domain.isEmpty || n.domain == "ai.onnx") && ONNXOperators.builders[n.opType] != nil
-            return known ? nil : .init(opType: n.qualifiedOpType, node: n.name, reason: nil)
+            ONNXOperators.builder(for: n) != nil ? nil : .init(opType: n.qualifiedOpType, node: n.name, reason: nil)
         }
         if !uses.isEmpty { throw UnsupportedONNXOperatorsError(file: file, opset: opset, uses: uses) }
 
@@ -114,7 +116,7 @@ final class ONNXProgram {
                     planned.append((last, step))
                     continue
                 }
-                kernel = try ONNXOperators.builders[node.opType]!(ctx)
+                kernel = try ONNXOperators.builder(for: node)!(ctx)
             } catch let e as UnsupportedUseError {
                 uses.append(.init(opType: node.opType, node: node.name, reason: e.reason))
                 continue

@@ -162,14 +162,18 @@ extension ONNXOperators {
         }
         b["SpaceToDepth"] = { ctx in
             let block = ctx.node.int("blocksize", default: 0)
+            // Opset 28 added `mode`, the inverse of DepthToSpace's: DCR (before 28, the only order) or CRD.
+            let mode = ctx.node.string("mode") ?? "DCR"
             guard block > 0 else { throw UnsupportedUseError("blocksize = \(block) must be positive") }
+            guard ["DCR", "CRD"].contains(mode) else { throw UnsupportedUseError("mode \(mode) is not DCR or CRD") }
             return { inputs in
                 let x = try floatInput(inputs, 0, "SpaceToDepth")
                 guard x.rank == 4, x.shape[2] % block == 0, x.shape[3] % block == 0 else {
                     throw KernelError("SpaceToDepth: input \(x.shape) for blocks of \(block)×\(block)")
                 }
                 let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2] / block, x.shape[3] / block)
-                let moved = x.reshaped([n, c, h, block, w, block]).permuted([0, 3, 5, 1, 2, 4])
+                let blocks = x.reshaped([n, c, h, block, w, block])
+                let moved = mode == "DCR" ? blocks.permuted([0, 3, 5, 1, 2, 4]) : blocks.permuted([0, 1, 3, 5, 2, 4])
                 return [.float(moved.reshaped([n, c * block * block, h, w]))]
             }
         }

@@ -5,8 +5,9 @@ import SwiftProtobuf
 import XCTest
 
 /// One-node graphs for ops the torchvision fixtures never use, against onnxruntime's outputs (training-mode
-/// BatchNormalization: the spec's formula in NumPy), written by tools/make_onnx_op_fixtures.py; and each op's
-/// input gradient against a central finite difference.
+/// BatchNormalization: the spec's formula in NumPy), written by tools/make_onnx_op_fixtures.py (and, for opsets
+/// after 21, tools/make_onnx_attention_fixtures.py); and each op's input gradient against a central finite
+/// difference.
 final class ONNXOpFixtureTests: XCTestCase {
     static let cases = [
         "resize-nearest-asymmetric-floor", "resize-nearest-half-pixel-round-prefer-floor",
@@ -21,6 +22,8 @@ final class ONNXOpFixtureTests: XCTestCase {
         "where-comparisons", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
         "batch-normalization-training", "group-normalization-18", "group-normalization-21", "depth-to-space-dcr",
         "depth-to-space-crd", "space-to-depth",
+        // Opsets after 21 (tools/make_onnx_attention_fixtures.py).
+        "attention-4d", "attention-3d-grouped-mask-softcap", "attention-boolean-mask-multi-query", "space-to-depth-crd",
     ]
 
     private func load(_ name: String) throws -> (ONNXProgram, [String: Tensor]) {
@@ -122,5 +125,28 @@ private struct SplitMix {
     mutating func nextNormal() -> Float {
         let u1 = (Double(next() >> 11) + 1) / 9_007_199_254_740_992, u2 = Double(next() >> 11) / 9_007_199_254_740_992
         return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}
+
+extension ONNXOpFixtureTests {
+    /// Attention with what no classifier uses (a causal mask, a key-value cache, the extra outputs) is refused before
+    /// any work, each node named with its reason.
+    func testAttentionUsesWithoutAClassifierMeaningAreRefused() throws {
+        var causal = GraphBuilder.node("Attention", "causal", ["x", "x", "x"], ["a"])
+        var flag = Onnx_AttributeProto()
+        (flag.name, flag.type, flag.i) = ("is_causal", .int, 1)
+        causal.attribute = [flag]
+        let cached = GraphBuilder.node("Attention", "cached", ["a", "a", "a", "", "a", "a"], ["b"])
+        let present = GraphBuilder.node("Attention", "present", ["b", "b", "b"], ["y", "present_key"])
+        let model = try ONNXModel(serializedBytes: GraphBuilder.model([causal, cached, present], outputDims: [nil, 3, 8, 8],
+                                                                      opset: 23).serializedData(), file: "attention.onnx")
+        XCTAssertThrowsError(try ONNXProgram(model)) { error in
+            guard let e = error as? UnsupportedONNXOperatorsError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.uses.map(\.node), ["causal", "cached", "present"], "every unusable node, before any work")
+            for (node, reason) in [("causal", "causal masking"), ("cached", "key-value cache"), ("present", "present_key")] {
+                XCTAssertTrue("\(error)".contains("Attention at node '\(node)'") && "\(error)".contains(reason), "\(error)")
+            }
+            XCTAssertTrue("\(error)".contains("attention.onnx") && "\(error)".contains("opset 23"), "\(error)")
+        }
     }
 }

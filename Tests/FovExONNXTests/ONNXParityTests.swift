@@ -8,10 +8,11 @@ import XCTest
 /// Logits and input gradients of the exported small torchvision models against PyTorch's
 /// (tools/make_onnx_fixtures.py): ≤ 1e−4 and ≤ 1e−3 relative, for a batch of two at opsets 13 and 17.
 final class ONNXParityTests: XCTestCase {
-    func check(_ family: String, opset: Int, size: Int, gradient: Bool = true,
+    /// `exporter` names the file's variant: "" for PyTorch 1.13's TorchScript exporter, "dynamo-" for PyTorch 2's.
+    func check(_ family: String, opset: Int, size: Int, gradient: Bool = true, exporter: String = "",
                file: StaticString = #filePath, line: UInt = #line) throws {
         let reference = try ONNXFixtures.reference(family)
-        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("\(family)-opset\(opset).onnx"),
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("\(family)-\(exporter)opset\(opset).onnx"),
                                        preprocessing: ONNXFixtures.raw(size: size))
         XCTAssertEqual(model.model.opset, opset, file: file, line: line)
         let input = reference["input"]!.requiringGradient()
@@ -94,6 +95,25 @@ final class ONNXParityTests: XCTestCase {
     func testConvNeXtTinyOpset17() throws { try check("convnext_tiny", opset: 17, size: 32) }
     func testSwinTOpset13() throws { try check("swin_t", opset: 13, size: 40) }
     func testSwinTOpset17() throws { try check("swin_t", opset: 17, size: 40) }
+
+    // PyTorch 2.15's default exporter (torch.export + onnxscript; tools/make_onnx_dynamo_fixtures.py): a batch fixed
+    // at one, which the classifier runs image by image, LayerNormalization and Gelu as ops, resnet18's weights as
+    // external data beside the file, and at opset 23 one Attention node per block.
+    func testResNet18DynamoOpset18() throws {
+        try check("resnet18", opset: 18, size: 64, exporter: "dynamo-")
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("resnet18-dynamo-opset18.onnx"), preprocessing: ONNXFixtures.raw(size: 64))
+        XCTAssertFalse(model.acceptsBatches, "the export fixes its batch at one")
+    }
+    func testMobileNetV3SmallDynamoOpset20() throws { try check("mobilenet_v3_small", opset: 20, size: 32, exporter: "dynamo-") }
+    func testEfficientNetB0DynamoOpset20() throws { try check("efficientnet_b0", opset: 20, size: 32, exporter: "dynamo-") }
+    func testConvNeXtTinyDynamoOpset20() throws { try check("convnext_tiny", opset: 20, size: 32, exporter: "dynamo-") }
+    func testSwinTDynamoOpset20() throws { try check("swin_t", opset: 20, size: 40, exporter: "dynamo-") }
+    func testViTDynamoOpset20() throws { try check("vit", opset: 20, size: 32, exporter: "dynamo-") }
+    func testViTDynamoOpset23() throws {
+        try check("vit", opset: 23, size: 32, exporter: "dynamo-")
+        let model = try ONNXModel(contentsOf: ONNXFixtures.url("vit-dynamo-opset23.onnx"))
+        XCTAssertEqual(model.nodes.filter { $0.opType == "Attention" }.count, 2, "one Attention node per block")
+    }
     func testOpMixOpset13() throws { try check("opmix", opset: 13, size: 19) }
     func testOpMixOpset17() throws { try check("opmix", opset: 17, size: 19) }
 
