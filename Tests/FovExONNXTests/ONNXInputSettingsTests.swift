@@ -113,7 +113,7 @@ final class ONNXInputSettingsTests: XCTestCase {
         }
     }
 
-    /// Opsets 11 to 21 load and run (the same small graph imported at each); 10 and 22 are refused by name.
+    /// Opsets 11 to 28 load and run (the same small graph imported at each); 10 and 29 are refused by name.
     /// Keras's preprocessing modes: `caffe` (BGR, 0…255 less the means) and 0…255 pixels; the channel order from
     /// the preset, the metadata or the caller, the caller's preset bringing its own.
     func testKerasPresetsAndChannelOrder() throws {
