@@ -126,6 +126,48 @@ extension ONNXOperators {
                 }
             }
         }
+        // GatherND (PyTorch 2's exporter writes a relative-position bias table indexed by a 2-D index tensor this
+        // way): each index tuple of the last axis picks a slice of `data`; the first `batch_dims` axes pair up.
+        b["GatherND"] = { ctx in
+            let batchDims = ctx.node.int("batch_dims", default: 0)
+            guard batchDims >= 0 else { throw UnsupportedUseError("batch_dims = \(batchDims) must not be negative") }
+            return { inputs in
+                guard let data = inputs.first ?? nil else { throw KernelError("GatherND needs data and indices") }
+                let indices = try integerInput(inputs, 1, "GatherND")
+                let s = data.shape
+                guard let k = indices.shape.last, indices.shape.count > batchDims, s.count > batchDims,
+                      k >= 1, batchDims + k <= s.count, Array(indices.shape.prefix(batchDims)) == Array(s.prefix(batchDims)) else {
+                    throw KernelError("GatherND: indices \(indices.shape) for data \(s) with batch_dims \(batchDims)")
+                }
+                let batches = s.prefix(batchDims).reduce(1, *)
+                let tuplesPerBatch = indices.shape.dropLast().dropFirst(batchDims).reduce(1, *)
+                let sliceShape = Array(s[(batchDims + k)...]), slice = sliceShape.reduce(1, *)
+                let strides = Tensor.contiguousStrides(for: s)
+                let batchStride = batchDims == 0 ? 0 : strides[batchDims - 1]
+                var sources: [Int] = []
+                sources.reserveCapacity(batches * tuplesPerBatch * slice)
+                for b in 0..<batches {
+                    for j in 0..<tuplesPerBatch {
+                        var base = b * batchStride
+                        for d in 0..<k {
+                            let axis = batchDims + d
+                            let i = indices.values[(b * tuplesPerBatch + j) * k + d]
+                            let w = i < 0 ? i + s[axis] : i
+                            guard w >= 0 && w < s[axis] else {
+                                throw KernelError("GatherND: index \(i) out of range for axis size \(s[axis])")
+                            }
+                            base += w * strides[axis]
+                        }
+                        for t in 0..<slice { sources.append(base + t) }
+                    }
+                }
+                let shape = Array(indices.shape.dropLast()) + sliceShape
+                switch data {
+                case .float(let d): return [.float(d.gatheringElements(sources, shape: shape))]
+                case .integer(let d): return [.integer(IntegerTensor(shape: shape, values: sources.map { d.values[$0] }, isBool: d.isBool))]
+                }
+            }
+        }
         b["ScatterND"] = { ctx in
             let reduction = ctx.node.string("reduction") ?? "none"
             guard reduction == "none" else { throw UnsupportedUseError("reduction = '\(reduction)' is not supported") }

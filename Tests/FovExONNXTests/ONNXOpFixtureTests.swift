@@ -5,8 +5,8 @@ import SwiftProtobuf
 import XCTest
 
 /// One-node graphs for ops the torchvision fixtures never use, against onnxruntime's outputs (training-mode
-/// BatchNormalization: the spec's formula in NumPy), written by tools/make_onnx_op_fixtures.py (and, for opsets
-/// after 21, tools/make_onnx_attention_fixtures.py); and each op's input gradient against a central finite
+/// BatchNormalization: the spec's formula in NumPy), written by tools/make_onnx_op_fixtures.py (and, for ops
+/// PyTorch 2's exporter writes, tools/make_onnx_pytorch2_op_fixtures.py); and each op's input gradient against a central finite
 /// difference.
 final class ONNXOpFixtureTests: XCTestCase {
     static let cases = [
@@ -22,8 +22,9 @@ final class ONNXOpFixtureTests: XCTestCase {
         "where-comparisons", "conv1d-grouped-strided-dilated", "conv1d-eca", "instance-normalization",
         "batch-normalization-training", "group-normalization-18", "group-normalization-21", "depth-to-space-dcr",
         "depth-to-space-crd", "space-to-depth",
-        // Opsets after 21 (tools/make_onnx_attention_fixtures.py).
-        "attention-4d", "attention-3d-grouped-mask-softcap", "attention-boolean-mask-multi-query", "space-to-depth-crd",
+        // Ops PyTorch 2's exporter writes (tools/make_onnx_pytorch2_op_fixtures.py).
+        "attention-4d", "attention-3d-grouped-mask-softcap", "attention-boolean-mask-multi-query", "gather-nd-table",
+        "gather-nd-batch-dims", "space-to-depth-crd",
     ]
 
     private func load(_ name: String) throws -> (ONNXProgram, [String: Tensor]) {

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Writes Tests/FovExONNXTests/Fixtures/ops/attention-*.onnx and space-to-depth-crd.onnx: one-node graphs for ops of
-opsets after 21, each NAME.onnx with NAME.safetensors holding its input `x` and onnxruntime's output `y` (checked
-against onnx's reference evaluator too), as tools/make_onnx_op_fixtures.py writes the older ops'.
+"""Writes Tests/FovExONNXTests/Fixtures/ops/{attention-*,gather-nd-*,space-to-depth-crd}.onnx: one-node graphs for ops
+that PyTorch 2's exporter writes and tools/make_onnx_op_fixtures.py's set lacks, each NAME.onnx with NAME.safetensors
+holding its input `x` and onnxruntime's output `y` (checked against onnx's reference evaluator too).
 
 - Attention (opset 23, which PyTorch 2's exporter writes for scaled_dot_product_attention from opset 23 on): 4-D
   self-attention; 3-D inputs with q_num_heads / kv_num_heads, grouped-query heads, a float mask, softcap and an
   explicit scale (opset 24); a boolean mask with multi-query (one K/V head) attention.
+- GatherND (timm's relative-position bias tables, indexed by a 2-D index tensor): index tuples of 2 into a table
+  with negative indices, and with batch_dims = 1.
 - SpaceToDepth with mode CRD (opset 28).
 
 Needs onnx ≥ 1.18 and onnxruntime ≥ 1.22 (PyPI; Debian's PyTorch is not used):
-    python3 tools/make_onnx_attention_fixtures.py
+    python3 tools/make_onnx_pytorch2_op_fixtures.py
 """
 import os
 import sys
@@ -68,6 +70,13 @@ def main():
     write("attention-boolean-mask-multi-query", "Attention", rng.standard_normal((1, 4, 5, 8)).astype(f32),
           ["x", rng.standard_normal((1, 1, 7, 8)).astype(f32), rng.standard_normal((1, 1, 7, 3)).astype(f32), allowed],
           {}, 23, 4)
+    # Rows and columns of a [6, 5, 3] table, negative indices included: [4, 2, 2] tuples -> [4, 2, 3].
+    tuples = np.stack([rng.integers(-6, 6, (4, 2)), rng.integers(-5, 5, (4, 2))], axis=-1).astype(np.int64)
+    write("gather-nd-table", "GatherND", rng.standard_normal((6, 5, 3)).astype(f32), ["x", tuples], {}, 18, 3)
+    # batch_dims = 1: each of the 2 batches picks its own rows.
+    rows = rng.integers(0, 4, (2, 3, 1)).astype(np.int64)
+    write("gather-nd-batch-dims", "GatherND", rng.standard_normal((2, 4, 5)).astype(f32), ["x", rows],
+          dict(batch_dims=1), 18, 3)
     write("space-to-depth-crd", "SpaceToDepth", rng.standard_normal((2, 3, 4, 6)).astype(f32), ["x"],
           dict(blocksize=2, mode="CRD"), 28, 4)
 
