@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Tests/FovExONNXTests/Fixtures/ops/{attention-*,gather-nd-*,space-to-depth-crd}.onnx: one-node graphs for ops
+"""Writes Tests/FovExONNXTests/Fixtures/ops/{attention-*,gather-nd-*,space-to-depth-crd,col2im-*}.onnx: one-node graphs for ops
 that PyTorch 2's exporter writes and tools/make_onnx_op_fixtures.py's set lacks, each NAME.onnx with NAME.safetensors
 holding its input `x` and onnxruntime's output `y` (checked against onnx's reference evaluator too).
 
@@ -9,6 +9,7 @@ holding its input `x` and onnxruntime's output `y` (checked against onnx's refer
 - GatherND (timm's relative-position bias tables, indexed by a 2-D index tensor): index tuples of 2 into a table
   with negative indices, and with batch_dims = 1.
 - SpaceToDepth with mode CRD (opset 28).
+- Col2Im (PyTorch's F.fold, in VOLO): strided and padded square blocks, dilated rectangular ones.
 
 Needs onnx ≥ 1.18 and onnxruntime ≥ 1.22 (PyPI; Debian's PyTorch is not used):
     python3 tools/make_onnx_pytorch2_op_fixtures.py
@@ -79,6 +80,11 @@ def main():
           dict(batch_dims=1), 18, 3)
     write("space-to-depth-crd", "SpaceToDepth", rng.standard_normal((2, 3, 4, 6)).astype(f32), ["x"],
           dict(blocksize=2, mode="CRD"), 28, 4)
+    # Col2Im (F.fold): VOLO's 3×3 blocks at stride 2 with padding 1, and rectangular dilated blocks at stride 1.
+    write("col2im-strided-padded", "Col2Im", rng.standard_normal((2, 27, 9)).astype(f32),
+          ["x", np.array([6, 6], np.int64), np.array([3, 3], np.int64)], dict(strides=[2, 2], pads=[1, 1, 1, 1]), 18, 4)
+    write("col2im-dilated", "Col2Im", rng.standard_normal((1, 12, 15)).astype(f32),
+          ["x", np.array([5, 7], np.int64), np.array([2, 3], np.int64)], dict(dilations=[2, 1]), 18, 4)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,58 @@ extension ONNXOperators {
                 }
             }
         }
+        // Col2Im (PyTorch's F.fold, which VOLO's outlook attention uses; opset 18): sliding blocks [N, C·kh·kw, L]
+        // summed back into the [N, C, H, W] image they came from. For each image position and kernel offset, the
+        // one block (if any) that covered it is gathered, and the kernel offsets are summed.
+        b["Col2Im"] = { ctx in
+            let constants = ctx.node.inputs.indices.map { ctx.constant($0) }
+            guard let imageShape = (try? integerList(constants, 1, "Col2Im")) ?? nil,
+                  let blockShape = (try? integerList(constants, 2, "Col2Im")) ?? nil else {
+                throw UnsupportedUseError("image_shape and block_shape must be constants")
+            }
+            guard imageShape.count == 2, blockShape.count == 2, (imageShape + blockShape).allSatisfy({ $0 > 0 }) else {
+                throw UnsupportedUseError("only 2-D images and blocks are supported (image_shape \(imageShape), block_shape \(blockShape))")
+            }
+            let dilations = ctx.node.ints("dilations") ?? [1, 1], strides = ctx.node.ints("strides") ?? [1, 1]
+            let pads = ctx.node.ints("pads") ?? [0, 0, 0, 0]
+            guard dilations.count == 2, strides.count == 2, pads.count == 4, (dilations + strides).allSatisfy({ $0 > 0 }),
+                  pads.allSatisfy({ $0 >= 0 }) else {
+                throw UnsupportedUseError("dilations \(dilations), strides \(strides), pads \(pads) do not describe 2-D blocks")
+            }
+            let (h, w, kh, kw) = (imageShape[0], imageShape[1], blockShape[0], blockShape[1])
+            let blocksHigh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1
+            let blocksWide = (w + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1
+            return { inputs in
+                let x = try floatInput(inputs, 0, "Col2Im")
+                guard x.rank == 3, x.shape[1] % (kh * kw) == 0, x.shape[2] == blocksHigh * blocksWide, blocksHigh > 0, blocksWide > 0 else {
+                    throw KernelError("Col2Im: input \(x.shape) is not [N, C·\(kh)·\(kw), \(max(blocksHigh, 0) * max(blocksWide, 0))] blocks of a \(h)×\(w) image")
+                }
+                let (n, c, l, k) = (x.shape[0], x.shape[1] / (kh * kw), x.shape[2], kh * kw)
+                let zero = x.count  // the appended zero: where no block covered a position
+                var sources = [Int](repeating: zero, count: n * c * h * w * k)
+                var o = 0
+                for image in 0..<n {
+                    for channel in 0..<c {
+                        for y in 0..<h {
+                            for xPos in 0..<w {
+                                for a in 0..<kh {
+                                    for b in 0..<kw {
+                                        defer { o += 1 }
+                                        let row = y + pads[0] - a * dilations[0], column = xPos + pads[1] - b * dilations[1]
+                                        guard row >= 0, column >= 0, row % strides[0] == 0, column % strides[1] == 0 else { continue }
+                                        let (i, j) = (row / strides[0], column / strides[1])
+                                        guard i < blocksHigh, j < blocksWide else { continue }
+                                        sources[o] = (image * c * k + channel * k + a * kw + b) * l + i * blocksWide + j
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                let padded = Tensor.concatenate([x.reshaped([-1]), Tensor(zeros: [1])], axis: 0)
+                return [.float(padded.gatheringElements(sources, shape: [n, c, h, w, k]).sum(alongAxes: [4]))]
+            }
+        }
         b["ScatterND"] = { ctx in
             let reduction = ctx.node.string("reduction") ?? "none"
             guard reduction == "none" else { throw UnsupportedUseError("reduction = '\(reduction)' is not supported") }

@@ -24,7 +24,7 @@ final class ONNXOpFixtureTests: XCTestCase {
         "depth-to-space-crd", "space-to-depth",
         // Ops PyTorch 2's exporter writes (tools/make_onnx_pytorch2_op_fixtures.py).
         "attention-4d", "attention-3d-grouped-mask-softcap", "attention-boolean-mask-multi-query", "gather-nd-table",
-        "gather-nd-batch-dims", "space-to-depth-crd",
+        "gather-nd-batch-dims", "space-to-depth-crd", "col2im-strided-padded", "col2im-dilated",
     ]
 
     private func load(_ name: String) throws -> (ONNXProgram, [String: Tensor]) {
