@@ -92,18 +92,15 @@ def export(directory, name, opsets, exporter="torchscript"):
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         logits = model(x)
-    if exporter == "dynamo":
-        for opset in sorted(opsets):
-            stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
-            torch.onnx.export(model, (x,), stem + ".onnx", dynamo=True, opset_version=opset)
-            write_safetensors(stem + ".safetensors", {
-                "input": (tuple(x.shape), float32_bytes(x)),
-                "torch_logits": (tuple(logits.shape), float32_bytes(logits))})
-        return
-    for opset in sorted({min(o, EXPORTED_MAX) for o in opsets}):
+    # PyTorch 1.13 exports up to EXPORTED_MAX (check() converts the file to later opsets); PyTorch 2 exports each.
+    exported = sorted(opsets) if exporter == "dynamo" else sorted({min(o, EXPORTED_MAX) for o in opsets})
+    for opset in exported:
         stem = os.path.join(directory, f"{stem_of(name)}-opset{opset}")
-        torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        if exporter == "dynamo":
+            torch.onnx.export(model, (x,), stem + ".onnx", dynamo=True, opset_version=opset)
+        else:
+            torch.onnx.export(model, x, stem + ".onnx", opset_version=opset, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         write_safetensors(stem + ".safetensors", {
             "input": (tuple(x.shape), float32_bytes(x)),
             "torch_logits": (tuple(logits.shape), float32_bytes(logits))})

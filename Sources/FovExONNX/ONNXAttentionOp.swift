@@ -90,6 +90,14 @@ enum ONNXAttention {
         }
     }
 
+    /// K or V (input 0) as [N, query heads, S, size]: its heads split (3-D) and each repeated to Q's (input 1)
+    /// head count.
+    private static func keysOrValues(_ ctx: KernelContext, _ inputs: [ONNXValue?], _ what: String) throws -> Tensor {
+        let q = try floatInput(inputs, 1, "Attention")
+        let x = try splitHeads(try floatInput(inputs, 0, "Attention"), heads: heads(ctx, "kv_num_heads"), what)
+        return try repeatHeads(x, to: q.rank == 3 ? heads(ctx, "q_num_heads") ?? 0 : q.shape[1], what)
+    }
+
     /// K or V [N, kv heads, S, size] with each head repeated to the query's head count.
     private static func repeatHeads(_ x: Tensor, to heads: Int, _ what: String) throws -> Tensor {
         let own = x.shape[1]
@@ -121,43 +129,28 @@ enum ONNXAttention {
         }
         b["Key"] = { ctx in
             { inputs in
-                let q = try floatInput(inputs, 1, "Attention")
-                let queryHeads = q.rank == 3 ? heads(ctx, "q_num_heads") ?? 0 : q.shape[1]
-                var k = try splitHeads(try floatInput(inputs, 0, "Attention"), heads: heads(ctx, "kv_num_heads"), "K")
-                k = try repeatHeads(k, to: queryHeads, "K")
+                let k = try keysOrValues(ctx, inputs, "K")
                 return [.float((k * rootScale(ctx, headSize: k.shape[3])).permuted([0, 1, 3, 2]))]
             }
         }
-        b["Value"] = { ctx in
-            { inputs in
-                let q = try floatInput(inputs, 1, "Attention")
-                let queryHeads = q.rank == 3 ? heads(ctx, "q_num_heads") ?? 0 : q.shape[1]
-                let v = try splitHeads(try floatInput(inputs, 0, "Attention"), heads: heads(ctx, "kv_num_heads"), "V")
-                return [.float(try repeatHeads(v, to: queryHeads, "V"))]
-            }
-        }
+        b["Value"] = { ctx in { inputs in [.float(try keysOrValues(ctx, inputs, "V"))] } }
         b["Bias"] = { ctx in
             let softcap = ctx.node.float("softcap", default: 0)
             return { inputs in
                 var scores = try floatInput(inputs, 0, "Attention")
                 // softcap · tanh(scores / softcap), before the mask so that masked scores stay −∞.
                 if softcap > 0 { scores = (scores / softcap).tanh() * softcap }
+                let bias: Tensor
                 switch inputs.count > 1 ? inputs[1] : nil {
-                case nil:
-                    return [.float(scores)]
-                case .float(let bias)?:
-                    guard Tensor.broadcastShape(scores.shape, bias.shape) == scores.shape else {
-                        throw KernelError("Attention: attn_mask \(bias.shape) does not broadcast to the scores \(scores.shape)")
-                    }
-                    return [.float(scores + bias)]
-                case .integer(let allowed)?:
-                    // A boolean mask: true takes part, false is −∞.
-                    let bias = Tensor(shape: allowed.shape, scalars: allowed.values.map { $0 != 0 ? 0 : -.infinity })
-                    guard Tensor.broadcastShape(scores.shape, bias.shape) == scores.shape else {
-                        throw KernelError("Attention: attn_mask \(bias.shape) does not broadcast to the scores \(scores.shape)")
-                    }
-                    return [.float(scores + bias)]
+                case nil: return [.float(scores)]
+                case .float(let additive)?: bias = additive
+                // A boolean mask: true takes part, false is −∞.
+                case .integer(let allowed)?: bias = Tensor(shape: allowed.shape, scalars: allowed.values.map { $0 != 0 ? 0 : -.infinity })
                 }
+                guard Tensor.broadcastShape(scores.shape, bias.shape) == scores.shape else {
+                    throw KernelError("Attention: attn_mask \(bias.shape) does not broadcast to the scores \(scores.shape)")
+                }
+                return [.float(scores + bias)]
             }
         }
         b["Output"] = { _ in

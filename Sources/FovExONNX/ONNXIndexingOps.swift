@@ -139,28 +139,9 @@ extension ONNXOperators {
                       k >= 1, batchDims + k <= s.count, Array(indices.shape.prefix(batchDims)) == Array(s.prefix(batchDims)) else {
                     throw KernelError("GatherND: indices \(indices.shape) for data \(s) with batch_dims \(batchDims)")
                 }
-                let batches = s.prefix(batchDims).reduce(1, *)
-                let tuplesPerBatch = indices.shape.dropLast().dropFirst(batchDims).reduce(1, *)
                 let sliceShape = Array(s[(batchDims + k)...]), slice = sliceShape.reduce(1, *)
-                let strides = Tensor.contiguousStrides(for: s)
-                let batchStride = batchDims == 0 ? 0 : strides[batchDims - 1]
-                var sources: [Int] = []
-                sources.reserveCapacity(batches * tuplesPerBatch * slice)
-                for b in 0..<batches {
-                    for j in 0..<tuplesPerBatch {
-                        var base = b * batchStride
-                        for d in 0..<k {
-                            let axis = batchDims + d
-                            let i = indices.values[(b * tuplesPerBatch + j) * k + d]
-                            let w = i < 0 ? i + s[axis] : i
-                            guard w >= 0 && w < s[axis] else {
-                                throw KernelError("GatherND: index \(i) out of range for axis size \(s[axis])")
-                            }
-                            base += w * strides[axis]
-                        }
-                        for t in 0..<slice { sources.append(base + t) }
-                    }
-                }
+                let bases = try tupleOffsets(indices, into: s, batchDims: batchDims, "GatherND")
+                let sources = bases.flatMap { $0..<($0 + slice) }
                 let shape = Array(indices.shape.dropLast()) + sliceShape
                 switch data {
                 case .float(let d): return [.float(d.gatheringElements(sources, shape: shape))]
@@ -232,23 +213,14 @@ extension ONNXOperators {
                 guard let k = indices.shape.last, k <= s.count else {
                     throw KernelError("ScatterND: indices \(indices.shape) for data \(s)")
                 }
-                let tuples = indices.count / max(k, 1)
                 let sliceShape = Array(s[k...]), slice = sliceShape.reduce(1, *)
                 guard updates.shape == Array(indices.shape.dropLast()) + sliceShape else {
                     throw KernelError("ScatterND: updates \(updates.shape) for indices \(indices.shape) and data \(s)")
                 }
-                let strides = Tensor.contiguousStrides(for: s)
                 let total = s.reduce(1, *)
                 // Every output element's source: its own data element, or (for a scattered one) an update.
                 var sources = Array(0..<total)
-                for j in 0..<tuples {
-                    var base = 0
-                    for d in 0..<k {
-                        let i = indices.values[j * k + d]
-                        let w = i < 0 ? i + s[d] : i
-                        guard w >= 0 && w < s[d] else { throw KernelError("ScatterND: index \(i) out of range for axis size \(s[d])") }
-                        base += w * strides[d]
-                    }
+                for (j, base) in try tupleOffsets(indices, into: s, batchDims: 0, "ScatterND").enumerated() {
                     for t in 0..<slice { sources[base + t] = total + j * slice + t }
                 }
                 switch (data, updates) {
@@ -432,5 +404,25 @@ struct ResizePlan {
             y = y.map { $0 + term } ?? term
         }
         return y!
+    }
+}
+
+/// The element offset in contiguous `shape` at which each index tuple of `indices` (its last axis; negative
+/// entries count from the end) starts, for GatherND and ScatterND. The first `batchDims` axes of `indices` pair with
+/// `shape`'s own, and the tuple then indexes the axes after them.
+private func tupleOffsets(_ indices: IntegerTensor, into shape: [Int], batchDims: Int, _ op: String) throws -> [Int] {
+    let k = indices.shape.last ?? 0
+    let strides = Tensor.contiguousStrides(for: shape)
+    let tuplesPerBatch = indices.shape.dropLast().dropFirst(batchDims).reduce(1, *)
+    let batchStride = batchDims == 0 ? 0 : strides[batchDims - 1]
+    return try (0..<(indices.count / max(k, 1))).map { j in
+        var base = (j / max(tuplesPerBatch, 1)) * batchStride
+        for d in 0..<k {
+            let axis = batchDims + d, i = indices.values[j * k + d]
+            let w = i < 0 ? i + shape[axis] : i
+            guard w >= 0 && w < shape[axis] else { throw KernelError("\(op): index \(i) out of range for axis size \(shape[axis])") }
+            base += w * strides[axis]
+        }
+        return base
     }
 }

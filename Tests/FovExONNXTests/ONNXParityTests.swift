@@ -9,8 +9,9 @@ import XCTest
 /// (tools/make_onnx_fixtures.py): ≤ 1e−4 and ≤ 1e−3 relative, for a batch of two at opsets 13 and 17.
 final class ONNXParityTests: XCTestCase {
     /// `exporter` names the file's variant: "" for PyTorch 1.13's TorchScript exporter, "dynamo-" for PyTorch 2's.
+    @discardableResult
     func check(_ family: String, opset: Int, size: Int, gradient: Bool = true, exporter: String = "",
-               file: StaticString = #filePath, line: UInt = #line) throws {
+               file: StaticString = #filePath, line: UInt = #line) throws -> ONNXClassifier {
         let reference = try ONNXFixtures.reference(family)
         let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("\(family)-\(exporter)opset\(opset).onnx"),
                                        preprocessing: ONNXFixtures.raw(size: size))
@@ -20,7 +21,7 @@ final class ONNXParityTests: XCTestCase {
         let logits = model.logits(input)
         XCTAssertLessThanOrEqual(relativeError(logits, reference["logits"]!), 1e-4, "\(family) opset \(opset) logits",
                                  file: file, line: line)
-        guard gradient else { return }
+        guard gradient else { return model }
         // A reference gradient of zero (a dead layer in the random network) would let any zero gradient pass.
         XCTAssertGreaterThan(reference["input_gradient"]!.scalars.map(abs).max()!, 0, "\(family): live reference",
                              file: file, line: line)
@@ -28,6 +29,7 @@ final class ONNXParityTests: XCTestCase {
         let gradient = try gradients(of: objective, withRespectTo: [input])[0]
         XCTAssertLessThanOrEqual(relativeError(gradient, reference["input_gradient"]!), 1e-3,
                                  "\(family) opset \(opset) input gradient", file: file, line: line)
+        return model
     }
 
     func testResNet18Opset13() throws { try check("resnet18", opset: 13, size: 64) }
@@ -100,8 +102,7 @@ final class ONNXParityTests: XCTestCase {
     // at one, which the classifier runs image by image, LayerNormalization and Gelu as ops, resnet18's weights as
     // external data beside the file, and at opset 23 one Attention node per block.
     func testResNet18DynamoOpset18() throws {
-        try check("resnet18", opset: 18, size: 64, exporter: "dynamo-")
-        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("resnet18-dynamo-opset18.onnx"), preprocessing: ONNXFixtures.raw(size: 64))
+        let model = try check("resnet18", opset: 18, size: 64, exporter: "dynamo-")
         XCTAssertFalse(model.acceptsBatches, "the export fixes its batch at one")
     }
     func testMobileNetV3SmallDynamoOpset20() throws { try check("mobilenet_v3_small", opset: 20, size: 32, exporter: "dynamo-") }
@@ -110,8 +111,7 @@ final class ONNXParityTests: XCTestCase {
     func testSwinTDynamoOpset20() throws { try check("swin_t", opset: 20, size: 40, exporter: "dynamo-") }
     func testViTDynamoOpset20() throws { try check("vit", opset: 20, size: 32, exporter: "dynamo-") }
     func testViTDynamoOpset23() throws {
-        try check("vit", opset: 23, size: 32, exporter: "dynamo-")
-        let model = try ONNXModel(contentsOf: ONNXFixtures.url("vit-dynamo-opset23.onnx"))
+        let model = try check("vit", opset: 23, size: 32, exporter: "dynamo-").model
         XCTAssertEqual(model.nodes.filter { $0.opType == "Attention" }.count, 2, "one Attention node per block")
     }
     func testOpMixOpset13() throws { try check("opmix", opset: 13, size: 19) }
