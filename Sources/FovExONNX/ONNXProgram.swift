@@ -17,6 +17,13 @@ struct ONNXStep {
     /// Whether the step is a convolution (with what was fused into it): its output is a new buffer, or the
     /// buffer of a residual it consumed.
     var isFusedConvolution = false
+    /// What the step is as a layer of a ``BlockedConvolutionChain``: a 2-D convolution or pooling on NCHW values.
+    var blockable: ONNXBlockableLayer? = nil
+    /// At the first step of a run of blockable steps: the chain that runs the run in oneDNN's blocked layouts
+    /// when nothing is recorded (``ONNXBlockedChain``).
+    var chain: ONNXBlockedChain? = nil
+    /// The step's position in the program, by which a chain recognises its steps in a run of part of them.
+    var position = 0
 }
 
 /// A graph made ready to run: constant sub-graphs evaluated, batch norms folded into the convolutions before
@@ -47,13 +54,16 @@ final class ONNXProgram {
     static let supportedOpsets = 11...28
 
     /// Compiles `model`'s graph; `fusing: false` runs every node on its own (the reference the fusion tests
-    /// compare with); `endingBeforeSoftmax` leaves out a Softmax or LogSoftmax that ends the graph, so that the
-    /// program's output is its input (a classifier's logits).
+    /// compare with); `blocking: false` runs convolutions one by one on the differentiable ops in passes that record
+    /// nothing too, as they do in passes that record (``ONNXBlockedChain``; the environment variable
+    /// `FOVEX_BLOCKED_CHAINS=0` sets the default to false, for comparing the two); `endingBeforeSoftmax` leaves out
+    /// a Softmax or LogSoftmax that ends the graph, so that the program's output is its input (a classifier's logits).
     ///
     /// - Throws: ``UnsupportedONNXOperatorsError`` listing every node whose op (or attribute value) is not
     ///   supported, before any work; ``ONNXError`` for an opset outside ``supportedOpsets``, a graph without exactly one
     ///   image input, or a constant sub-graph that fails.
-    init(_ model: ONNXModel, fusing: Bool = true, endingBeforeSoftmax: Bool = false) throws {
+    init(_ model: ONNXModel, fusing: Bool = true, blocking: Bool = ONNXBlockedChain.isEnabledByDefault,
+         endingBeforeSoftmax: Bool = false) throws {
         file = model.file
         opset = model.opset
         guard ONNXProgram.supportedOpsets.contains(model.opset) else {
@@ -132,7 +142,9 @@ final class ONNXProgram {
                 for (name, v) in zip(node.outputs, outputs) where !name.isEmpty { constants[name] = v }
                 continue
             }
-            planned.append((i, ONNXStep(node: node, inputs: node.inputs, outputs: node.outputs, kernel: kernel)))
+            var step = ONNXStep(node: node, inputs: node.inputs, outputs: node.outputs, kernel: kernel)
+            step.blockable = ONNXBlockableLayer(pooling: node)
+            planned.append((i, step))
         }
         if !uses.isEmpty { throw UnsupportedONNXOperatorsError(file: file, opset: opset, uses: uses) }
 
@@ -156,6 +168,8 @@ final class ONNXProgram {
         for (k, s) in steps.enumerated() { for name in s.inputs where !name.isEmpty && constants[name] == nil { lastReader[name] = k } }
         for (name, k) in lastReader where name != outputName { steps[k].releases.append(name) }
         ONNXProgram.markConsumableResiduals(&steps, constants: constants)
+        for k in steps.indices { steps[k].position = k }
+        if fusing && blocking { ONNXBlockedChain.attach(to: &steps, graphOutput: outputName) }
         // Keep only the constants a step reads: the initializers a fused kernel has turned into its own weights
         // (folded batch norms, transposed MatMul weights) would otherwise be held twice.
         let read = Set(steps.flatMap(\.inputs)).union([outputName])
@@ -210,6 +224,7 @@ final class ONNXProgram {
         }
         var step = ONNXStep(node: ctx.node, inputs: inputs, outputs: [out], kernel: plan.kernel)
         step.isFusedConvolution = true
+        if !plan.isOneDimensional { step.blockable = .convolution(plan) }
         if plan.hasResidual { step.consumingKernel = plan.kernel(consumingResidual: true) }
         return (step, last, chain)
     }
@@ -264,7 +279,19 @@ final class ONNXProgram {
                  shapes: UnsafeMutablePointer<[String: [Int]]>? = nil) throws {
         // Values computed by this call: only those may be consumed in place (the caller's are the caller's).
         var computed = Set<String>()
-        for step in steps {
+        var k = steps.startIndex
+        while k < steps.endIndex {
+            let step = steps[k]
+            if let chain = step.chain, shapes == nil,
+               let outputs = chain.run(steps[k...], values: values, capturing: points) {
+                for (name, t) in outputs {
+                    computed.insert(name)
+                    values[name] = .float(t)
+                }
+                for name in chain.releases { values[name] = nil }
+                k += chain.positions.count
+                continue
+            }
             let consuming = step.consumesResidual && computed.contains(step.inputs[1]) && !points.contains(step.inputs[1])
             let outputs = try evaluate(step, values: values, consuming: consuming)
             for (name, v) in zip(step.outputs, outputs) where !name.isEmpty {
@@ -282,6 +309,7 @@ final class ONNXProgram {
                 }
             }
             for name in step.releases { values[name] = nil }
+            k += 1
         }
     }
 

@@ -400,7 +400,7 @@ private func backwardDataInputGradient(_ gradient: OutputGradient, weight: Tenso
 /// accumulates onto it. oneDNN 2.6's binary-add post-op, which reads the residual as a second operand, costs
 /// more than that copy in its brgemm matmul and convolution kernels: ResNet-50's 3136 × 64 · 64 × 256 shortcut
 /// product took 0.97 ms with it against 0.65 ms with the copy and the sum on 2 threads (docs/design/onnx-speed.md).
-private func postOpsAttribute(residual: Bool, activation: ConvActivation?) -> dnnl_primitive_attr_t? {
+func postOpsAttribute(residual: Bool, activation: ConvActivation?) -> dnnl_primitive_attr_t? {
     guard residual || activation != nil else { return nil }
     var ops: dnnl_post_ops_t?
     dnnlCheck(dnnl_post_ops_create(&ops), "post-ops creation")

@@ -139,6 +139,13 @@ final class DNNLPrimitive: @unchecked Sendable {
         dnnl_primitive_desc_destroy(pd)
     }
 
+    /// oneDNN's name for the kernel it chose ("jit:avx2", "brgemm:avx512_core", "ref:any", …).
+    var implementation: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success, let name else { return "" }
+        return String(cString: name)
+    }
+
     func queryMD(_ what: dnnl_query_t, _ index: Int32 = 0) -> dnnl_memory_desc_t {
         dnnl_primitive_desc_query_md(pd, what, index)!.pointee
     }

@@ -1,0 +1,146 @@
+import Foundation
+import FovExTensor
+
+// Runs of convolutions and poolings, run forward-only in oneDNN's blocked layouts (FovExTensor's
+// BlockedConvolutionChain) when a pass records nothing for differentiation.
+
+/// What a step is as a layer of a blocked chain.
+enum ONNXBlockableLayer {
+    /// A fused 2-D convolution: its step reads the image, then the residual when the plan has one.
+    case convolution(ConvolutionPlan)
+    /// MaxPool or AveragePool on a 2-D window.
+    case pooling(PoolWindow, BlockedPooling.Kind)
+    case globalAveragePooling
+
+    /// The layer of a MaxPool, AveragePool or GlobalAveragePool node, when it has one.
+    init?(pooling node: ONNXNode) {
+        switch node.opType {
+        case "MaxPool":
+            guard node.outputs.count < 2 || node.outputs[1].isEmpty, node.int("storage_order", default: 0) == 0,
+                  let window = try? PoolWindow(node), !window.isOneDimensional else { return nil }
+            self = .pooling(window, .maximum)
+        case "AveragePool":
+            guard let window = try? PoolWindow(node), !window.isOneDimensional else { return nil }
+            self = .pooling(window, .average(countIncludePad: node.int("count_include_pad", default: 0) != 0))
+        case "GlobalAveragePool":
+            self = .globalAveragePooling
+        default:
+            return nil
+        }
+    }
+
+    var isConvolution: Bool {
+        if case .convolution = self { return true }
+        return false
+    }
+
+    /// The chain layer, given the indices of the values the step reads.
+    func layer(reading inputs: [Int]) -> BlockedLayer {
+        switch self {
+        case .convolution(let plan):
+            return .convolution(BlockedConvolution(
+                input: inputs[0], weight: plan.weight, bias: plan.bias, stride: plan.stride, padding: plan.padding,
+                dilation: plan.dilation, groups: plan.groups, residual: plan.hasResidual ? inputs[1] : nil,
+                activation: plan.activation))
+        case let .pooling(window, kind):
+            return .pooling(BlockedPooling(input: inputs[0], kind: kind, kernel: window.kernel, stride: window.stride) { h, w in
+                // The window's padding with ceil mode's overhang: −∞ for a maximum (oneDNN never lets padding win),
+                // but an average would count the overhang, so a window that has one declines the size.
+                guard let (pads, _, _) = try? window.explicitPadding(height: h, width: w) else { return nil }
+                if case .average = kind, pads[0].after != window.pads[2] || pads[1].after != window.pads[3] { return nil }
+                return (pads[0].before, pads[0].after, pads[1].before, pads[1].after)
+            })
+        case .globalAveragePooling:
+            return .globalAveragePooling(input: inputs[0])
+        }
+    }
+}
+
+/// A run of consecutive blockable steps (at least two convolutions), as one ``BlockedConvolutionChain``.
+///
+/// The program runs it in place of its steps when the pass records nothing (gradients off, or no input of the
+/// run tracked), computes in fp32, captures no value the run computes, and does not collect shapes; otherwise
+/// the steps run one by one on the differentiable ops.
+final class ONNXBlockedChain {
+    let chain: BlockedConvolutionChain
+    /// The values the run reads from before it, in the chain's input order.
+    let inputs: [String]
+    /// The values the run computes that later steps (or the program's output) read, in the chain's output order.
+    let outputs: [String]
+    /// Every value the run computes.
+    let computed: Set<String>
+    /// The values the run's steps release.
+    let releases: [String]
+    /// The run's steps' positions in the program.
+    let positions: Range<Int>
+
+    /// Fewer convolutions than this are not worth the reorders into and out of the blocked layout.
+    static let minimumConvolutions = 2
+
+    /// Whether programs use chains unless told otherwise: yes, unless `FOVEX_BLOCKED_CHAINS=0`.
+    static let isEnabledByDefault = ProcessInfo.processInfo.environment["FOVEX_BLOCKED_CHAINS"] != "0"
+
+    private init?(_ steps: ArraySlice<ONNXStep>, readLater: Set<String>) {
+        guard steps.allSatisfy({ $0.outputs.count == 1 }) else { return nil }
+        let computed = steps.map { $0.outputs[0] }
+        var index: [String: Int] = [:], inputs: [String] = []
+        for step in steps {
+            for name in step.inputs.prefix(step.blockable!.readCount) where index[name] == nil && !computed.contains(name) {
+                index[name] = inputs.count
+                inputs.append(name)
+            }
+        }
+        var layers: [BlockedLayer] = []
+        for step in steps {
+            // Steps run in the graph's order, so every value a step reads is an input or already indexed.
+            layers.append(step.blockable!.layer(reading: step.inputs.prefix(step.blockable!.readCount).map { index[$0]! }))
+            index[step.outputs[0]] = inputs.count + layers.count - 1
+        }
+        outputs = computed.filter(readLater.contains)
+        guard !outputs.isEmpty else { return nil }
+        chain = BlockedConvolutionChain(layers: layers, inputCount: inputs.count, outputs: outputs.map { index[$0]! })
+        self.inputs = inputs
+        self.computed = Set(computed)
+        releases = steps.flatMap(\.releases)
+        positions = steps.first!.position..<(steps.last!.position + 1)
+    }
+
+    /// Finds the runs of blockable steps and attaches each run's chain to its first step.
+    static func attach(to steps: inout [ONNXStep], graphOutput: String) {
+        var start = 0
+        while start < steps.count {
+            guard steps[start].blockable != nil else { start += 1; continue }
+            var end = start
+            while end < steps.count, steps[end].blockable != nil { end += 1 }
+            let run = steps[start..<end]
+            if run.filter({ $0.blockable!.isConvolution }).count >= minimumConvolutions {
+                let readLater = Set(steps[end...].flatMap(\.inputs)).union([graphOutput])
+                steps[start].chain = ONNXBlockedChain(run, readLater: readLater)
+            }
+            start = end
+        }
+    }
+
+    /// The run's outputs, when the chain can stand in for the steps at the start of `steps` on `values`; nil
+    /// when the pass may record gradients through it, computes in bf16, captures a value it computes, or the
+    /// chain declines the shapes.
+    func run(_ steps: ArraySlice<ONNXStep>, values: [String: ONNXValue], capturing points: Set<String>) -> [(String, Tensor)]? {
+        guard Precision.current != .bf16, computed.isDisjoint(with: points), steps.count >= positions.count,
+              zip(steps.prefix(positions.count), positions).allSatisfy({ $0.position == $1 }) else { return nil }
+        var tensors: [Tensor] = []
+        for name in inputs {
+            guard case .float(let t)? = values[name], !(GradientMode.isEnabled && t.requiresGradient) else { return nil }
+            tensors.append(t)
+        }
+        guard let results = chain(tensors) else { return nil }
+        return Array(zip(outputs, results))
+    }
+}
+
+extension ONNXBlockableLayer {
+    /// How many of the step's inputs the layer reads (a convolution's residual is its second).
+    var readCount: Int {
+        if case .convolution(let plan) = self { return plan.hasResidual ? 2 : 1 }
+        return 1
+    }
+}
