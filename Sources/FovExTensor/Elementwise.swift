@@ -114,52 +114,88 @@ extension Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
             preconditionFailure("shapes \(a.shape) and \(b.shape) do not broadcast")
         }
-        let av = withoutGradients { a.broadcast(to: shape) }, bv = withoutGradients { b.broadcast(to: shape) }
-        let out = Tensor.uninitialized(shape)
-        let r = shape.count
-        let inner = shape[r - 1]
-        if inner == 0 || out.count == 0 { return out }
-        let sa = av.strides[r - 1], sb = bv.strides[r - 1]
-        let rowA = UnsafeMutablePointer<Float>.allocate(capacity: inner)
-        let rowB = UnsafeMutablePointer<Float>.allocate(capacity: inner)
-        defer { rowA.deallocate(); rowB.deallocate() }
-        var idx = [Int](repeating: 0, count: Swift.max(r - 1, 0))
-        var oa = av.offset, ob = bv.offset
-        let pa = av.storage.pointer, pb = bv.storage.pointer
-        var dst = out.storage.pointer
-        for _ in 0..<(out.count / inner) {
-            if sa == 1 && sb == 0 {
-                // One operand is constant along the row (a per-channel mean or scale over NCHW pixels): a
-                // vector of it, instead of a row of copies.
-                zipRowScalar(K.self, pa + oa, pb[ob], scalarFirst: false, dst, inner)
-            } else if sa == 0 && sb == 1 {
-                zipRowScalar(K.self, pb + ob, pa[oa], scalarFirst: true, dst, inner)
-            } else {
-                let ra: UnsafePointer<Float>
-                if sa == 1 { ra = UnsafePointer(pa + oa) } else {
-                    for j in 0..<inner { rowA[j] = pa[oa + j * sa] }
-                    ra = UnsafePointer(rowA)
-                }
-                let rb: UnsafePointer<Float>
-                if sb == 1 { rb = UnsafePointer(pb + ob) } else {
-                    for j in 0..<inner { rowB[j] = pb[ob + j * sb] }
-                    rb = UnsafePointer(rowB)
-                }
-                var i = 0
-                while i + 16 <= inner { storeVec(K.apply(loadVec(ra + i), loadVec(rb + i)), dst + i); i += 16 }
-                if i < inner { storePartial(K.apply(loadPartial(ra + i, inner - i), loadPartial(rb + i, inner - i)), dst + i, inner - i) }
+        var av = withoutGradients { a.broadcast(to: shape) }, bv = withoutGradients { b.broadcast(to: shape) }
+        // The output takes the layout of an operand that has the output's shape (a channels-last activation times
+        // a per-channel scale, as squeeze-and-excitation multiplies): rows then run along that operand's
+        // contiguous axis, and the per-channel operand's row is contiguous too, instead of two strided gathers
+        // per element and a row-major result the next convolution must reorder.
+        let full = a.shape == shape && a.isDense ? a : (b.shape == shape && b.isDense ? b : nil)
+        let order = full.map(Tensor.storageOrder) ?? Array(0..<shape.count)
+        let reordered = order != Array(0..<shape.count)
+        if reordered { (av, bv) = (av.permuted(order), bv.permuted(order)) }
+        let laidOut = av.shape
+        let out = Tensor.uninitialized(laidOut)
+        let r = laidOut.count
+        let inner = laidOut[r - 1]
+        if inner == 0 || out.count == 0 { return out.permuted(inverse(of: order)) }
+        let (sa, sb) = (av.strides[r - 1], bv.strides[r - 1])
+        let (stridesA, stridesB) = (av.strides, bv.strides)
+        let (pa, pb, po) = (av.storage.pointer, bv.storage.pointer, out.storage.pointer)
+        let (offsetA, offsetB) = (av.offset, bv.offset)
+        let rows = out.count / inner
+        parallelChunks(rows, minimumChunk: Swift.max(1, (1 << 15) / inner)) { range in
+            // The chunk's first row's index over the outer axes, and the operands' offsets there.
+            var idx = [Int](repeating: 0, count: Swift.max(r - 1, 0))
+            var rest = range.lowerBound, oa = offsetA, ob = offsetB
+            for k in stride(from: r - 2, through: 0, by: -1) {
+                idx[k] = rest % laidOut[k]
+                rest /= laidOut[k]
+                oa += idx[k] * stridesA[k]
+                ob += idx[k] * stridesB[k]
             }
-            dst += inner
-            var k = r - 2
-            while k >= 0 {
-                idx[k] += 1; oa += av.strides[k]; ob += bv.strides[k]
-                if idx[k] < shape[k] { break }
-                oa -= av.strides[k] * shape[k]; ob -= bv.strides[k] * shape[k]
-                idx[k] = 0; k -= 1
+            let rowA = UnsafeMutablePointer<Float>.allocate(capacity: inner)
+            let rowB = UnsafeMutablePointer<Float>.allocate(capacity: inner)
+            defer { rowA.deallocate(); rowB.deallocate() }
+            var dst = po + range.lowerBound * inner
+            for _ in range {
+                if sa == 1 && sb == 0 {
+                    // One operand is constant along the row (a per-channel mean or scale over NCHW pixels): a
+                    // vector of it, instead of a row of copies.
+                    zipRowScalar(K.self, pa + oa, pb[ob], scalarFirst: false, dst, inner)
+                } else if sa == 0 && sb == 1 {
+                    zipRowScalar(K.self, pb + ob, pa[oa], scalarFirst: true, dst, inner)
+                } else {
+                    let ra: UnsafePointer<Float>
+                    if sa == 1 { ra = UnsafePointer(pa + oa) } else {
+                        for j in 0..<inner { rowA[j] = pa[oa + j * sa] }
+                        ra = UnsafePointer(rowA)
+                    }
+                    let rb: UnsafePointer<Float>
+                    if sb == 1 { rb = UnsafePointer(pb + ob) } else {
+                        for j in 0..<inner { rowB[j] = pb[ob + j * sb] }
+                        rb = UnsafePointer(rowB)
+                    }
+                    var i = 0
+                    while i + 16 <= inner { storeVec(K.apply(loadVec(ra + i), loadVec(rb + i)), dst + i); i += 16 }
+                    if i < inner { storePartial(K.apply(loadPartial(ra + i, inner - i), loadPartial(rb + i, inner - i)), dst + i, inner - i) }
+                }
+                dst += inner
+                var k = r - 2
+                while k >= 0 {
+                    idx[k] += 1; oa += stridesA[k]; ob += stridesB[k]
+                    if idx[k] < laidOut[k] { break }
+                    oa -= stridesA[k] * laidOut[k]; ob -= stridesB[k] * laidOut[k]
+                    idx[k] = 0; k -= 1
+                }
             }
         }
-        return out
+        return reordered ? out.permuted(inverse(of: order)) : out
     }
+
+    /// The axes from the outermost in storage to the innermost (axes of extent 1, which address nothing, first).
+    static func storageOrder(_ t: Tensor) -> [Int] {
+        (0..<t.rank).sorted { i, j in
+            let (si, sj) = (t.shape[i] == 1 ? Int.max : t.strides[i], t.shape[j] == 1 ? Int.max : t.strides[j])
+            return si != sj ? si > sj : i < j
+        }
+    }
+}
+
+/// The permutation that undoes `order`.
+private func inverse(of order: [Int]) -> [Int] {
+    var inverse = order
+    for (i, axis) in order.enumerated() { inverse[axis] = i }
+    return inverse
 }
 
 // MARK: - Kernels

@@ -139,6 +139,16 @@ final class ElementwiseTests: XCTestCase {
         var withBias = [Double]()
         forEachIndex(a.shape) { i in withBias.append(Double(a[i[0], i[1], i[2], i[3]]) + Double(bias[i[1], 0, 0])) }
         assertClose(a.channelsLast() + bias, withBias, shape: a.shape, tolerance: 1e-7)
+        XCTAssertTrue((a.channelsLast() + bias).isChannelsLast, "the broadcast result keeps the full operand's layout")
+        // Squeeze-and-excitation's per-image, per-channel scale, on enough rows to split across the threads.
+        let x = randomNormal([2, 24, 40, 40], seed: 12), scale = randomNormal([2, 24, 1, 1], seed: 13)
+        var scaled = [Double]()
+        forEachIndex(x.shape) { i in scaled.append(Double(x[i[0], i[1], i[2], i[3]]) * Double(scale[i[0], i[1], 0, 0])) }
+        for (left, right) in [(x.channelsLast(), scale), (x, scale)] {
+            assertClose(left * right, scaled, shape: x.shape, tolerance: 1e-7)
+            assertClose(right * left, scaled, shape: x.shape, tolerance: 1e-7)
+        }
+        XCTAssertTrue((scale * x.channelsLast()).isChannelsLast)
     }
 
     func testComparisonsAndSelect() throws {
@@ -217,6 +227,10 @@ final class ElementwiseTests: XCTestCase {
         let a = randomNormal([1, 6, 4, 3], seed: 22), b = randomNormal([1, 6, 4, 3], seed: 23)
         try checkGradients(at: [a, b], "channels-last product") {
             ($0[0].channelsLast() * $0[1].channelsLast()).tanh()
+        }
+        let scale = randomNormal([1, 6, 1, 1], seed: 24)
+        try checkGradients(at: [a, scale], "channels-last times a per-channel scale") {
+            ($0[0].channelsLast() * $0[1]).tanh()
         }
     }
 }
