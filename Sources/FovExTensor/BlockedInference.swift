@@ -168,6 +168,26 @@ private final class Plan {
             copies[v].append(copy)
             return copy
         }
+        // Pooling reads its input's layout as it is (oneDNN has no layout choice for it); on a plain NCHW input (a
+        // concatenation's output entering the chain) only its slow generic kernel runs, so it reads a blocked copy.
+        func pool(_ v: Int, _ kind: BlockedPooling.Kind, kernel: (Int, Int), stride: (Int, Int), pads: (Int, Int, Int, Int)) -> Bool {
+            let shape = shapes[copies[v][0]]
+            var src = copies[v].last!
+            guard var made = Plan.pooling(kind, kernel: kernel, stride: stride, pads: pads, src: layouts[src], shape: shape) else {
+                return false
+            }
+            if !made.primitive.implementation.hasPrefix("jit") {
+                let blocked = memoryDesc(dims: shape, tag: blockedActivationTag)
+                if let retry = Plan.pooling(kind, kernel: kernel, stride: stride, pads: pads, src: blocked, shape: shape),
+                   retry.primitive.implementation.hasPrefix("jit") {
+                    (src, made) = (value(v, as: blocked), retry)
+                }
+            }
+            layouts.append(made.primitive.queryMD(dnnl_query_dst_md))
+            shapes.append(made.outShape)
+            steps.append(.pooling(input: src, output: layouts.count - 1, made.primitive))
+            return true
+        }
         for layer in chain.layers {
             // The layer's output is the value appended last (after any reorder its inputs needed).
             switch layer {
@@ -189,22 +209,12 @@ private final class Plan {
                                           weights: weights, bias: c.bias?.contiguous()))
             case .pooling(let p):
                 let inShape = shapes[copies[p.input][0]]
-                guard let pads = p.padding(inShape[2], inShape[3]) else { return nil }
-                let src = copies[p.input].last!
-                guard let (primitive, outShape) = Plan.pooling(p.kind, kernel: p.kernel, stride: p.stride, pads: pads,
-                                                               src: layouts[src], shape: inShape) else { return nil }
-                layouts.append(primitive.queryMD(dnnl_query_dst_md))
-                shapes.append(outShape)
-                steps.append(.pooling(input: src, output: layouts.count - 1, primitive))
+                guard let pads = p.padding(inShape[2], inShape[3]),
+                      pool(p.input, p.kind, kernel: p.kernel, stride: p.stride, pads: pads) else { return nil }
             case .globalAveragePooling(let v):
-                let src = copies[v].last!
-                let inShape = shapes[src]
-                guard let (primitive, outShape) = Plan.pooling(.average(countIncludePad: false), kernel: (inShape[2], inShape[3]),
-                                                               stride: (1, 1), pads: (0, 0, 0, 0), src: layouts[src], shape: inShape)
-                else { return nil }
-                layouts.append(primitive.queryMD(dnnl_query_dst_md))
-                shapes.append(outShape)
-                steps.append(.pooling(input: src, output: layouts.count - 1, primitive))
+                let inShape = shapes[copies[v][0]]
+                guard pool(v, .average(countIncludePad: false), kernel: (inShape[2], inShape[3]), stride: (1, 1),
+                           pads: (0, 0, 0, 0)) else { return nil }
             }
             copies.append([layouts.count - 1])
         }
@@ -352,6 +362,12 @@ private final class Plan {
         return (withUnsafePointer(to: &desc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }, outShape)
     }
 }
+
+/// The blocked activation layout of this CPU's convolution kernels: 16 channels innermost with AVX-512, else 8.
+private let blockedActivationTag: dnnl_format_tag_t = {
+    let isa = dnnl_get_effective_cpu_isa().rawValue, avx512 = dnnl_cpu_isa_avx512_core.rawValue
+    return isa & avx512 == avx512 ? dnnl_aBcd16b : dnnl_aBcd8b
+}()
 
 /// A reorder primitive between two layouts of the same values.
 private func reorderPrimitive(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t) -> DNNLPrimitive {

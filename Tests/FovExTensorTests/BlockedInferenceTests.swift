@@ -88,6 +88,19 @@ final class BlockedInferenceTests: XCTestCase {
         XCTAssertEqual(r.scalars, randomNormal([2, 8, 12, 12], seed: 21).scalars, "the caller's residual is not written")
     }
 
+    /// A chain that starts with a pooling of a plain NCHW input (a concatenation's output, in a graph).
+    func testPoolingAPlainInput() throws {
+        let x = randomNormal([1, 16, 13, 13], seed: 40)
+        let pool = BlockedPooling(input: 0, kind: .maximum, kernel: (3, 3), stride: (2, 2)) { _, _ in (1, 1, 1, 1) }
+        let conv = BlockedConvolution(input: 1, weight: weights(8, 16, 1, seed: 41), bias: nil, stride: 1,
+                                      padding: .symmetric(0), dilation: 1, groups: 1, residual: nil, activation: .relu)
+        let chain = BlockedConvolutionChain(layers: [.pooling(pool), .convolution(conv)], inputCount: 1, outputs: [1, 2])
+        let outputs = try XCTUnwrap(chain([x]))
+        let pooled = x.maxPool2d(kernel: 3, stride: 2, padding: 1)
+        assertClose(outputs[0], pooled, tolerance: 1e-7)
+        assertClose(outputs[1], reference(pooled, conv), tolerance: 1e-5)
+    }
+
     /// Shapes a layer cannot take, and a pooling window that declines a size, give nil (the caller's ops run).
     func testDeclinedShapesGiveNil() {
         let conv = BlockedConvolution(input: 0, weight: weights(4, 3, 3, seed: 30), bias: nil, stride: 1,
