@@ -11,9 +11,20 @@ enum ONNXBlockableLayer {
     /// MaxPool or AveragePool on a 2-D window.
     case pooling(PoolWindow, BlockedPooling.Kind)
     case globalAveragePooling
+    case elementwise([BlockedElementwise])
+    case binary(BlockedBinary)
+    /// Concat along axis 1 of every input.
+    case concatenation(inputCount: Int)
 
-    /// The layer of a MaxPool, AveragePool or GlobalAveragePool node, when it has one.
-    init?(pooling node: ONNXNode) {
+    /// The layer of a node other than a convolution, when it has one: pooling, the element-wise functions the
+    /// convolutional families use (ReLU, sigmoid, hard-swish, hard-sigmoid, a clip), sums and products of two
+    /// computed values, and concatenations along the channel axis.
+    init?(_ node: ONNXNode, opset: Int, constants: [String: ONNXValue]) {
+        func constant(_ i: Int) -> Float? {
+            guard i < node.inputs.count, case .float(let t)? = constants[node.inputs[i]], t.count == 1 else { return nil }
+            return t.scalars[0]
+        }
+        let computed = node.inputs.allSatisfy { !$0.isEmpty && constants[$0] == nil }
         switch node.opType {
         case "MaxPool":
             guard node.outputs.count < 2 || node.outputs[1].isEmpty, node.int("storage_order", default: 0) == 0,
@@ -24,6 +35,24 @@ enum ONNXBlockableLayer {
             self = .pooling(window, .average(countIncludePad: node.int("count_include_pad", default: 0) != 0))
         case "GlobalAveragePool":
             self = .globalAveragePooling
+        case "Relu": self = .elementwise([.relu])
+        case "Sigmoid": self = .elementwise([.sigmoid])
+        case "HardSwish": self = .elementwise([.hardSwish])
+        case "HardSigmoid":
+            self = .elementwise([.linear(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5)),
+                                 .clip(lower: 0, upper: 1)])
+        case "Clip":
+            // Bounds are attributes before opset 11, constant inputs after (absent: unbounded).
+            let lower = opset < 11 ? node.float("min", default: -.greatestFiniteMagnitude) : node.inputs.count > 1 && !node.inputs[1].isEmpty ? constant(1) : -.greatestFiniteMagnitude
+            let upper = opset < 11 ? node.float("max", default: .greatestFiniteMagnitude) : node.inputs.count > 2 && !node.inputs[2].isEmpty ? constant(2) : .greatestFiniteMagnitude
+            guard let lower, let upper, !node.inputs[0].isEmpty, constants[node.inputs[0]] == nil else { return nil }
+            self = .elementwise([.clip(lower: lower, upper: upper)])
+        case "Add", "Mul":
+            guard node.inputs.count == 2, computed else { return nil }
+            self = .binary(node.opType == "Add" ? .add : .multiply)
+        case "Concat":
+            guard node.int("axis", default: 0) == 1, !node.inputs.isEmpty, computed else { return nil }
+            self = .concatenation(inputCount: node.inputs.count)
         default:
             return nil
         }
@@ -52,6 +81,12 @@ enum ONNXBlockableLayer {
             })
         case .globalAveragePooling:
             return .globalAveragePooling(input: inputs[0])
+        case .elementwise(let functions):
+            return .elementwise(input: inputs[0], functions)
+        case .binary(let operation):
+            return .binary(operation, inputs[0], inputs[1])
+        case .concatenation:
+            return .concatenation(inputs)
         }
     }
 }
@@ -140,7 +175,11 @@ final class ONNXBlockedChain {
 extension ONNXBlockableLayer {
     /// How many of the step's inputs the layer reads (a convolution's residual is its second).
     var readCount: Int {
-        if case .convolution(let plan) = self { return plan.hasResidual ? 2 : 1 }
-        return 1
+        switch self {
+        case .convolution(let plan): return plan.hasResidual ? 2 : 1
+        case .binary: return 2
+        case .concatenation(let n): return n
+        default: return 1
+        }
     }
 }

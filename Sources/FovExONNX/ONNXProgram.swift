@@ -143,7 +143,7 @@ final class ONNXProgram {
                 continue
             }
             var step = ONNXStep(node: node, inputs: node.inputs, outputs: node.outputs, kernel: kernel)
-            step.blockable = ONNXBlockableLayer(pooling: node)
+            step.blockable = ONNXBlockableLayer(node, opset: opset, constants: constants)
             planned.append((i, step))
         }
         if !uses.isEmpty { throw UnsupportedONNXOperatorsError(file: file, opset: opset, uses: uses) }

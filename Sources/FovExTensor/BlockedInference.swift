@@ -19,6 +19,44 @@ public enum BlockedLayer: Sendable {
     case pooling(BlockedPooling)
     /// The mean over each channel's whole plane, [N, C, H, W] → [N, C, 1, 1].
     case globalAveragePooling(input: Int)
+    /// Element-wise functions applied in turn (a sigmoid; hard-sigmoid as a linear map then a clip).
+    case elementwise(input: Int, [BlockedElementwise])
+    /// A sum or product of two values, the second either of the first's shape or [N, C, 1, 1] (a per-channel scale).
+    case binary(BlockedBinary, Int, Int)
+    /// The values joined along the channel axis.
+    case concatenation([Int])
+}
+
+/// An element-wise function of a ``BlockedConvolutionChain``.
+public enum BlockedElementwise: Sendable, Equatable {
+    case relu
+    /// 1 / (1 + e^−x).
+    case sigmoid
+    /// x · σ(x) (SiLU).
+    case swish
+    /// x · min(max(x + 3, 0), 6) / 6.
+    case hardSwish
+    /// α·x + β.
+    case linear(alpha: Float, beta: Float)
+    /// min(max(x, lower), upper).
+    case clip(lower: Float, upper: Float)
+
+    /// oneDNN's algorithm and its α and β.
+    var algorithm: (dnnl_alg_kind_t, Float, Float) {
+        switch self {
+        case .relu: return (dnnl_eltwise_relu, 0, 0)
+        case .sigmoid: return (dnnl_eltwise_logistic, 0, 0)
+        case .swish: return (dnnl_eltwise_swish, 1, 0)
+        case .hardSwish: return (dnnl_eltwise_hardswish, 0, 0)
+        case let .linear(alpha, beta): return (dnnl_eltwise_linear, alpha, beta)
+        case let .clip(lower, upper): return (dnnl_eltwise_clip_v2, lower, upper)
+        }
+    }
+}
+
+/// A binary operation of a ``BlockedConvolutionChain``.
+public enum BlockedBinary: Sendable {
+    case add, multiply
 }
 
 /// A convolution layer of a ``BlockedConvolutionChain``.
@@ -123,6 +161,9 @@ extension BlockedLayer {
         case .convolution(let c): return [c.input] + (c.residual.map { [$0] } ?? [])
         case .pooling(let p): return [p.input]
         case .globalAveragePooling(let v): return [v]
+        case .elementwise(let v, _): return [v]
+        case let .binary(_, a, b): return [a, b]
+        case .concatenation(let vs): return vs
         }
     }
 }
@@ -137,6 +178,9 @@ private final class Plan {
         case convolution(input: Int, output: Int, residual: Int?, inPlace: Bool, DNNLPrimitive,
                          weights: (pointer: UnsafeMutableRawPointer, owner: TensorStorage), bias: Tensor?)
         case pooling(input: Int, output: Int, DNNLPrimitive)
+        /// Runs a primitive on `inputs` (in its argument order) into `output`: an element-wise function, a binary
+        /// operation, a concatenation.
+        case primitive(inputs: [Int32: Int], output: Int, DNNLPrimitive)
     }
 
     /// Every value's layout and NCHW shape: the chain's inputs, its layers' outputs, then reordered copies.
@@ -215,6 +259,49 @@ private final class Plan {
                 let inShape = shapes[copies[v][0]]
                 guard pool(v, .average(countIncludePad: false), kernel: (inShape[2], inShape[3]), stride: (1, 1),
                            pads: (0, 0, 0, 0)) else { return nil }
+            case let .elementwise(v, functions):
+                // In the input's layout: oneDNN's element-wise kernels take any. One primitive per function: with
+                // element-wise post-ops oneDNN 2.6 runs only its reference kernel.
+                var src = copies[v].last!
+                for function in functions {
+                    layouts.append(layouts[src])
+                    shapes.append(shapes[src])
+                    steps.append(.primitive(inputs: [DNNL_ARG_SRC: src], output: layouts.count - 1,
+                                            Plan.elementwise(function, layout: layouts[src])))
+                    src = layouts.count - 1
+                }
+            case let .binary(operation, a, b):
+                // The full-shape operand first; the other of its shape, or one value per image and channel.
+                // (Both operations commute.)
+                let (full, other) = shapes[copies[a][0]][2...] == [1, 1] && shapes[copies[b][0]][2...] != [1, 1] ? (b, a) : (a, b)
+                let shape = shapes[copies[full][0]], otherShape = shapes[copies[other][0]]
+                guard otherShape == shape || otherShape == [shape[0], shape[1], 1, 1] else { return nil }
+                let src0 = copies[full].last!
+                // A same-shape operand is read in the first's layout; a per-channel one as it is, or plain where
+                // oneDNN would broadcast it only in its reference kernel.
+                var src1 = otherShape == shape ? value(other, as: layouts[src0]) : copies[other].last!
+                var made = Plan.binary(operation, layouts[src0], layouts[src1])
+                if made == nil, otherShape != shape {
+                    let plain = memoryDesc(dims: otherShape, tag: dnnl_nchw)
+                    made = Plan.binary(operation, layouts[src0], plain)
+                    if made != nil { src1 = value(other, as: plain) }
+                }
+                guard let primitive = made else { return nil }
+                layouts.append(layouts[src0])
+                shapes.append(shape)
+                steps.append(.primitive(inputs: [DNNL_ARG_SRC_0: src0, DNNL_ARG_SRC_1: src1], output: layouts.count - 1, primitive))
+            case .concatenation(let vs):
+                let parts = vs.map { copies[$0].last! }
+                let partShapes = parts.map { shapes[$0] }
+                guard partShapes.allSatisfy({ $0[0] == partShapes[0][0] && $0[2...] == partShapes[0][2...] }) else { return nil }
+                var outShape = partShapes[0]
+                outShape[1] = partShapes.reduce(0) { $0 + $1[1] }
+                let primitive = Plan.concatenation(parts.map { layouts[$0] }, shape: outShape)
+                layouts.append(primitive.queryMD(dnnl_query_dst_md))
+                shapes.append(outShape)
+                var inputs: [Int32: Int] = [:]
+                for (i, part) in parts.enumerated() { inputs[DNNL_ARG_MULTIPLE_SRC + Int32(i)] = part }
+                steps.append(.primitive(inputs: inputs, output: layouts.count - 1, primitive))
             }
             copies.append([layouts.count - 1])
         }
@@ -228,6 +315,7 @@ private final class Plan {
                 lastUse[input] = k
                 if let residual { lastUse[residual] = k }
             case .pooling(let input, _, _): lastUse[input] = k
+            case .primitive(let inputs, _, _): for v in inputs.values { lastUse[v] = k }
             }
         }
         for v in 0..<entries.count { lastUse[v] = .max }
@@ -284,6 +372,10 @@ private final class Plan {
                 let dst = fresh(output)
                 primitive.execute([(DNNL_ARG_SRC, layouts[input], pointer(input)),
                                    (DNNL_ARG_DST, layouts[output], UnsafeMutableRawPointer(dst.pointer))])
+            case let .primitive(inputs, output, primitive):
+                let dst = fresh(output)
+                primitive.execute(inputs.sorted { $0.key < $1.key }.map { ($0.key, layouts[$0.value], pointer($0.value)) }
+                                  + [(DNNL_ARG_DST, layouts[output], UnsafeMutableRawPointer(dst.pointer))])
             }
             for v in releases[k] { buffers[v] = nil }
         }
@@ -360,6 +452,43 @@ private final class Plan {
         dnnlCheck(dnnl_pooling_v2_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &src, &dst, &strides, &k, &dil,
                                                     &padL, &padR), "blocked pooling desc")
         return (withUnsafePointer(to: &desc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }, outShape)
+    }
+}
+
+extension Plan {
+    /// `function` on values laid out as `layout`, in the same layout.
+    static func elementwise(_ function: BlockedElementwise, layout: dnnl_memory_desc_t) -> DNNLPrimitive {
+        var md = layout
+        let (algorithm, alpha, beta) = function.algorithm
+        var desc = dnnl_eltwise_desc_t()
+        dnnlCheck(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &md, alpha, beta),
+                  "blocked element-wise desc")
+        return withUnsafePointer(to: &desc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+    }
+
+    /// `operation` of a full-shape operand laid out as `first` and an operand laid out as `second`, into the first's
+    /// layout; nil when oneDNN has only its reference kernel for the pair.
+    static func binary(_ operation: BlockedBinary, _ first: dnnl_memory_desc_t, _ second: dnnl_memory_desc_t) -> DNNLPrimitive? {
+        var (a, b, d) = (first, second, first)
+        var desc = dnnl_binary_desc_t()
+        dnnlCheck(dnnl_binary_desc_init(&desc, operation == .add ? dnnl_binary_add : dnnl_binary_mul, &a, &b, &d),
+                  "blocked binary desc")
+        let primitive = withUnsafePointer(to: &desc) { DNNLPrimitive(opDesc: UnsafeRawPointer($0)) }
+        return primitive.implementation.hasPrefix("ref") ? nil : primitive
+    }
+
+    /// The concatenation along channels of parts laid out as `parts`, its output layout left to oneDNN.
+    static func concatenation(_ parts: [dnnl_memory_desc_t], shape: [Int]) -> DNNLPrimitive {
+        var dst = memoryDesc(dims: shape, tag: dnnl_format_tag_any)
+        var pd: dnnl_primitive_desc_t?
+        var attr: dnnl_primitive_attr_t?
+        dnnlCheck(dnnl_primitive_attr_create(&attr), "attribute creation")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        dnnlCheck(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "user scratchpad attribute")
+        dnnlCheck(parts.withUnsafeBufferPointer { srcs in
+            dnnl_concat_primitive_desc_create(&pd, &dst, Int32(parts.count), 1, srcs.baseAddress, attr, DNNLContext.shared.engine)
+        }, "blocked concatenation desc")
+        return DNNLPrimitive(pd: pd!)
     }
 }
 

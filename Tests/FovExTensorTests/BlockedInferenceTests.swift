@@ -101,6 +101,56 @@ final class BlockedInferenceTests: XCTestCase {
         assertClose(outputs[1], reference(pooled, conv), tolerance: 1e-5)
     }
 
+    /// Element-wise functions, sums and products (same shape, and a per-channel scale given first or second), and
+    /// concatenations of parts whose channel counts are not multiples of oneDNN's block: a squeeze-and-excitation
+    /// block and an Inception-like join.
+    func testElementwiseBinaryAndConcatenationLayers() throws {
+        let x = randomNormal([2, 12, 9, 9], seed: 50)
+        let expand = BlockedConvolution(input: 0, weight: weights(20, 12, 1, seed: 51), bias: randomNormal([20], seed: 52),
+                                        stride: 1, padding: .symmetric(0), dilation: 1, groups: 1, residual: nil, activation: nil)
+        let squeeze = BlockedConvolution(input: 3, weight: weights(5, 20, 1, seed: 53), bias: randomNormal([5], seed: 54),
+                                         stride: 1, padding: .symmetric(0), dilation: 1, groups: 1, residual: nil, activation: .relu)
+        let excite = BlockedConvolution(input: 4, weight: weights(20, 5, 1, seed: 55), bias: randomNormal([20], seed: 56),
+                                        stride: 1, padding: .symmetric(0), dilation: 1, groups: 1, residual: nil, activation: nil)
+        let branch = BlockedConvolution(input: 0, weight: weights(7, 12, 3, seed: 57), bias: nil, stride: 1,
+                                        padding: .symmetric(1), dilation: 1, groups: 1, residual: nil, activation: nil)
+        let layers: [BlockedLayer] = [
+            .convolution(expand),                                                      // 1
+            .elementwise(input: 1, [.swish]),                                          // 2
+            .globalAveragePooling(input: 2),                                           // 3
+            .convolution(squeeze),                                                     // 4
+            .convolution(excite),                                                      // 5
+            .elementwise(input: 5, [.linear(alpha: 1 / 6, beta: 0.5), .clip(lower: 0, upper: 1)]),  // 6: hard sigmoid
+            .binary(.multiply, 6, 2),                                                  // 7: scale first
+            .binary(.multiply, 2, 6),                                                  // 8: scale second
+            .binary(.add, 7, 8),                                                       // 9
+            .elementwise(input: 9, [.hardSwish]),                                      // 10
+            .convolution(branch),                                                      // 11
+            .elementwise(input: 11, [.sigmoid]),                                       // 12
+            .concatenation([10, 12, 0]),                                               // 13: 20 + 7 + 12 channels
+        ]
+        let chain = BlockedConvolutionChain(layers: layers, inputCount: 1, outputs: [13, 6])
+        let outputs = try XCTUnwrap(chain([x]))
+
+        func map(_ t: Tensor, _ f: (Double) -> Double) -> [Double] { doubles(t).map(f) }
+        let e = reference(x, expand)
+        let swished = Tensor(shape: e.shape, scalars: map(e) { $0 / (1 + exp(-$0)) }.map(Float.init))
+        let s = reference(reference(swished.adaptiveAvgPool2d(outputSize: 1), squeeze), excite)
+        let hardSigmoid = Tensor(shape: s.shape, scalars: map(s) { min(max($0 / 6 + 0.5, 0), 1) }.map(Float.init))
+        let scaled = swished * hardSigmoid
+        let summed = scaled + scaled
+        let hardSwish = Tensor(shape: summed.shape, scalars: map(summed) { $0 * min(max($0 + 3, 0), 6) / 6 }.map(Float.init))
+        let b = reference(x, branch)
+        let gate = Tensor(shape: b.shape, scalars: map(b) { 1 / (1 + exp(-$0)) }.map(Float.init))
+        let joined = Tensor.concatenate([hardSwish, gate, x], axis: 1)
+        assertClose(outputs[0], joined, tolerance: 1e-5)
+        assertClose(outputs[1], hardSigmoid, tolerance: 1e-5)
+        // A product whose second operand is neither of the first's shape nor per channel is declined.
+        let spatial = BlockedConvolutionChain(layers: [.convolution(expand), .globalAveragePooling(input: 1),
+                                                       .binary(.multiply, 1, 0)], inputCount: 1, outputs: [3])
+        XCTAssertNil(spatial([x]), "12 channels do not scale 20")
+    }
+
     /// Shapes a layer cannot take, and a pooling window that declines a size, give nil (the caller's ops run).
     func testDeclinedShapesGiveNil() {
         let conv = BlockedConvolution(input: 0, weight: weights(4, 3, 3, seed: 30), bias: nil, stride: 1,
