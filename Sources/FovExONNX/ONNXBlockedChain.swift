@@ -15,6 +15,9 @@ enum ONNXBlockableLayer {
     case binary(BlockedBinary)
     /// Concat along axis 1 of every input.
     case concatenation(inputCount: Int)
+    /// A batch normalisation with constant statistics on its own (DenseNet's, after a concatenation): a per-channel
+    /// scale and shift, run as a depthwise 1×1 convolution.
+    case channelAffine(scale: Tensor, shift: Tensor)
 
     /// The layer of a node other than a convolution, when it has one: pooling, the element-wise functions the
     /// convolutional families use (ReLU, sigmoid, hard-swish, hard-sigmoid, a clip), sums and products of two
@@ -35,6 +38,17 @@ enum ONNXBlockableLayer {
             self = .pooling(window, .average(countIncludePad: node.int("count_include_pad", default: 0) != 0))
         case "GlobalAveragePool":
             self = .globalAveragePooling
+        case "BatchNormalization":
+            guard node.int("training_mode", default: 0) == 0, !node.outputs.dropFirst().contains(where: { !$0.isEmpty }),
+                  node.inputs.count == 5, case .float(let scale)? = constants[node.inputs[1]],
+                  case .float(let offset)? = constants[node.inputs[2]], case .float(let mean)? = constants[node.inputs[3]],
+                  case .float(let variance)? = constants[node.inputs[4]],
+                  [offset, mean, variance].allSatisfy({ $0.count == scale.count }) else { return nil }
+            let folded = foldBatchNorm(intoConvWeight: Tensor(repeating: 1, shape: [scale.count, 1, 1, 1]), bias: nil,
+                                       mean: mean.reshaped([-1]), variance: variance.reshaped([-1]),
+                                       scale: scale.reshaped([-1]), offset: offset.reshaped([-1]),
+                                       epsilon: node.float("epsilon", default: 1e-5))
+            self = .channelAffine(scale: folded.weight, shift: folded.bias)
         case "Relu": self = .elementwise([.relu])
         case "Sigmoid": self = .elementwise([.sigmoid])
         case "HardSwish": self = .elementwise([.hardSwish])
@@ -87,6 +101,9 @@ enum ONNXBlockableLayer {
             return .binary(operation, inputs[0], inputs[1])
         case .concatenation:
             return .concatenation(inputs)
+        case let .channelAffine(scale, shift):
+            return .convolution(BlockedConvolution(input: inputs[0], weight: scale, bias: shift, stride: 1, padding: .symmetric(0),
+                                                   dilation: 1, groups: scale.shape[0], residual: nil, activation: nil))
         }
     }
 }

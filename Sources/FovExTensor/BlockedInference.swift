@@ -291,9 +291,13 @@ private final class Plan {
                 shapes.append(shape)
                 steps.append(.primitive(inputs: [DNNL_ARG_SRC_0: src0, DNNL_ARG_SRC_1: src1], output: layouts.count - 1, primitive))
             case .concatenation(let vs):
-                let parts = vs.map { copies[$0].last! }
-                let partShapes = parts.map { shapes[$0] }
+                let partShapes = vs.map { shapes[copies[$0][0]] }
                 guard partShapes.allSatisfy({ $0[0] == partShapes[0][0] && $0[2...] == partShapes[0][2...] }) else { return nil }
+                // oneDNN joins parts of one layout by copies, and parts of mixed layouts (a chain input channels-last,
+                // the rest blocked) only in its reference kernel: every part in the blocked layout, or channels-last
+                // where a part's channels do not fill whole blocks.
+                let blocked = partShapes.allSatisfy { $0[1] % blockedActivationChannels == 0 }
+                let parts = vs.map { v in value(v, as: memoryDesc(dims: shapes[copies[v][0]], tag: blocked ? blockedActivationTag : dnnl_nhwc)) }
                 var outShape = partShapes[0]
                 outShape[1] = partShapes.reduce(0) { $0 + $1[1] }
                 let primitive = Plan.concatenation(parts.map { layouts[$0] }, shape: outShape)
@@ -492,11 +496,14 @@ extension Plan {
     }
 }
 
-/// The blocked activation layout of this CPU's convolution kernels: 16 channels innermost with AVX-512, else 8.
-private let blockedActivationTag: dnnl_format_tag_t = {
+/// The channels per block of this CPU's convolution kernels' activation layout: 16 with AVX-512, else 8.
+private let blockedActivationChannels: Int = {
     let isa = dnnl_get_effective_cpu_isa().rawValue, avx512 = dnnl_cpu_isa_avx512_core.rawValue
-    return isa & avx512 == avx512 ? dnnl_aBcd16b : dnnl_aBcd8b
+    return isa & avx512 == avx512 ? 16 : 8
 }()
+
+/// That layout: nChw16c or nChw8c.
+private let blockedActivationTag: dnnl_format_tag_t = blockedActivationChannels == 16 ? dnnl_aBcd16b : dnnl_aBcd8b
 
 /// A reorder primitive between two layouts of the same values.
 private func reorderPrimitive(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t) -> DNNLPrimitive {
