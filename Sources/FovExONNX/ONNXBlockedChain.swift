@@ -1,7 +1,8 @@
 import Foundation
 import FovExTensor
 
-// Runs of convolutions and poolings, run forward-only in oneDNN's blocked layouts (FovExTensor's
+// Runs of convolutional-network steps (convolutions, poolings, the element-wise functions, sums, products,
+// concatenations and batch norms between them), run forward-only in oneDNN's blocked layouts (FovExTensor's
 // BlockedConvolutionChain) when a pass records nothing for differentiation.
 
 /// What a step is as a layer of a blocked chain.
@@ -108,7 +109,7 @@ enum ONNXBlockableLayer {
     }
 }
 
-/// A run of consecutive blockable steps (at least two convolutions), as one ``BlockedConvolutionChain``.
+/// A run of consecutive blockable steps holding at least two convolutions, as one ``BlockedConvolutionChain``.
 ///
 /// The program runs it in place of its steps when the pass records nothing (gradients off, or no input of the
 /// run tracked), computes in fp32, captures no value the run computes, and does not collect shapes; otherwise

@@ -108,7 +108,8 @@ public struct BlockedPooling: Sendable {
     }
 }
 
-/// A chain of convolutions and poolings run forward only, its activations in the layouts oneDNN's kernels prefer.
+/// A chain of convolutions, poolings, element-wise functions, sums, products and concatenations run forward only,
+/// its activations in the layouts oneDNN's kernels prefer.
 ///
 /// Each layer's primitive is created with its output layout left to oneDNN; the next layer reads that layout as
 /// it is, and a reorder is inserted only where a layer would want another one (the chain's inputs, usually). The

@@ -7,10 +7,11 @@ import XCTest
 /// steps' values, the logits stay PyTorch's, and passes that record (or capture a value inside a chain) run the
 /// steps themselves.
 final class ONNXBlockedChainTests: XCTestCase {
-    /// The convolutional families, whose graphs hold every shape of run: one chain for the whole body (ResNets,
-    /// MobileNetV2), chains between concatenations (DenseNet, GoogLeNet, Inception, SqueezeNet), chains broken by
-    /// SiLU, squeeze-and-excitation or channel shuffles (EfficientNet, RegNet, MobileNetV3, ShuffleNet), grouped
-    /// convolutions (ResNeXt), ceil-mode max pools (GoogLeNet, SqueezeNet) and an average pool (Inception).
+    /// The convolutional families, whose graphs hold every kind of run: ResNets, ResNeXt and MobileNetV2 from the stem to
+    /// the global pooling; squeeze-and-excitation products, SiLU, hard-swish and hard-sigmoid (EfficientNet, RegNet,
+    /// MobileNetV3); concatenations (DenseNet with its stand-alone batch norms, GoogLeNet, Inception, SqueezeNet);
+    /// runs broken by channel shuffles (ShuffleNet) and LayerNorms (ConvNeXt); grouped convolutions (ResNeXt), ceil-mode
+    /// max pools (GoogLeNet, SqueezeNet) and average pools (Inception).
     private let families = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_large",
                             "mobilenet_v3_small", "mnasnet1_0", "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf",
                             "densenet121", "squeezenet1_1", "shufflenet_v2_x1_0", "googlenet", "inception_v3", "convnext_tiny"]
