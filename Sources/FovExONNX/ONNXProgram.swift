@@ -17,7 +17,7 @@ struct ONNXStep {
     /// Whether the step is a convolution (with what was fused into it): its output is a new buffer, or the
     /// buffer of a residual it consumed.
     var isFusedConvolution = false
-    /// What the step is as a layer of a ``BlockedConvolutionChain``: a 2-D convolution or pooling on NCHW values.
+    /// What the step is as a layer of a ``BlockedConvolutionChain`` (``ONNXBlockableLayer``), when it can be one.
     var blockable: ONNXBlockableLayer? = nil
     /// At the first step of a run of blockable steps: the chain that runs the run in oneDNN's blocked layouts
     /// when nothing is recorded (``ONNXBlockedChain``).

@@ -486,13 +486,12 @@ extension Plan {
     static func concatenation(_ parts: [dnnl_memory_desc_t], shape: [Int]) -> DNNLPrimitive {
         var dst = memoryDesc(dims: shape, tag: dnnl_format_tag_any)
         var pd: dnnl_primitive_desc_t?
-        var attr: dnnl_primitive_attr_t?
-        dnnlCheck(dnnl_primitive_attr_create(&attr), "attribute creation")
-        defer { dnnl_primitive_attr_destroy(attr) }
-        dnnlCheck(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "user scratchpad attribute")
-        dnnlCheck(parts.withUnsafeBufferPointer { srcs in
-            dnnl_concat_primitive_desc_create(&pd, &dst, Int32(parts.count), 1, srcs.baseAddress, attr, DNNLContext.shared.engine)
-        }, "blocked concatenation desc")
+        withUserScratchpad(nil) { attr in
+            dnnlCheck(parts.withUnsafeBufferPointer { srcs in
+                dnnl_concat_primitive_desc_create(&pd, &dst, Int32(parts.count), 1, srcs.baseAddress, attr,
+                                                  DNNLContext.shared.engine)
+            }, "blocked concatenation desc")
+        }
         return DNNLPrimitive(pd: pd!)
     }
 }
@@ -505,19 +504,6 @@ private let blockedActivationChannels: Int = {
 
 /// That layout: nChw16c or nChw8c.
 private let blockedActivationTag: dnnl_format_tag_t = blockedActivationChannels == 16 ? dnnl_aBcd16b : dnnl_aBcd8b
-
-/// A reorder primitive between two layouts of the same values.
-private func reorderPrimitive(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t) -> DNNLPrimitive {
-    var s = from, d = to
-    var pd: dnnl_primitive_desc_t?
-    var attr: dnnl_primitive_attr_t?
-    dnnlCheck(dnnl_primitive_attr_create(&attr), "attribute creation")
-    defer { dnnl_primitive_attr_destroy(attr) }
-    dnnlCheck(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "user scratchpad attribute")
-    let e = DNNLContext.shared.engine
-    dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, attr), "reorder descriptor")
-    return DNNLPrimitive(pd: pd!)
-}
 
 /// A blocked layout in words, for cache keys: its dimensions, outer strides and inner blocks.
 private func layoutKey(_ md: dnnl_memory_desc_t) -> String {

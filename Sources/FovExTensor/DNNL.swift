@@ -2,7 +2,7 @@ import CDNNL
 import Foundation
 
 // Every oneDNN call in the project goes through this file and the kernels next to it
-// (Convolution.swift, Matmul.swift), so that an API migration touches only them.
+// (Convolution.swift, Matmul.swift, BlockedInference.swift), so that an API migration touches only them.
 
 @inline(__always) func dnnlCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
     if status != dnnl_success { fatalError("oneDNN: \(what()) failed with status \(status.rawValue)") }
@@ -214,7 +214,7 @@ public enum PrimitiveClock {
 }
 
 /// Runs `body` with `attr` (or, when nil, a new attribute) set to a user-managed scratchpad.
-private func withUserScratchpad(_ attr: dnnl_primitive_attr_t?, _ body: (dnnl_primitive_attr_t?) -> Void) {
+func withUserScratchpad(_ attr: dnnl_primitive_attr_t?, _ body: (dnnl_primitive_attr_t?) -> Void) {
     var own: dnnl_primitive_attr_t?
     if attr == nil { dnnlCheck(dnnl_primitive_attr_create(&own), "attribute creation") }
     defer { if let own { dnnl_primitive_attr_destroy(own) } }
@@ -239,17 +239,19 @@ func mdEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
 /// With a `key` naming both layouts, the reorder primitive is kept for the next call.
 func reorder(_ src: UnsafeMutableRawPointer, _ srcMD: dnnl_memory_desc_t,
              _ dst: UnsafeMutableRawPointer, _ dstMD: dnnl_memory_desc_t, key: String? = nil) {
-    func make() -> DNNLPrimitive {
-        var s = srcMD, d = dstMD
-        var pd: dnnl_primitive_desc_t?
-        let e = DNNLContext.shared.engine
-        withUserScratchpad(nil) { attr in
-            dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, attr), "reorder descriptor")
-        }
-        return DNNLPrimitive(pd: pd!)
-    }
-    let primitive = key.map { reorderCache.value(for: $0, make: make) } ?? make()
+    let primitive = key.map { reorderCache.value(for: $0) { reorderPrimitive(srcMD, dstMD) } } ?? reorderPrimitive(srcMD, dstMD)
     primitive.execute([(DNNL_ARG_FROM, srcMD, src), (DNNL_ARG_TO, dstMD, dst)])
+}
+
+/// A reorder primitive from layout `from` to layout `to` of the same values.
+func reorderPrimitive(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t) -> DNNLPrimitive {
+    var s = from, d = to
+    var pd: dnnl_primitive_desc_t?
+    let e = DNNLContext.shared.engine
+    withUserScratchpad(nil) { attr in
+        dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &s, e, &d, e, attr), "reorder descriptor")
+    }
+    return DNNLPrimitive(pd: pd!)
 }
 
 private let reorderCache = PrimitiveCache<DNNLPrimitive>()
