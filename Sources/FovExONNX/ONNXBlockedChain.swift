@@ -144,10 +144,22 @@ final class ONNXBlockedChain {
             }
         }
         var layers: [BlockedLayer] = []
-        for step in steps {
+        let run = Array(steps)
+        var k = 0
+        while k < run.count {
+            let step = run[k]
             // Steps run in the graph's order, so every value a step reads is an input or already indexed.
-            layers.append(step.blockable!.layer(reading: step.inputs.prefix(step.blockable!.readCount).map { index[$0]! }))
+            let reads = step.inputs.prefix(step.blockable!.readCount).map { index[$0]! }
+            if k + 1 < run.count, let swish = ONNXBlockedChain.silu(run[k], run[k + 1], readers: run, readLater: readLater) {
+                // x · σ(x), which PyTorch exports as Sigmoid and Mul: one pass instead of two.
+                layers.append(.elementwise(input: reads[0], [.swish]))
+                index[swish] = inputs.count + layers.count - 1
+                k += 2
+                continue
+            }
+            layers.append(step.blockable!.layer(reading: reads))
             index[step.outputs[0]] = inputs.count + layers.count - 1
+            k += 1
         }
         outputs = computed.filter(readLater.contains)
         guard !outputs.isEmpty else { return nil }
@@ -156,6 +168,15 @@ final class ONNXBlockedChain {
         self.computed = Set(computed)
         releases = steps.flatMap(\.releases)
         positions = steps.first!.position..<(steps.last!.position + 1)
+    }
+
+    /// The output of `product` when `sigmoid` and `product` compute x · σ(x) and nothing else reads σ(x).
+    private static func silu(_ sigmoid: ONNXStep, _ product: ONNXStep, readers run: [ONNXStep], readLater: Set<String>) -> String? {
+        guard case .elementwise([.sigmoid])? = sigmoid.blockable, case .binary(.multiply)? = product.blockable else { return nil }
+        let (x, s) = (sigmoid.inputs[0], sigmoid.outputs[0])
+        guard Set(product.inputs) == [x, s], !readLater.contains(s),
+              run.filter({ $0.inputs.contains(s) }).count == 1 else { return nil }
+        return product.outputs[0]
     }
 
     /// Finds the runs of blockable steps and attaches each run's chain to its first step.

@@ -7,8 +7,9 @@ import Foundation
 // reads. oneDNN's fastest kernels on CPUs without AVX-512 work on blocked layouts instead (nChw8c: eight channels
 // innermost): in a C harness on an AVX2 Zen 3, ResNet-50's 53 convolutions ran 7–15 % faster blocked than
 // channels-last (docs/design/onnx-speed.md). A pass that records nothing for differentiation (classification,
-// RISE's thousands of masked images, deletion and insertion curves) can keep a chain of convolutions and poolings
-// in that layout from its first layer to its last, reordering only where the chain starts and ends.
+// RISE's thousands of masked images, deletion and insertion curves) can keep a chain of convolutions, poolings and
+// the element-wise work between them in that layout from its first layer to its last, reordering only where the
+// chain starts and ends.
 
 /// One layer of a ``BlockedConvolutionChain``. Layers name the values they read by index: the chain's inputs
 /// come first (0, 1, …), then each layer's output in order.
