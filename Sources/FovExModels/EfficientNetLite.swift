@@ -111,6 +111,9 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
     public let identity: ModelIdentity
     /// The precision of the convolutions and matrix products (fp32 unless set; see ``Precision``).
     public var precision: Precision = .fp32
+    /// Whether passes that record nothing run the convolutions as a ``BlockedConvolutionChain`` in oneDNN's
+    /// preferred activation layout; on unless the environment sets `FOVEX_BLOCKED_CHAINS=0`.
+    public var usesBlockedChains = BlockedConvolutionChain.isEnabledByDefault
     /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable:
     /// explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
@@ -126,6 +129,8 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
     private let head: FoldedConvolution
     private let fcWeight: Tensor
     private let fcBias: Tensor
+    /// The stem, blocks, head and global pooling as one chain, for passes that record nothing.
+    let body: BlockedBody
 
     /// Builds the network from weights that match ``parameters(_:classes:)``.
     public init(_ configuration: Configuration, weights: ModelWeights, identity: ModelIdentity,
@@ -147,6 +152,7 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
         head = FoldedConvolution(weights, conv: "_conv_head", bn: "_bn1", epsilon: eps, padding: .same)
         fcWeight = weights["_fc.weight"]
         fcBias = weights["_fc.bias"]
+        body = EfficientNetLite.blockedBody(stem: stem, blocks: blocks, head: head)
         innerPoints = ["_conv_stem"] + blocks.indices.map { "_blocks.\($0)" } + ["_conv_head"]
         self.identity = identity
         self.preprocessing = preprocessing ?? configuration.preprocessing
@@ -162,7 +168,12 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 
-        var x = stem(preprocessing.normalized(pixels), activation: .relu6)
+        let normalized = preprocessing.normalized(pixels)
+        if let pooled = body(normalized, enabled: usesBlockedChains, capturing: points)?[0] {
+            let logits = pooled.reshaped([pooled.shape[0], pooled.shape[1]]).linear(weight: fcWeight, bias: fcBias)
+            return ClassifierOutput(logits: logits, captured: [:])
+        }
+        var x = stem(normalized, activation: .relu6)
         keep("_conv_stem", x)
         for (i, block) in blocks.enumerated() {
             var y = x
@@ -177,6 +188,21 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
         keep("_conv_head", x)
         let logits = x.globalAvgPool2d().linear(weight: fcWeight, bias: fcBias)
         return ClassifierOutput(logits: logits, captured: captured)
+    }
+
+    /// The layers of ``computeForward(_:capturing:)`` from the stem to the global pooling, as a blocked chain.
+    private static func blockedBody(stem: FoldedConvolution, blocks: [Block], head: FoldedConvolution) -> BlockedBody {
+        var builder = BlockedBodyBuilder()
+        var x = builder.append(stem, reading: 0, activation: .relu6)
+        for block in blocks {
+            var y = x
+            if let expand = block.expand { y = builder.append(expand, reading: y, activation: .relu6) }
+            y = builder.append(block.depthwise, reading: y, activation: .relu6)
+            x = builder.append(block.project, reading: y, residual: block.residual ? x : nil)
+        }
+        x = builder.append(head, reading: x, activation: .relu6)
+        let pooled = builder.append(.globalAveragePooling(input: x))
+        return builder.body(output: pooled)
     }
 }
 

@@ -77,6 +77,9 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
     public let identity: ModelIdentity
     /// The precision of the convolutions and matrix products (fp32 unless set; see ``Precision``).
     public var precision: Precision = .fp32
+    /// Whether passes that record nothing run the convolutions as a ``BlockedConvolutionChain`` in oneDNN's
+    /// preferred activation layout; on unless the environment sets `FOVEX_BLOCKED_CHAINS=0`.
+    public var usesBlockedChains = BlockedConvolutionChain.isEnabledByDefault
     /// How photos are prepared for this network; the model applies its `mean` and `std` itself. Settable: explanations resize straight to the input size, accuracy checks crop.
     public var preprocessing: Preprocessing
     public let classNames: [String]
@@ -89,6 +92,8 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
     private let stem: FoldedConvolution
     private let blocks: [Block]
     private let stageEnds: [String: String]
+    /// The stem, blocks and global pooling as one chain, for passes that record nothing.
+    let body: BlockedBody
     private let fcWeight: Tensor
     private let fcBias: Tensor
 
@@ -129,6 +134,7 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
         }
         self.blocks = blocks
         self.stageEnds = stageEnds
+        body = ResNet.blockedBody(stem: stem, blocks: blocks)
         innerPoints = points
         fcWeight = weights["fc.weight"]
         fcBias = weights["fc.bias"]
@@ -146,7 +152,12 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
         var captured: [String: Tensor] = [:]
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 
-        var x = stem(preprocessing.normalized(pixels), activation: .relu)
+        let normalized = preprocessing.normalized(pixels)
+        if let pooled = body(normalized, enabled: usesBlockedChains, capturing: points)?[0] {
+            let logits = pooled.reshaped([pooled.shape[0], pooled.shape[1]]).linear(weight: fcWeight, bias: fcBias)
+            return ClassifierOutput(logits: logits, captured: [:])
+        }
+        var x = stem(normalized, activation: .relu)
         keep("conv1", x)
         x = x.maxPool2d(kernel: 3, stride: 2, padding: 1)
         for block in blocks {
@@ -162,6 +173,22 @@ public final class ResNet: ImageClassifier, PrecisionSelectable {
         }
         let logits = x.globalAvgPool2d().linear(weight: fcWeight, bias: fcBias)
         return ClassifierOutput(logits: logits, captured: captured)
+    }
+
+    /// The layers of ``computeForward(_:capturing:)`` from the stem to the global pooling, as a blocked chain.
+    private static func blockedBody(stem: FoldedConvolution, blocks: [Block]) -> BlockedBody {
+        var builder = BlockedBodyBuilder()
+        var x = builder.append(stem, reading: 0, activation: .relu)
+        x = builder.append(.pooling(BlockedPooling(input: x, kind: .maximum, kernel: (3, 3), stride: (2, 2),
+                                                   padding: { _, _ in (1, 1, 1, 1) })))
+        for block in blocks {
+            let shortcut = block.downsample.map { builder.append($0, reading: x) } ?? x
+            var y = x
+            for conv in block.convolutions.dropLast() { y = builder.append(conv, reading: y, activation: .relu) }
+            x = builder.append(block.convolutions.last!, reading: y, residual: shortcut, activation: .relu)
+        }
+        let pooled = builder.append(.globalAveragePooling(input: x))
+        return builder.body(output: pooled)
     }
 }
 

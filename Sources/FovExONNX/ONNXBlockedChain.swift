@@ -130,9 +130,6 @@ final class ONNXBlockedChain {
     /// Fewer convolutions than this are not worth the reorders into and out of the blocked layout.
     static let minimumConvolutions = 2
 
-    /// Whether programs use chains unless told otherwise: yes, unless `FOVEX_BLOCKED_CHAINS=0`.
-    static let isEnabledByDefault = ProcessInfo.processInfo.environment["FOVEX_BLOCKED_CHAINS"] != "0"
-
     private init?(_ steps: ArraySlice<ONNXStep>, readLater: Set<String>) {
         guard steps.allSatisfy({ $0.outputs.count == 1 }) else { return nil }
         let computed = steps.map { $0.outputs[0] }

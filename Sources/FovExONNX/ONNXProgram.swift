@@ -62,7 +62,7 @@ final class ONNXProgram {
     /// - Throws: ``UnsupportedONNXOperatorsError`` listing every node whose op (or attribute value) is not
     ///   supported, before any work; ``ONNXError`` for an opset outside ``supportedOpsets``, a graph without exactly one
     ///   image input, or a constant sub-graph that fails.
-    init(_ model: ONNXModel, fusing: Bool = true, blocking: Bool = ONNXBlockedChain.isEnabledByDefault,
+    init(_ model: ONNXModel, fusing: Bool = true, blocking: Bool = BlockedConvolutionChain.isEnabledByDefault,
          endingBeforeSoftmax: Bool = false) throws {
         file = model.file
         opset = model.opset

@@ -125,6 +125,10 @@ public final class BlockedConvolutionChain: @unchecked Sendable {
     private var plans: [String: Plan?] = [:]
     private let lock = NSLock()
 
+    /// Whether callers use chains unless told otherwise: yes, unless the environment sets `FOVEX_BLOCKED_CHAINS=0`
+    /// (to time or check the differentiable ops alone).
+    public static let isEnabledByDefault = ProcessInfo.processInfo.environment["FOVEX_BLOCKED_CHAINS"] != "0"
+
     /// - Precondition: every layer reads only the inputs and earlier layers' outputs.
     public init(layers: [BlockedLayer], inputCount: Int, outputs: [Int]) {
         for (k, layer) in layers.enumerated() {
@@ -153,6 +157,13 @@ public final class BlockedConvolutionChain: @unchecked Sendable {
             lock.unlock()
         }
         return plan?.run(entries)
+    }
+
+    /// How many input shapes the chain has planned and runs (the shapes it declined not counted).
+    public var runnableShapeCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return plans.values.filter { $0 != nil }.count
     }
 }
 
