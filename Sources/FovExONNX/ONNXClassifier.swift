@@ -51,7 +51,7 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
     /// The precision of the graph's convolutions and matrix products (fp32 unless set; see ``Precision``). Every
     /// other node computes in fp32, as in the built-in models.
     public var precision: Precision = .fp32
-    private let program: ONNXProgram
+    let program: ONNXProgram
     /// The attention points and head path of a Vision Transformer graph, or why the graph has none.
     let tokenSurface: Result<ONNXTokenSurface, ONNXError>
 
@@ -283,6 +283,12 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
             guard !acceptsBatches && x.shape[0] > 1 else {
                 let result = try program.run(x, capturing: points, views: views)
                 return (result.output, result.captured)
+            }
+            if points.isEmpty {
+                // Image by image; with nothing captured, each image's run is on its own logits' gradient path, and a
+                // pass that records nothing runs its blocked chains.
+                let outputs = try (0..<x.shape[0]).map { try program.run(x.sliced(axis: 0, $0..<($0 + 1)), capturing: []).output }
+                return (Tensor.concatenate(outputs, axis: 0), [:])
             }
             // Image by image, in lock-step, so that captured points stay on the gradient path (see runLanes).
             let lanes = try program.runLanes((0..<x.shape[0]).map { x.sliced(axis: 0, $0..<($0 + 1)) }, capturing: points,

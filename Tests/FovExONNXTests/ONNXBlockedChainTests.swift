@@ -80,4 +80,22 @@ final class ONNXBlockedChainTests: XCTestCase {
         // A run of part of the chain's steps does not use it.
         XCTAssertNil(chain.run(program.steps[(start + 1)...], values: [program.inputName: .float(x)], capturing: []))
     }
+
+    /// A graph whose batch is fixed at one (PyTorch 2's exports) runs a batch image by image; with nothing captured
+    /// and nothing recorded, each image goes through the chains.
+    func testFixedBatchGraphsRunTheirChainsImageByImage() throws {
+        let reference = try ONNXFixtures.reference("resnet18")
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("resnet18-dynamo-opset18.onnx"),
+                                       preprocessing: ONNXFixtures.raw(size: 64))
+        XCTAssertFalse(model.acceptsBatches)
+        let chains = model.program.steps.compactMap(\.chain)
+        XCTAssertFalse(chains.isEmpty, "no chain")
+        let x = reference["input"]!
+        XCTAssertEqual(x.shape[0], 2)
+        // The probes at load ran no chain on one image (they collect shapes), so the pass below adds that shape.
+        let before = chains.map(\.chain.runnableShapeCount)
+        let logits = withoutGradients { model.logits(x) }
+        XCTAssertLessThanOrEqual(relativeError(logits, reference["logits"]!), 1e-4)
+        XCTAssertEqual(chains.map(\.chain.runnableShapeCount), before.map { $0 + 1 }, "a chain did not run on the one-image shape")
+    }
 }
