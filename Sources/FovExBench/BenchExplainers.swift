@@ -21,7 +21,9 @@ public struct BenchExplainers: ParsableCommand {
         their authors' code does, with the same masks, batch and iterations) with OMP_NUM_THREADS and \
         OPENBLAS_NUM_THREADS set to --threads, once with OMP_WAIT_POLICY unset and once with PASSIVE, and each row \
         keeps PyTorch's faster setting (batch-norm-folded CNNs included). Ratio = Swift time / PyTorch time; the \
-        target is ≤ 0.8. "other CPU" = cores other processes used while Swift was timed.
+        target is ≤ 0.8. "other CPU" = cores other processes used while Swift was timed. RISE's masked passes \
+        record nothing and run the CNNs as blocked chains (FOVEX_BLOCKED_CHAINS=0 turns them off; the header says \
+        which).
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -62,6 +64,7 @@ public struct BenchExplainers: ParsableCommand {
         var mpIterations: Int
         var torch: String
         var loadAverageBefore: Double?
+        var blockedChains = BlockedConvolutionChain.isEnabledByDefault
         var rows: [Row]
     }
 
@@ -126,7 +129,7 @@ public struct BenchExplainers: ParsableCommand {
             return
         }
         print("fovex bench explainers: \(threads) threads, random weights, batch 1, RISE \(riseMasks) masks "
-              + "(\(explainerOptions.rise.batchSize) per pass), MP \(mpIterations) iterations, median of \(repeats); \(torchNote)")
+              + "(\(explainerOptions.rise.batchSize) per pass), MP \(mpIterations) iterations, median of \(repeats), \(BlockedChainsNote.text); \(torchNote)")
         if let warning = MachineLoad.warning(loadBefore) { print(warning) }
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "–" }
         var table = TextTable(header: ["model", "method", "Swift s/image", "PyTorch s/image", "ratio", "target",

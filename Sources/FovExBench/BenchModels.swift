@@ -38,6 +38,10 @@ public struct BenchModels: ParsableCommand {
         With --precision fp32,bf16 the two precisions' runs alternate within each measurement and "bf16 ×" gives \
         bf16's (or bf16-backward's) speed-up over fp32: the median over the --repeats rounds of each round's fp32 \
         time / bf16 time. Peak memory is then that of both together, so measure memory with one precision.
+
+        The CNNs' forward passes (which record nothing) run as blocked chains in oneDNN's preferred layouts; \
+        FOVEX_BLOCKED_CHAINS=0 runs them on the differentiable ops instead, for comparison, and the header says \
+        which. The GEMM floor's kernels are the channels-last ones.
         """)
 
     @Option(help: "Models, comma-separated.") var models = "efficientnet-lite0,resnet50,vit-b16"
@@ -170,12 +174,14 @@ public struct BenchModels: ParsableCommand {
                 var torch: String
                 var loadAverageBefore: Double?
                 var referenceGEMMGFLOPS: Double?
+                var blockedChains: Bool
                 var rows: [Row]
             }
             try printJSON(Report(threads: threads, repeats: repeats, torch: torchNote, loadAverageBefore: loadBefore,
-                                 referenceGEMMGFLOPS: reference, rows: rows))
+                                 referenceGEMMGFLOPS: reference, blockedChains: BlockedConvolutionChain.isEnabledByDefault,
+                                 rows: rows))
         } else {
-            print("fovex bench models: \(threads) threads, random weights, median of \(repeats); \(torchNote)")
+            print("fovex bench models: \(threads) threads, random weights, median of \(repeats), \(BlockedChainsNote.text); \(torchNote)")
             if let reference {
                 print("machine's kernel rate: \(String(format: "%.1f", reference)) GFLOP/s (\(Self.referenceGEMM.label) forward, this run)")
             }

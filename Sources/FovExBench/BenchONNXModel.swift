@@ -186,7 +186,7 @@ struct ONNXModelBench {
     static func printTable(_ report: Report) {
         print("fovex bench models --model \(report.file): \(report.threads) threads, times: median over \(report.rounds) "
               + "interleaved rounds of the median of \(report.repeats), ratios: median of each round's ratio; built-in "
-              + "\(report.builtIn ?? "none") with random weights; " + report.onnxruntime)
+              + "\(report.builtIn ?? "none") with random weights, \(BlockedChainsNote.text); " + report.onnxruntime)
         if let warning = MachineLoad.warning(report.loadAverageBefore) { print(warning) }
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
         var table = TextTable(header: ["batch", "mode", "ONNX ms/img", "built-in ms/img", "ONNX/built-in", "target",

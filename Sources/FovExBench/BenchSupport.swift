@@ -1,3 +1,4 @@
+import FovExTensor
 import Foundation
 import FovExTerminal
 
@@ -188,6 +189,14 @@ enum MachineLoad {
         guard let average, average > 0.5 else { return nil }
         // Other processes on the cores stretch both sides' times unevenly (see the project's measurement notes).
         return String(format: "warning: 1-minute load average was %.1f before the run; timings are contaminated", average)
+    }
+}
+
+/// Whether this run's passes that record nothing use blocked chains, stated in the bench headers: the forward
+/// passes of the convolutional models, RISE and the metrics' curves differ by 0.6–0.85× between the two.
+enum BlockedChainsNote {
+    static var text: String {
+        BlockedConvolutionChain.isEnabledByDefault ? "blocked chains on" : "blocked chains off (FOVEX_BLOCKED_CHAINS=0)"
     }
 }
 
