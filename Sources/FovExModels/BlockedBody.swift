@@ -10,13 +10,14 @@ import FovExTensor
 struct BlockedBody {
     let chain: BlockedConvolutionChain
 
-    /// The chain's outputs for `input`, or nil when the pass must run the model's own ops: chains are off, points
-    /// are captured, the pass computes in bf16 or may record gradients through `input`, or the chain declines
-    /// the shape.
-    func callAsFunction(_ input: Tensor, enabled: Bool, capturing points: Set<String>) -> [Tensor]? {
-        guard enabled, points.isEmpty, Precision.current != .bf16,
-              !(GradientMode.isEnabled && input.requiresGradient) else { return nil }
-        return chain([input])
+    /// The globally pooled features [N, C] of `input`, or nil when the pass must run the model's own ops: chains are
+    /// off, points are captured, the pass computes in bf16 or may record gradients through `input`, or the chain
+    /// declines the shape.
+    func pooledFeatures(_ input: Tensor, enabled: Bool, capturing points: Set<String>) -> Tensor? {
+        guard enabled, points.isEmpty, BlockedConvolutionChain.mayRun(on: [input]), let pooled = chain([input])?[0] else {
+            return nil
+        }
+        return pooled.reshaped([pooled.shape[0], pooled.shape[1]])
     }
 }
 
@@ -38,8 +39,8 @@ struct BlockedBodyBuilder {
                                                groups: convolution.groups, residual: residual, activation: activation)))
     }
 
-    /// The body whose single output is `output`.
-    func body(output: Int) -> BlockedBody {
+    /// The body whose single output, `pooled`, is a global average pooling.
+    func body(pooled output: Int) -> BlockedBody {
         BlockedBody(chain: BlockedConvolutionChain(layers: layers, inputCount: 1, outputs: [output]))
     }
 }

@@ -169,9 +169,8 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
         func keep(_ name: String, _ t: Tensor) { if points.contains(name) { captured[name] = t } }
 
         let normalized = preprocessing.normalized(pixels)
-        if let pooled = body(normalized, enabled: usesBlockedChains, capturing: points)?[0] {
-            let logits = pooled.reshaped([pooled.shape[0], pooled.shape[1]]).linear(weight: fcWeight, bias: fcBias)
-            return ClassifierOutput(logits: logits, captured: [:])
+        if let pooled = body.pooledFeatures(normalized, enabled: usesBlockedChains, capturing: points) {
+            return ClassifierOutput(logits: pooled.linear(weight: fcWeight, bias: fcBias), captured: [:])
         }
         var x = stem(normalized, activation: .relu6)
         keep("_conv_stem", x)
@@ -202,7 +201,7 @@ public final class EfficientNetLite: ImageClassifier, PrecisionSelectable {
         }
         x = builder.append(head, reading: x, activation: .relu6)
         let pooled = builder.append(.globalAveragePooling(input: x))
-        return builder.body(output: pooled)
+        return builder.body(pooled: pooled)
     }
 }
 

@@ -196,14 +196,14 @@ final class ONNXBlockedChain {
     /// when the pass may record gradients through it, computes in bf16, captures a value it computes, or the
     /// chain declines the shapes.
     func run(_ steps: ArraySlice<ONNXStep>, values: [String: ONNXValue], capturing points: Set<String>) -> [(String, Tensor)]? {
-        guard Precision.current != .bf16, computed.isDisjoint(with: points), steps.count >= positions.count,
+        guard computed.isDisjoint(with: points), steps.count >= positions.count,
               zip(steps.prefix(positions.count), positions).allSatisfy({ $0.position == $1 }) else { return nil }
         var tensors: [Tensor] = []
         for name in inputs {
-            guard case .float(let t)? = values[name], !(GradientMode.isEnabled && t.requiresGradient) else { return nil }
+            guard case .float(let t)? = values[name] else { return nil }
             tensors.append(t)
         }
-        guard let results = chain(tensors) else { return nil }
+        guard BlockedConvolutionChain.mayRun(on: tensors), let results = chain(tensors) else { return nil }
         return Array(zip(outputs, results))
     }
 }

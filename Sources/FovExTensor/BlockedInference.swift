@@ -159,6 +159,12 @@ public final class BlockedConvolutionChain: @unchecked Sendable {
         return plan?.run(entries)
     }
 
+    /// Whether a chain may stand in for a caller's differentiable ops on `inputs`: the pass computes in fp32 (chains
+    /// have no bf16 kernels) and records nothing through them (gradient mode off, or none of them tracked).
+    public static func mayRun(on inputs: [Tensor]) -> Bool {
+        Precision.current != .bf16 && !(GradientMode.isEnabled && inputs.contains { $0.requiresGradient })
+    }
+
     /// How many input shapes the chain has planned and runs (the shapes it declined not counted).
     public var runnableShapeCount: Int {
         lock.lock()
