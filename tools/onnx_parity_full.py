@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Parity of full-size torchvision exports: FovEx against onnxruntime, with PyPI onnx's checker.
 
-For each model (default: the 19 classifiers below) and opset (default 13 and 17; --opsets 11,...,28), in a
+For each model (default: the 19 classifiers below) and opset (default 13 and 17; --opsets 7,...,28), in a
 temporary directory that is deleted afterwards (the files are 10–550 MB):
   1. export   (Debian's PyTorch 1.13 / torchvision 0.14, /usr/bin/python3): random weights, eval mode,
               torch.onnx.export of a fixed random input; writes NAME-opsetK.onnx and NAME-opsetK.safetensors
-              with `input` and `torch_logits`. PyTorch 1.13 exports opsets up to 17;
+              with `input` and `torch_logits`. PyTorch 1.13 exports opsets 7 to 17;
   2. check    (PyPI onnx and onnxruntime, `python3`): opsets 18 and later are made from the opset-17 export by
               onnx's version converter (as a user upgrading a file would); then onnx.checker.check_model (full
               check) and onnxruntime's CPU logits on the same input, added to the .safetensors as `ort_logits`;
@@ -160,7 +160,7 @@ def main():
         args = args[2:]
     if exporter not in ("torchscript", "dynamo"):
         sys.exit(f"--exporter: {exporter} is neither torchscript nor dynamo")
-    lowest = 18 if exporter == "dynamo" else 11
+    lowest = 18 if exporter == "dynamo" else 7
     opsets = opsets or ([18, 20] if exporter == "dynamo" else list(OPSETS))
     if not all(lowest <= o <= HIGHEST for o in opsets):
         sys.exit(f"--opsets: {opsets} must lie in {lowest}...{HIGHEST} for the {exporter} exporter")

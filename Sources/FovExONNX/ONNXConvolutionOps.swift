@@ -149,6 +149,8 @@ extension ONNXOperators {
                 }
             }
             try ctx.require("training_mode", in: [0], default: 0)
+            // Opsets 7 and 8: spatial = 0 normalises each activation with statistics of its own ([C, H, W]).
+            if ctx.opset < 9 { try ctx.require("spatial", in: [1], default: 1) }
             if ctx.node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
                 throw UnsupportedUseError("running-statistics outputs (training) are not supported")
             }
@@ -175,6 +177,28 @@ extension ONNXOperators {
                     throw KernelError("InstanceNormalization: input \(x.shape) for \(scale.count) channels")
                 }
                 return [.float(normalizedByStatistics(x, axes: Array(2..<x.rank), scale: scale, bias: bias, epsilon: epsilon).y)]
+            }
+        }
+        // Local response normalisation across channels (AlexNet, GoogLeNet and the ONNX Model Zoo's other Caffe
+        // conversions): y = x / (bias + alpha / size · Σ x²)^beta, the sum over channels
+        // c − floor((size − 1) / 2) … c + ceil((size − 1) / 2) that exist. PyTorch's LocalResponseNorm centres an
+        // even window one channel later; exporters write it as other ops, not as LRN.
+        b["LRN"] = { ctx in
+            let size = ctx.node.int("size", default: 0)
+            guard size > 0 else { throw UnsupportedUseError("size = \(size) must be positive") }
+            let alpha = ctx.node.float("alpha", default: 1e-4), beta = ctx.node.float("beta", default: 0.75)
+            let bias = ctx.node.float("bias", default: 1)
+            return { inputs in
+                let x = try floatInput(inputs, 0, "LRN")
+                guard x.rank >= 3 else { throw KernelError("LRN needs an [N, C, …] input, got \(x.shape)") }
+                let channels = x.shape[1]
+                var pads = [(before: Int, after: Int)](repeating: (0, 0), count: x.rank)
+                pads[1] = ((size - 1) / 2, size / 2)
+                let squares = (x * x).padded(pads)
+                // The window's sum as `size` shifted slices: exact, where a difference of running sums would not be.
+                var window = squares.sliced(axis: 1, 0..<channels)
+                for k in 1..<size { window = window + squares.sliced(axis: 1, k..<(k + channels)) }
+                return [.float(x * (window * (alpha / Float(size)) + bias).pow(-beta))]
             }
         }
         // Each sample's channels split into `num_groups` groups, each normalised over its channels and spatial

@@ -72,6 +72,11 @@ struct ONNXNode {
         return nil
     }
 
+    func floats(_ key: String) -> [Float]? {
+        if case .floats(let v)? = attributes[key] { return v }
+        return nil
+    }
+
     func string(_ key: String) -> String? {
         if case .string(let v)? = attributes[key] { return v }
         return nil

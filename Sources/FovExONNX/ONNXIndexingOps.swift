@@ -258,6 +258,9 @@ extension ONNXOperators {
             }
         }
         b["Resize"] = { ctx in try ResizePlan(ctx).kernel }
+        // Upsample (opsets 7 to 9; Resize replaced it at 10): scales as an attribute (7, 8) or input 1 (9), the
+        // rules of opset 10's Resize.
+        b["Upsample"] = { ctx in try ResizePlan(ctx).kernel }
         return b
     }()
 }
@@ -278,22 +281,40 @@ private func flatIndexMask(shape: [Int], inside: [[Bool]]) -> [Bool] {
 /// (Keys, `cubic_coeff_a`, `exclude_outside`) with the `asymmetric`, `half_pixel`, `pytorch_half_pixel` and
 /// `align_corners` coordinate rules, from `scales` or `sizes`. Each output is a weighted sum of gathered inputs,
 /// so the gradient flows back through the same gathers.
+///
+/// Before opset 11 (Resize-10 and Upsample) there are no such attributes: the input coordinate is
+/// output / scale, and the spec leaves nearest's rounding open. Nearest then follows onnxruntime, whose rule is the
+/// floor when upsampling and the ceiling when downsampling.
 struct ResizePlan {
     let mode: String, coordinates: String, nearest: String
     let cubicA: Float, excludeOutside: Bool
+    /// Where the scales are: input 2 (opset 11 on: X, roi, scales, sizes), input 1 (Resize-10, Upsample-9) or the
+    /// node's `scales` attribute (Upsample-7).
+    let scalesInput: Int?, attributeScales: [Float]?
 
     init(_ ctx: KernelContext) throws {
         let node = ctx.node
-        mode = node.string("mode") ?? "nearest"
-        coordinates = node.string("coordinate_transformation_mode") ?? "half_pixel"
-        nearest = node.string("nearest_mode") ?? "round_prefer_floor"
+        let legacy = node.opType == "Upsample" || ctx.opset < 11
+        // Some writers of Upsample-7 named bilinear interpolation "bilinear"; the spec's name is "linear".
+        let named = node.string("mode") ?? "nearest"
+        mode = legacy && named == "bilinear" ? "linear" : named
+        coordinates = legacy ? "asymmetric" : node.string("coordinate_transformation_mode") ?? "half_pixel"
+        nearest = legacy ? "legacy" : node.string("nearest_mode") ?? "round_prefer_floor"
         cubicA = node.float("cubic_coeff_a", default: -0.75)
         excludeOutside = node.int("exclude_outside", default: 0) == 1
-        guard ["nearest", "linear", "cubic"].contains(mode) else { throw UnsupportedUseError("mode = '\(mode)' is not supported") }
+        if node.opType == "Upsample" && ctx.opset < 9 {
+            guard let scales = node.floats("scales") else { throw UnsupportedUseError("the scales attribute is missing") }
+            (scalesInput, attributeScales) = (nil, scales)
+        } else {
+            (scalesInput, attributeScales) = (legacy ? 1 : 2, nil)
+        }
+        guard ["nearest", "linear", "cubic"].contains(mode), !(legacy && mode == "cubic") else {
+            throw UnsupportedUseError("mode = '\(mode)' is not supported")
+        }
         guard ["asymmetric", "half_pixel", "pytorch_half_pixel", "align_corners"].contains(coordinates) else {
             throw UnsupportedUseError("coordinate_transformation_mode = '\(coordinates)' is not supported")
         }
-        guard ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"].contains(nearest) else {
+        guard legacy || ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"].contains(nearest) else {
             throw UnsupportedUseError("nearest_mode = '\(nearest)' is not supported")
         }
         if let axes = node.ints("axes"), !axes.isEmpty { throw UnsupportedUseError("the axes attribute is not supported") }
@@ -307,12 +328,13 @@ struct ResizePlan {
         return { inputs in
             let x = try floatInput(inputs, 0, "Resize")
             let shape = x.shape
-            // Inputs: X, roi, scales, sizes (opset 11+); one of scales and sizes is given.
-            let sizes = try inputs.count > 3 && inputs[3] != nil ? integerList(inputs, 3, "Resize") : nil
-            let scaleList: [Float]? = try inputs.count > 2 && inputs[2] != nil ? {
-                guard case .float(let s)? = inputs[2] else { throw KernelError("Resize: scales must be floats") }
+            // Inputs: X, roi, scales, sizes (opset 11+); one of scales and sizes is given. Before: X, scales.
+            let sizes = try plan.scalesInput == 2 && inputs.count > 3 && inputs[3] != nil ? integerList(inputs, 3, "Resize") : nil
+            let scaleList: [Float]? = try plan.attributeScales ?? {
+                guard let i = plan.scalesInput, inputs.count > i, let value = inputs[i] else { return nil }
+                guard case .float(let s) = value else { throw KernelError("Resize: scales must be floats") }
                 return s.count == 0 ? nil : s.scalars
-            }() : nil
+            }()
             var out = shape, scales = [Float](repeating: 1, count: shape.count)
             if let sizes, !sizes.isEmpty {
                 guard sizes.count == shape.count, sizes.allSatisfy({ $0 > 0 && $0 < 1 << 20 }) else {
@@ -362,6 +384,7 @@ struct ResizePlan {
             case "floor": i = c.rounded(.down)
             case "ceil": i = c.rounded(.up)
             case "round_prefer_ceil": i = (c + 0.5).rounded(.down)
+            case "legacy": i = scale < 1 ? c.rounded(.up) : c.rounded(.down)
             default: i = c == c.rounded(.down) + 0.5 ? c.rounded(.down) : c.rounded()
             }
             return [(clamp(Int(i)), 1)]

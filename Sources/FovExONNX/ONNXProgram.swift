@@ -51,7 +51,7 @@ final class ONNXProgram {
     /// (bfloat16, 4- and 8-bit floats), except SpaceToDepth's `mode` (28), Range's `stash_type` (27: its
     /// arithmetic is exact here) and Cast's `round_mode` (24: for 8-bit exponent-only floats, which it refuses);
     /// opset 23 added Attention (``ONNXAttention``).
-    static let supportedOpsets = 11...28
+    static let supportedOpsets = 7...28
 
     /// Compiles `model`'s graph; `fusing: false` runs every node on its own (the reference the fusion tests
     /// compare with); `blocking: false` runs convolutions one by one on the differentiable ops in passes that record

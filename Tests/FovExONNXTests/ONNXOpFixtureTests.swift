@@ -25,6 +25,9 @@ final class ONNXOpFixtureTests: XCTestCase {
         // Ops PyTorch 2's exporter writes (tools/make_onnx_pytorch2_op_fixtures.py).
         "attention-4d", "attention-3d-grouped-mask-softcap", "attention-boolean-mask-multi-query", "gather-nd-table",
         "gather-nd-batch-dims", "space-to-depth-crd", "col2im-strided-padded", "col2im-dilated",
+        // LRN, and the resizing ops of opsets 7 to 10 (tools/make_onnx_legacy_fixtures.py).
+        "lrn-size5", "lrn-size4-opset7", "upsample-7-nearest", "upsample-9-linear", "upsample-9-nearest-fractional",
+        "resize-10-nearest-down", "resize-10-linear-up", "resize-10-linear-down",
     ]
 
     private func load(_ name: String) throws -> (ONNXProgram, [String: Tensor]) {

@@ -114,6 +114,24 @@ final class ONNXParityTests: XCTestCase {
         let model = try check("vit", opset: 23, size: 32, exporter: "dynamo-").model
         XCTAssertEqual(model.nodes.filter { $0.opType == "Attention" }.count, 2, "one Attention node per block")
     }
+    // Opsets 7 to 10 (tools/make_onnx_legacy_fixtures.py): attributes where later opsets take inputs (Clip's
+    // bounds in MobileNetV2, Pad's pads in DenseNet, Slice's starts and ends in the ViT, Squeeze's axes), Dropout-7,
+    // HardSigmoid, and GoogLeNet's ceil-mode pooling at opset 10.
+    func testSqueezeNet11Opset7() throws { try check("squeezenet1_1", opset: 7, size: 34) }
+    func testMobileNetV2Opset7() throws { try check("mobilenet_v2", opset: 7, size: 64) }
+    func testMobileNetV3SmallOpset8() throws { try check("mobilenet_v3_small", opset: 8, size: 32) }
+    func testDenseNet121Opset9() throws { try check("densenet121", opset: 9, size: 32) }
+    func testViTOpset9() throws { try check("vit", opset: 9, size: 32) }
+    func testGoogLeNetOpset10() throws { try check("googlenet", opset: 10, size: 34) }
+
+    /// An AlexNet as the ONNX Model Zoo's Caffe conversions write it (opset 9: LRN after the first two convolutions,
+    /// Reshape, Gemm, Dropout, and a Softmax "prob" output that the classifier leaves out), against the PyTorch model
+    /// it was built from.
+    func testCaffeStyleAlexNetWithLRNOpset9() throws {
+        let model = try check("caffe_alexnet", opset: 9, size: 35)
+        XCTAssertEqual(model.model.nodes.filter { $0.opType == "LRN" }.count, 2)
+        XCTAssertNotNil(model.outputSoftmax, "the probabilities' Softmax is left out: the logits are its input")
+    }
     func testOpMixOpset13() throws { try check("opmix", opset: 13, size: 19) }
     func testOpMixOpset17() throws { try check("opmix", opset: 17, size: 19) }
 
