@@ -8,6 +8,9 @@ struct IntegerTensor: Equatable {
     var values: [Int]
     /// Booleans (results of Equal, Not; Where's condition) are stored as 0 and 1.
     var isBool = false
+    /// The range of the type a file stored the tensor in, for int8, uint8 and int32: a quantization's zero point
+    /// gives the quantized type by its own (ONNX's QuantizeLinear). Nil for computed tensors and other types.
+    var storedRange: ClosedRange<Int>? = nil
 
     init(shape: [Int], values: [Int], isBool: Bool = false) {
         precondition(shape.reduce(1, *) == values.count, "IntegerTensor shape \(shape) holds \(values.count) values")

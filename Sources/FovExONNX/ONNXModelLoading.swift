@@ -171,9 +171,11 @@ private struct TensorDecoder {
         func wrongCount(_ n: Int) -> ONNXError {
             ONNXError(file: file, problem: "tensor '\(t.name)' of shape \(shape) holds \(n) values")
         }
-        func ints(_ values: [Int], bool: Bool = false) throws -> ONNXValue {
+        func ints(_ values: [Int], bool: Bool = false, range: ClosedRange<Int>? = nil) throws -> ONNXValue {
             guard values.count == count else { throw wrongCount(values.count) }
-            return .integer(IntegerTensor(shape: shape, values: values, isBool: bool))
+            var tensor = IntegerTensor(shape: shape, values: values, isBool: bool)
+            tensor.storedRange = range
+            return .integer(tensor)
         }
         func floats(_ values: [Float]) throws -> ONNXValue {
             guard values.count == count else { throw wrongCount(values.count) }
@@ -195,13 +197,14 @@ private struct TensorDecoder {
             if let raw { return try ints(raw.littleEndianValues(of: UInt64.self).map { Int(Int64(bitPattern: $0)) }) }
             return try ints(t.int64Data.map { Int($0) })
         case .int32?:
-            if let raw { return try ints(raw.littleEndianValues(of: UInt32.self).map { Int(Int32(bitPattern: $0)) }) }
-            return try ints(t.int32Data.map { Int($0) })
+            if let raw { return try ints(raw.littleEndianValues(of: UInt32.self).map { Int(Int32(bitPattern: $0)) }, range: Int(Int32.min)...Int(Int32.max)) }
+            return try ints(t.int32Data.map { Int($0) }, range: Int(Int32.min)...Int(Int32.max))
         case .int8?, .uint8?, .bool?:
             let signed = t.dataType == Onnx_TensorProto.DataType.int8.rawValue
             let bool = t.dataType == Onnx_TensorProto.DataType.bool.rawValue
-            if let raw { return try ints(raw.map { signed ? Int(Int8(bitPattern: $0)) : Int($0) }, bool: bool) }
-            return try ints(t.int32Data.map { Int($0) }, bool: bool)
+            let range: ClosedRange<Int>? = bool ? nil : signed ? -128...127 : 0...255
+            if let raw { return try ints(raw.map { signed ? Int(Int8(bitPattern: $0)) : Int($0) }, bool: bool, range: range) }
+            return try ints(t.int32Data.map { Int($0) }, bool: bool, range: range)
         default:
             throw ONNXError(file: file, problem: "tensor '\(t.name)' has element type \(t.dataType), which this library does not read")
         }

@@ -132,6 +132,24 @@ final class ONNXParityTests: XCTestCase {
         XCTAssertEqual(model.model.nodes.filter { $0.opType == "LRN" }.count, 2)
         XCTAssertNotNil(model.outputSoftmax, "the probabilities' Softmax is left out: the logits are its input")
     }
+    /// A CNN quantized in the QDQ format (tools/make_onnx_qdq_fixtures.py: uint8 input and activations, int8
+    /// per-channel and per-tensor weights, an int32 bias, one QuantizeLinear read by two DequantizeLinears) against
+    /// PyTorch's fake quantization: the logits (onnxruntime's too), and the straight-through input gradient, which is
+    /// zero where the input's rounding saturates.
+    func testQDQQuantizedCNNOpset13() throws {
+        let model = try check("qdq_cnn", opset: 13, size: 32)
+        let program = try ONNXProgram(try ONNXModel(contentsOf: ONNXFixtures.url("qdq_cnn-opset13.onnx")))
+        XCTAssertEqual(program.steps.filter { $0.node.opType == "FakeQuantize" }.count, 5, "each Q → DQ pair is one step")
+        XCTAssertFalse(program.steps.contains { ["QuantizeLinear", "DequantizeLinear"].contains($0.node.opType) },
+                       "the weights' DequantizeLinears fold at load; every QuantizeLinear is paired")
+        let reference = try ONNXFixtures.reference("qdq_cnn")
+        let input = reference["input"]!.requiringGradient()
+        let g = try gradients(of: (model.logits(input) * reference["seed"]!).sum(), withRespectTo: [input])[0]
+        // uint8 at scale 2⁻⁷ saturates above 255 / 128: no gradient reaches those pixels.
+        let saturated = reference["input"]!.scalars.indices.filter { reference["input"]!.scalars[$0] > 255.5 / 128 }
+        XCTAssertGreaterThan(saturated.count, 100)
+        XCTAssertTrue(saturated.allSatisfy { g.scalars[$0] == 0 })
+    }
     func testOpMixOpset13() throws { try check("opmix", opset: 13, size: 19) }
     func testOpMixOpset17() throws { try check("opmix", opset: 17, size: 19) }
 
