@@ -40,12 +40,12 @@ ACTIVATIONS = {"input": (2.0 ** -7, 0, UINT8), "a1": (2.0 ** -4, 0, UINT8), "a2"
                "pool": (2.0 ** -5, 3, UINT8)}
 
 
-def per_channel_int8(w, scale=None):
-    """Symmetric int8 weights, one power-of-two scale per output channel (or the given ones): (q, scale)."""
+def per_channel_int8(w, scale=None, limit=127):
+    """Symmetric int8 weights within ±limit, one power-of-two scale per output channel (or the given ones): (q, scale)."""
     flat = w.reshape(w.shape[0], -1)
     if scale is None:
-        scale = np.exp2(np.ceil(np.log2(np.abs(flat).max(axis=1) / 127))).astype(np.float32)
-    q = np.clip(np.rint(flat / scale[:, None]), -127, 127).astype(np.int8).reshape(w.shape)
+        scale = np.exp2(np.ceil(np.log2(np.abs(flat).max(axis=1) / limit))).astype(np.float32)
+    q = np.clip(np.rint(flat / scale[:, None]), -limit, limit).astype(np.int8).reshape(w.shape)
     return q, scale
 
 

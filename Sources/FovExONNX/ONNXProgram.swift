@@ -77,8 +77,7 @@ final class ONNXProgram {
         inputName = model.inputs[0].name
         inputIsChannelsLast = model.inputs[0].shape.map { $0.count == 4 && $0[3] == 3 && $0[1] != 3 } ?? false
 
-        let nodes = ONNXQuantization.pairing(ONNXAttention.expanding(model.nodes), initializers: model.initializers,
-                                             graphOutputs: Set(model.outputs.map(\.name)))
+        let nodes = ONNXQuantization.expanding(ONNXAttention.expanding(model.nodes), initializers: model.initializers)
         var uses: [UnsupportedONNXOperatorsError.Use] = nodes.compactMap { n in
             ONNXOperators.builder(for: n) != nil ? nil : .init(opType: n.qualifiedOpType, node: n.name, reason: nil)
         }

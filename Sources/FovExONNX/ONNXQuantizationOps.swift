@@ -1,81 +1,129 @@
 import Foundation
 import FovExTensor
 
-/// ONNX's QDQ quantization: `QuantizeLinear` and `DequantizeLinear` around float ops, as onnxruntime's quantizer
-/// (`quantize_static`, QDQ format), TensorRT's and most deployment tool chains write a quantized classifier.
+/// Quantized ONNX models, in both of onnxruntime's formats: QDQ (`QuantizeLinear` → `DequantizeLinear` pairs around
+/// float ops, as `quantize_static` writes by default, and TensorRT and most deployment tool chains) and the
+/// operator-oriented one (`QLinearConv`, `QLinearMatMul` and the `com.microsoft` `QLinear*` ops, as the ONNX Model
+/// Zoo's int8 classifiers hold them; `QGemm` is a `com.microsoft` op too).
 ///
-/// The graph runs in float with the quantization's rounding. A `DequantizeLinear` of constant 8-bit weights folds at
-/// load into float weights, (q − zero point) · scale. A `QuantizeLinear` whose output feeds `DequantizeLinear`s of
-/// the same scale and zero point (the activations' Q → DQ pairs) becomes one step of this library's own,
-/// `FakeQuantize`: clamp(round(x / scale) + zero point, type's range), less the zero point, times the scale — the
-/// value onnxruntime computes — whose gradient is the straight-through estimator of quantization-aware training
-/// (PyTorch's `fake_quantize_*` backward): the incoming gradient where round(x / scale) + zero point lies in the
-/// type's range, zero where it saturates. Without it the rounding's zero derivative would leave every gradient
-/// explainer blank.
+/// The graph runs in float on the quantized tensors' dequantized values ((q − zero point) · scale, the numbers the
+/// integers stand for). `QuantizeLinear` gives those values directly: clamp(round-half-even(x / scale) + zero point,
+/// the type's range), less the zero point, times the scale — what onnxruntime computes — and its gradient is the
+/// straight-through estimator of quantization-aware training (PyTorch's `fake_quantize_*` backward): the incoming
+/// gradient where the rounding stays inside the range, zero where it saturates. Without it the rounding's zero
+/// derivative would leave every gradient explainer blank. `DequantizeLinear` of such a value is then the value
+/// itself; of stored integers (weights, int32 biases) it computes (q − zero point) · scale, which folds at load.
+/// Max pooling, reshapes and concatenations of one scale, which operator-oriented graphs run on the integers,
+/// commute with dequantization. Each `QLinear*` op is expanded at load into the float op between a
+/// `DequantizeLinear` of its inputs and a `QuantizeLinear` of its output; its integer arithmetic
+/// (Σ (x − zₓ)(w − z_w) + bias, rescaled by sₓ · s_w / s_y and rounded) is the same up to float rounding in the sums.
 ///
 /// Per-tensor and per-axis (opset 13) scales; int8 and uint8 (the zero point's stored type, or opset 21's
-/// `output_dtype`; uint8 when neither is given) and int32 (a bias's `DequantizeLinear`). Blocked quantization
-/// (`block_size`, opset 21), 4- and 16-bit and float8 types are refused, naming the node. The operator-oriented
-/// format (QLinearConv, QLinearMatMul, ConvInteger) is not run.
+/// `output_dtype`; uint8 when neither is given) and int32 biases. Blocked quantization (`block_size`), 4- and 16-bit
+/// and float8 types, dynamic quantization (`DynamicQuantizeLinear`, `ConvInteger`, `MatMulInteger`) and a
+/// `DequantizeLinear` whose scale or zero point differs from the `QuantizeLinear` it reads are refused, naming the node.
 enum ONNXQuantization {
-    /// The domain of `FakeQuantize`, which no model file names.
-    static let expansionDomain = "fovex.quantization"
-
-    /// `nodes` with each `DequantizeLinear` that reads a `QuantizeLinear` of the same scale, zero point and axis
-    /// replaced by a `FakeQuantize` of the `QuantizeLinear`'s float input; a `QuantizeLinear` whose readers were all
-    /// replaced (and that is no graph output) is dropped.
-    static func pairing(_ nodes: [ONNXNode], initializers: [String: ONNXValue], graphOutputs: Set<String>) -> [ONNXNode] {
-        func isDefault(_ n: ONNXNode) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
-        var producer: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() where n.opType == "QuantizeLinear" && isDefault(n) {
-            if let out = n.outputs.first { producer[out] = i }
+    /// `nodes` with each operator-oriented quantized op (`QLinearConv`, `QLinearMatMul`, and `QLinearAdd`, `QLinearMul`,
+    /// `QLinearGlobalAveragePool`, `QLinearAveragePool`, `QLinearConcat`, `QLinearSigmoid`, `QLinearLeakyRelu` of
+    /// the `com.microsoft` domain, and its `QGemm`) replaced by its float op between `DequantizeLinear`s and a `QuantizeLinear`, and
+    /// each `DequantizeLinear` that reads a quantized value of another scale or zero point marked for refusal.
+    static func expanding(_ nodes: [ONNXNode], initializers: [String: ONNXValue]) -> [ONNXNode] {
+        let expanded = nodes.flatMap { node -> [ONNXNode] in expansion(of: node) ?? [node] }
+        // Where each quantized value comes from: its scale and zero point names.
+        var quantizedBy: [String: (scale: String, zero: String)] = [:]
+        for n in expanded where n.opType == "QuantizeLinear" && isDefault(n) {
+            quantizedBy[n.outputs[0]] = (input(n, 1), input(n, 2))
         }
-        guard !producer.isEmpty else { return nodes }
-        func input(_ n: ONNXNode, _ i: Int) -> String { i < n.inputs.count ? n.inputs[i] : "" }
         func same(_ a: String, _ b: String) -> Bool {
             if a == b { return true }
             switch (initializers[a], initializers[b]) {
-            case (.float(let x)?, .float(let y)?): return x.shape == y.shape && x.scalars == y.scalars
-            case (.integer(let x)?, .integer(let y)?): return x.shape == y.shape && x.values == y.values && x.storedRange == y.storedRange
+            case (.float(let x)?, .float(let y)?): return x.shape.reduce(1, *) == y.shape.reduce(1, *) && x.scalars == y.scalars
+            case (.integer(let x)?, .integer(let y)?): return x.values == y.values && x.storedRange == y.storedRange
+            case (nil, .integer(let y)?) where a.isEmpty: return y.values.allSatisfy { $0 == 0 } && y.storedRange == 0...255
+            case (.integer(let x)?, nil) where b.isEmpty: return x.values.allSatisfy { $0 == 0 } && x.storedRange == 0...255
             default: return false
             }
         }
-        var rewritten = nodes
-        var pairedReaders: [Int: Int] = [:]
-        for (i, n) in nodes.enumerated() where n.opType == "DequantizeLinear" && isDefault(n) {
-            guard let q = producer[input(n, 0)] else { continue }
-            let quantize = nodes[q]
-            guard same(input(quantize, 1), input(n, 1)), same(input(quantize, 2), input(n, 2)),
-                  quantize.int("axis", default: 1) == n.int("axis", default: 1),
-                  quantize.int("block_size", default: 0) == 0, n.int("block_size", default: 0) == 0 else { continue }
-            var attributes = quantize.attributes.filter { ["axis", "output_dtype"].contains($0.key) }
-            attributes["axis"] = .int(n.int("axis", default: 1))
-            rewritten[i] = ONNXNode(opType: "FakeQuantize", domain: expansionDomain, name: n.name,
-                                    inputs: [input(quantize, 0), input(quantize, 1), input(quantize, 2)],
-                                    outputs: [n.outputs[0]], attributes: attributes)
-            pairedReaders[q, default: 0] += 1
+        return expanded.map { n in
+            guard n.opType == "DequantizeLinear", isDefault(n), let producer = quantizedBy[input(n, 0)],
+                  !(same(producer.scale, input(n, 1)) && same(producer.zero, input(n, 2))) else { return n }
+            var marked = n
+            marked.attributes[mismatchMark] = .int(1)
+            return marked
         }
-        var readers: [String: Int] = [:]
-        for n in nodes { for name in n.inputs where !name.isEmpty { readers[name, default: 0] += 1 } }
-        let dropped = Set(pairedReaders.compactMap { q, paired -> Int? in
-            let out = nodes[q].outputs[0]
-            return readers[out] == paired && !graphOutputs.contains(out) ? q : nil
-        })
-        return rewritten.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
 
-    static let builders: [String: KernelBuilder] = [
-        "FakeQuantize": { ctx in
-            let plan = try QuantizationPlan(ctx)
-            return { inputs in
-                let x = try floatInput(inputs, 0, "QuantizeLinear")
-                let (values, inRange) = try plan.fakeQuantized(x)
-                guard x.requiresGradient else { return [.float(values)] }
-                // The value is exactly `values`; the gradient passes where the rounding did not saturate.
-                return [.float(values + (x - x.detached()) * inRange)]
+    /// The attribute that marks a `DequantizeLinear` of a value quantized with another scale or zero point.
+    static let mismatchMark = "fovex_quantized_with_other_parameters"
+
+    private static func isDefault(_ n: ONNXNode) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
+    private static func input(_ n: ONNXNode, _ i: Int) -> String { i < n.inputs.count ? n.inputs[i] : "" }
+
+    /// The steps of one operator-oriented quantized op, or nil for any other node.
+    private static func expansion(of node: ONNXNode) -> [ONNXNode]? {
+        let microsoft = node.domain == "com.microsoft"
+        guard isDefault(node) ? ["QLinearConv", "QLinearMatMul"].contains(node.opType)
+                : microsoft && ["QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat",
+                                "QLinearSigmoid", "QLinearLeakyRelu"].contains(node.opType) else { return nil }
+        guard node.outputs.count == 1, !node.outputs[0].isEmpty else { return nil }
+        let prefix = node.name + "/"
+        var steps: [ONNXNode] = []
+        func step(_ op: String, _ inputs: [String], _ output: String, _ attributes: [String: ONNXAttribute] = [:]) -> String {
+            steps.append(ONNXNode(opType: op, domain: "", name: prefix + output, inputs: inputs, outputs: [prefix + output],
+                                  attributes: attributes))
+            return prefix + output
+        }
+        func dequantized(_ i: Int, _ name: String, axis: Int? = nil) -> String {
+            step("DequantizeLinear", [input(node, i), input(node, i + 1), input(node, i + 2)], name,
+                 axis.map { ["axis": .int($0)] } ?? [:])
+        }
+        func quantized(_ value: String, scale: Int) {
+            steps.append(ONNXNode(opType: "QuantizeLinear", domain: "", name: prefix + "quantized",
+                                  inputs: [value, input(node, scale), input(node, scale + 1)], outputs: node.outputs, attributes: [:]))
+        }
+        let own = node.attributes.filter { $0.key != "channels_last" }
+        switch node.opType {
+        case "QLinearConv":
+            // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B (int32 at x_scale · w_scale).
+            var convInputs = [dequantized(0, "x"), dequantized(3, "w", axis: 0)]
+            if !input(node, 8).isEmpty {
+                let biasScale = step("Mul", [input(node, 1), input(node, 4)], "bias_scale")
+                convInputs.append(step("DequantizeLinear", [input(node, 8), biasScale], "bias", ["axis": .int(0)]))
             }
-        },
-    ]
+            quantized(step("Conv", convInputs, "y", own), scale: 6)
+        case "QGemm":
+            // A, a_scale, a_zero_point, B, b_scale, b_zero_point, C (int32 at a_scale · b_scale), y_scale, y_zero_point;
+            // without y_scale the output stays float. B's scales run along its output axis.
+            let transposed = node.int("transB", default: 0) != 0
+            var gemmInputs = [dequantized(0, "a"), dequantized(3, "b", axis: transposed ? 0 : 1)]
+            if !input(node, 6).isEmpty {
+                let biasScale = step("Mul", [input(node, 1), input(node, 4)], "bias_scale")
+                gemmInputs.append(step("DequantizeLinear", [input(node, 6), biasScale], "bias", ["axis": .int(0)]))
+            }
+            if input(node, 7).isEmpty {
+                steps.append(ONNXNode(opType: "Gemm", domain: "", name: prefix + "y", inputs: gemmInputs, outputs: node.outputs,
+                                      attributes: own))
+            } else {
+                quantized(step("Gemm", gemmInputs, "y", own), scale: 7)
+            }
+        case "QLinearMatMul":
+            // a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point; b's scales run along its columns.
+            quantized(step("MatMul", [dequantized(0, "a"), dequantized(3, "b", axis: -1)], "y"), scale: 6)
+        case "QLinearAdd", "QLinearMul":
+            quantized(step(String(node.opType.dropFirst("QLinear".count)), [dequantized(0, "a"), dequantized(3, "b")], "y"), scale: 6)
+        case "QLinearConcat":
+            // y_scale, y_zero_point, then (x, x_scale, x_zero_point) per input.
+            let parts = stride(from: 2, to: node.inputs.count - 2, by: 3).map { dequantized($0, "x\(($0 - 2) / 3)") }
+            quantized(step("Concat", parts, "y", own), scale: 0)
+        default:
+            // X, X_scale, X_zero_point, Y_scale, Y_zero_point around a one-input op.
+            if node.int("channels_last", default: 0) != 0 { return nil }
+            let op = ["QLinearGlobalAveragePool": "GlobalAveragePool", "QLinearAveragePool": "AveragePool",
+                      "QLinearSigmoid": "Sigmoid", "QLinearLeakyRelu": "LeakyRelu"][node.opType]!
+            quantized(step(op, [dequantized(0, "x")], "y", own), scale: 3)
+        }
+        return steps
+    }
 }
 
 /// A quantization's scale, zero point, axis and integer range, read at load from the node's constant inputs.
@@ -145,21 +193,6 @@ struct QuantizationPlan {
         return (Tensor(shape: x.shape, scalars: values), Tensor(shape: x.shape, scalars: mask))
     }
 
-    /// The integers round-half-even(x / scale) + zero point, clamped to the range.
-    func quantized(_ x: Tensor) throws -> IntegerTensor {
-        let source = x.detached().contiguous().scalars
-        let index = try channel(shape: x.shape)
-        let values = source.indices.map { i -> Int in
-            let c = index(i)
-            let q = (source[i] / scale[c]).rounded(.toNearestOrEven) + Float(zeroPoint[c])
-            guard q.isFinite else { return q > 0 ? range.upperBound : range.lowerBound }
-            return Swift.min(Swift.max(Int(Swift.max(Swift.min(q, 1e9), -1e9)), range.lowerBound), range.upperBound)
-        }
-        var out = IntegerTensor(shape: x.shape, values: values)
-        out.storedRange = range
-        return out
-    }
-
     /// (q − zero point) · scale.
     func dequantized(_ q: IntegerTensor) throws -> Tensor {
         let index = try channel(shape: q.shape)
@@ -172,19 +205,29 @@ struct QuantizationPlan {
 
 extension ONNXOperators {
     static let quantizationBuilders: [String: KernelBuilder] = [
-        // Float to integers: a QuantizeLinear left after pairing (its output read by something other than a
-        // matching DequantizeLinear). Its integer output carries no gradient.
+        // The quantized tensor's dequantized values, with the straight-through gradient (``ONNXQuantization``).
         "QuantizeLinear": { ctx in
             let plan = try QuantizationPlan(ctx)
-            return { inputs in [.integer(try plan.quantized(try floatInput(inputs, 0, "QuantizeLinear")))] }
+            return { inputs in
+                let x = try floatInput(inputs, 0, "QuantizeLinear")
+                let (values, inRange) = try plan.fakeQuantized(x)
+                guard x.requiresGradient else { return [.float(values)] }
+                // The value is exactly `values` (x − x is 0); the gradient passes where the rounding did not saturate.
+                return [.float(values + (x - x.detached()) * inRange)]
+            }
         },
         "DequantizeLinear": { ctx in
+            if ctx.node.int(ONNXQuantization.mismatchMark, default: 0) != 0 {
+                throw UnsupportedUseError("its scale or zero point differs from those of the QuantizeLinear it reads")
+            }
             let plan = try QuantizationPlan(ctx)
             return { inputs in
-                guard inputs.count > 0, case .integer(let q)? = inputs[0] else {
-                    throw KernelError("DequantizeLinear needs an integer input")
+                switch inputs.first ?? nil {
+                case .integer(let q)?: return [.float(try plan.dequantized(q))]
+                // A QuantizeLinear's output: already the dequantized values.
+                case .float(let x)?: return [.float(x)]
+                case nil: throw KernelError("DequantizeLinear needs an input")
                 }
-                return [.float(try plan.dequantized(q))]
             }
         },
     ]

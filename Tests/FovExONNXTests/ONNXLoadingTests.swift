@@ -198,6 +198,44 @@ final class ONNXLoadingTests: XCTestCase {
         }
     }
 
+    /// Quantized graphs: a DequantizeLinear reading a QuantizeLinear of another scale, blocked quantization and
+    /// an operator-oriented op this library does not expand are named before any work.
+    func testUnimplementedQuantizationUsesAreNamed() throws {
+        var proto = GraphBuilder.model([
+            GraphBuilder.node("QuantizeLinear", "quantize", ["x", "s1", "z"], ["q"]),
+            GraphBuilder.node("DequantizeLinear", "other-scale", ["q", "s2", "z"], ["a"]),
+            GraphBuilder.node("QuantizeLinear", "blocked", ["a", "s1", "z"], ["b"]),
+            GraphBuilder.node("QGemm", "gemm", ["b"], ["y"]),
+        ], outputDims: [nil, 3], opset: 21)
+        proto.graph.node[3].domain = "com.microsoft"
+        var block = Onnx_AttributeProto()
+        (block.name, block.type, block.i) = ("block_size", .int, 4)
+        proto.graph.node[2].attribute = [block]
+        for (name, value) in [("s1", Float(0.5)), ("s2", 0.25)] {
+            var t = Onnx_TensorProto()
+            (t.name, t.dataType, t.floatData) = (name, Int32(Onnx_TensorProto.DataType.float.rawValue), [value])
+            proto.graph.initializer.append(t)
+        }
+        var zero = Onnx_TensorProto()
+        (zero.name, zero.dataType, zero.rawData) = ("z", Int32(Onnx_TensorProto.DataType.uint8.rawValue), Data([0]))
+        proto.graph.initializer.append(zero)
+        let model = try ONNXModel(serializedBytes: proto.serializedData(), file: "int8.onnx")
+        XCTAssertThrowsError(try ONNXProgram(model)) { error in
+            guard let e = error as? UnsupportedONNXOperatorsError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.uses.map(\.opType), ["com.microsoft.QGemm"], "unknown ops are listed first, alone")
+        }
+        proto.graph.node.removeLast()
+        proto.graph.node[2].output = ["y"]
+        proto.graph.output[0].name = "y"
+        let known = try ONNXModel(serializedBytes: proto.serializedData(), file: "int8.onnx")
+        XCTAssertThrowsError(try ONNXProgram(known)) { error in
+            guard let e = error as? UnsupportedONNXOperatorsError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.uses.map(\.node), ["other-scale", "blocked"], "\(error)")
+            XCTAssertTrue("\(error)".contains("differs from those of the QuantizeLinear it reads"), "\(error)")
+            XCTAssertTrue("\(error)".contains("blocked quantization (block_size) is not supported"), "\(error)")
+        }
+    }
+
     func testOpsetOutsideTheSupportedRangeIsRefused() throws {
         let proto = GraphBuilder.model([GraphBuilder.node("Relu", "r", ["x"], ["y"])], outputDims: [nil, 3, 8, 8], opset: 6)
         let model = try ONNXModel(serializedBytes: proto.serializedData(), file: "old.onnx")

@@ -139,9 +139,9 @@ final class ONNXParityTests: XCTestCase {
     func testQDQQuantizedCNNOpset13() throws {
         let model = try check("qdq_cnn", opset: 13, size: 32)
         let program = try ONNXProgram(try ONNXModel(contentsOf: ONNXFixtures.url("qdq_cnn-opset13.onnx")))
-        XCTAssertEqual(program.steps.filter { $0.node.opType == "FakeQuantize" }.count, 5, "each Q → DQ pair is one step")
-        XCTAssertFalse(program.steps.contains { ["QuantizeLinear", "DequantizeLinear"].contains($0.node.opType) },
-                       "the weights' DequantizeLinears fold at load; every QuantizeLinear is paired")
+        XCTAssertEqual(program.steps.filter { $0.node.opType == "QuantizeLinear" }.count, 4)
+        XCTAssertEqual(program.steps.filter { $0.node.opType == "DequantizeLinear" }.count, 5,
+                       "the activations' five; the weights' and the bias's fold at load")
         let reference = try ONNXFixtures.reference("qdq_cnn")
         let input = reference["input"]!.requiringGradient()
         let g = try gradients(of: (model.logits(input) * reference["seed"]!).sum(), withRespectTo: [input])[0]
@@ -149,6 +149,16 @@ final class ONNXParityTests: XCTestCase {
         let saturated = reference["input"]!.scalars.indices.filter { reference["input"]!.scalars[$0] > 255.5 / 128 }
         XCTAssertGreaterThan(saturated.count, 100)
         XCTAssertTrue(saturated.allSatisfy { g.scalars[$0] == 0 })
+    }
+    /// The same kind of CNN in the operator-oriented format (tools/make_onnx_qoperator_fixtures.py: QLinearConv,
+    /// MaxPool on the quantized values, QLinearAdd and QLinearGlobalAveragePool of com.microsoft, QLinearMatMul)
+    /// against onnxruntime's integer kernels, which equal PyTorch's fake quantization there, and PyTorch's
+    /// straight-through input gradient.
+    func testOperatorOrientedQuantizedCNNOpset13() throws {
+        let model = try check("qop_cnn", opset: 13, size: 32)
+        XCTAssertEqual(model.model.nodes.filter { $0.opType.hasPrefix("QLinear") }.count, 6)
+        let program = try ONNXProgram(try ONNXModel(contentsOf: ONNXFixtures.url("qop_cnn-opset13.onnx")))
+        XCTAssertEqual(program.steps.filter { $0.node.opType == "QuantizeLinear" }.count, 7, "the input and each QLinear op's output")
     }
     func testOpMixOpset13() throws { try check("opmix", opset: 13, size: 19) }
     func testOpMixOpset17() throws { try check("opmix", opset: 17, size: 19) }
