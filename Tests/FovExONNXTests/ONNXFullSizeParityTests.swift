@@ -38,8 +38,10 @@ final class ONNXFullSizeParityTests: XCTestCase {
             }
             lines.append(String(format: #"{"model": "%@", "fovex_vs_ort": %.3g, "fovex_vs_torch": %.3g, "ort_vs_torch": %.3g, "gradient_vs_torch": %.3g, "load_s": %.2f, "forward_s": %.2f}"#,
                                 name, ort, torch, between, gradient, loaded.timeIntervalSince(start), ran.timeIntervalSince(loaded)))
-            // Float32 sums in another order over up to ~100 layers: a looser bound than the small fixtures'.
-            XCTAssertLessThanOrEqual(ort, 1e-3, "\(name): FovEx against onnxruntime")
+            // Float32 sums in another order over up to ~100 layers: a looser bound than the small fixtures'. Quantized
+            // files (tools/onnx_parity_quantized.py) set their own, for roundings that flip at a boundary.
+            let tolerance = ProcessInfo.processInfo.environment["FOVEX_ONNX_PARITY_TOLERANCE"].flatMap(Float.init) ?? 1e-3
+            XCTAssertLessThanOrEqual(ort, tolerance, "\(name): FovEx against onnxruntime")
         }
         try (lines.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("fovex-results.jsonl"),
                                                            atomically: true, encoding: .utf8)
