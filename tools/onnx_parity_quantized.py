@@ -90,7 +90,7 @@ def main():
                     quantize(source, target, size, operator_oriented=fmt == "qop")
                     reference = logits(target, x, optimise=False)
                 except Exception as error:  # the quantizer's or onnxruntime's own failure is the result
-                    print(f"{name}-{fmt:<{27 - len(name)}} onnxruntime failed: {str(error).splitlines()[0][:120]}")
+                    print(f"{name}-{fmt:<{27 - len(name)}} onnxruntime failed: {(str(error).splitlines() or [type(error).__name__])[0][:120]}")
                     continue
                 write_safetensors(target[:-5] + ".safetensors", {"input": x, "ort_logits": reference, "torch_logits": floats})
             os.remove(source)

@@ -166,40 +166,69 @@ struct QuantizationPlan {
         }
     }
 
-    /// The scale index of each element of a contiguous tensor of `shape`.
-    private func channel(shape: [Int]) throws -> (Int) -> Int {
-        guard let axis else { return { _ in 0 } }
+    /// The tensor of `shape` as (outer, channels, inner) blocks: one scale for each run of `inner` elements.
+    private func blocks(of shape: [Int]) throws -> (outer: Int, channels: Int, inner: Int) {
+        let count = shape.reduce(1, *)
+        guard let axis else { return (1, 1, count) }
         let a = axis < 0 ? axis + shape.count : axis
         guard a >= 0, a < shape.count, shape[a] == scale.count else {
             throw KernelError("\(scale.count) scales along axis \(axis) of a \(shape) tensor")
         }
-        let inner = shape[(a + 1)...].reduce(1, *), n = shape[a]
-        return { i in (i / inner) % n }
+        let inner = shape[(a + 1)...].reduce(1, *)
+        return (count / max(inner * scale.count, 1), scale.count, inner)
     }
 
-    /// clamp(round-half-even(x / scale) + zero point) − zero point, times the scale, as onnxruntime computes it, and
-    /// the mask (1, 0) of the elements whose rounding stayed inside the range.
-    func fakeQuantized(_ x: Tensor) throws -> (values: Tensor, inRange: Tensor) {
-        let source = x.detached().contiguous().scalars
-        let index = try channel(shape: x.shape)
-        var values = [Float](repeating: 0, count: source.count), mask = values
+    /// clamp(round-half-even(x / scale) + zero point) − zero point, times the scale, as onnxruntime computes it
+    /// (a division, not a product with the reciprocal), and, when asked, the mask (1, 0) of the elements whose
+    /// rounding stayed inside the range.
+    func fakeQuantized(_ x: Tensor, withMask: Bool) throws -> (values: Tensor, inRange: Tensor?) {
+        let source = x.detached().contiguous()
+        defer { withExtendedLifetime(source) {} }
+        let (outer, channels, inner) = try blocks(of: x.shape)
         let (low, high) = (Float(range.lowerBound), Float(range.upperBound))
-        for i in source.indices {
-            let c = index(i), zero = Float(zeroPoint[c])
-            let q = (source[i] / scale[c]).rounded(.toNearestOrEven) + zero
-            mask[i] = q >= low && q <= high ? 1 : 0
-            values[i] = (Swift.min(Swift.max(q, low), high) - zero) * scale[c]
+        let input = source.basePointer
+        let values = Tensor(shape: x.shape) { out in
+            var k = 0
+            for _ in 0..<outer {
+                for c in 0..<channels {
+                    let (step, zero) = (scale[c], Float(zeroPoint[c]))
+                    for i in k..<(k + inner) {
+                        let q = (input[i] / step).rounded(.toNearestOrEven) + zero
+                        out[i] = (Swift.min(Swift.max(q, low), high) - zero) * step
+                    }
+                    k += inner
+                }
+            }
         }
-        return (Tensor(shape: x.shape, scalars: values), Tensor(shape: x.shape, scalars: mask))
+        guard withMask else { return (values, nil) }
+        let mask = Tensor(shape: x.shape) { out in
+            var k = 0
+            for _ in 0..<outer {
+                for c in 0..<channels {
+                    let (step, zero) = (scale[c], Float(zeroPoint[c]))
+                    for i in k..<(k + inner) {
+                        let q = (input[i] / step).rounded(.toNearestOrEven) + zero
+                        out[i] = q >= low && q <= high ? 1 : 0
+                    }
+                    k += inner
+                }
+            }
+        }
+        return (values, mask)
     }
 
     /// (q − zero point) · scale.
     func dequantized(_ q: IntegerTensor) throws -> Tensor {
-        let index = try channel(shape: q.shape)
-        return Tensor(shape: q.shape, scalars: q.values.indices.map { i in
-            let c = index(i)
-            return Float(q.values[i] - zeroPoint[c]) * scale[c]
-        })
+        let (outer, channels, inner) = try blocks(of: q.shape)
+        return Tensor(shape: q.shape) { out in
+            var k = 0
+            for _ in 0..<outer {
+                for c in 0..<channels {
+                    for i in k..<(k + inner) { out[i] = Float(q.values[i] - zeroPoint[c]) * scale[c] }
+                    k += inner
+                }
+            }
+        }
     }
 }
 
@@ -210,8 +239,8 @@ extension ONNXOperators {
             let plan = try QuantizationPlan(ctx)
             return { inputs in
                 let x = try floatInput(inputs, 0, "QuantizeLinear")
-                let (values, inRange) = try plan.fakeQuantized(x)
-                guard x.requiresGradient else { return [.float(values)] }
+                let (values, inRange) = try plan.fakeQuantized(x, withMask: x.requiresGradient)
+                guard let inRange else { return [.float(values)] }
                 // The value is exactly `values` (x − x is 0); the gradient passes where the rounding did not saturate.
                 return [.float(values + (x - x.detached()) * inRange)]
             }

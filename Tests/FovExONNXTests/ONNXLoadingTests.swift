@@ -205,7 +205,7 @@ final class ONNXLoadingTests: XCTestCase {
             GraphBuilder.node("QuantizeLinear", "quantize", ["x", "s1", "z"], ["q"]),
             GraphBuilder.node("DequantizeLinear", "other-scale", ["q", "s2", "z"], ["a"]),
             GraphBuilder.node("QuantizeLinear", "blocked", ["a", "s1", "z"], ["b"]),
-            GraphBuilder.node("QGemm", "gemm", ["b"], ["y"]),
+            GraphBuilder.node("QLinearSoftmax", "softmax", ["b"], ["y"]),
         ], outputDims: [nil, 3], opset: 21)
         proto.graph.node[3].domain = "com.microsoft"
         var block = Onnx_AttributeProto()
@@ -222,7 +222,7 @@ final class ONNXLoadingTests: XCTestCase {
         let model = try ONNXModel(serializedBytes: proto.serializedData(), file: "int8.onnx")
         XCTAssertThrowsError(try ONNXProgram(model)) { error in
             guard let e = error as? UnsupportedONNXOperatorsError else { return XCTFail("\(error)") }
-            XCTAssertEqual(e.uses.map(\.opType), ["com.microsoft.QGemm"], "unknown ops are listed first, alone")
+            XCTAssertEqual(e.uses.map(\.opType), ["com.microsoft.QLinearSoftmax"], "unknown ops are listed first, alone")
         }
         proto.graph.node.removeLast()
         proto.graph.node[2].output = ["y"]
