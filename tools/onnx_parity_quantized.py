@@ -7,13 +7,13 @@ For each model (torchvision 0.14 name, random weights) and format, in a temporar
                eight uniform-noise calibration images): QDQ, or the operator-oriented format (`qop`, with
                reduce_range: on CPUs without VNNI onnxruntime's u8 × s8 kernels saturate on full-range weights);
   3. reference onnxruntime's logits of the quantized file with graph optimisations off (its QDQ nodes then run as
-               written) on two uniform-noise images, and of the float file (`torch_logits` in the result, so that the
+               written) on two uniform-noise images (each alone for `dynamic`: its ranges span the whole tensor), and of the float file (`torch_logits` in the result, so that the
                quantization's own effect is printed beside the distance between the two runtimes);
   4. FovEx     the Swift test ONNXFullSizeParityTests (build the tests first), with a tolerance of 0.05.
 Prints one line per file: max |FovEx − onnxruntime| / max |onnxruntime|, and the quantized model's distance from
 the float one. Needs PyPI onnx and onnxruntime for the interpreter running this script:
 
-    python3 tools/onnx_parity_quantized.py [--formats qdq,qop] resnet18 mobilenet_v2 ...
+    python3 tools/onnx_parity_quantized.py [--formats qdq,qop,dynamic] resnet18 mobilenet_v2 ...
 """
 import json
 import os
@@ -33,12 +33,16 @@ EXPORT = """
 import sys, torch, torchvision
 name, path, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 model = getattr(torchvision.models, name)(weights=None, **({"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {})).eval()
+if name.startswith("vit_"):  # torchvision starts the ViT head at zero: every logit would be 0
+    torch.nn.init.normal_(model.heads.head.weight, std=0.02)
 torch.onnx.export(model, torch.rand(1, 3, size, size), path, opset_version=17, input_names=["input"], output_names=["logits"],
                   dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
 """
 
 
-def logits(path, x, optimise):
+def logits(path, x, optimise, image_by_image=False):
+    if image_by_image:
+        return np.concatenate([logits(path, x[i:i + 1], optimise) for i in range(len(x))])
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = (onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL if optimise
@@ -47,8 +51,12 @@ def logits(path, x, optimise):
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-def quantize(source, target, size, operator_oriented):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+def quantize(source, target, size, fmt):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    if fmt == "dynamic":
+        quantize_dynamic(source, target, weight_type=QuantType.QUInt8)
+        return
+    operator_oriented = fmt == "qop"
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Noise(CalibrationDataReader):
@@ -72,7 +80,7 @@ def main():
     formats = ["qdq", "qop"]
     if args[:1] == ["--formats"]:
         formats, args = args[1].split(","), args[2:]
-    if not args or not set(formats) <= {"qdq", "qop"}:
+    if not args or not set(formats) <= {"qdq", "qop", "dynamic"}:
         sys.exit(__doc__)
     torch_python = os.environ.get("TORCH_PYTHON", "/usr/bin/python3")
     print(f"{'file':<28} {'FovEx vs ORT':>13} {'quantized vs float':>19}")
@@ -87,8 +95,8 @@ def main():
             for fmt in formats:
                 target = os.path.join(directory, f"{name}-{fmt}.onnx")
                 try:
-                    quantize(source, target, size, operator_oriented=fmt == "qop")
-                    reference = logits(target, x, optimise=False)
+                    quantize(source, target, size, fmt)
+                    reference = logits(target, x, optimise=False, image_by_image=fmt == "dynamic")
                 except Exception as error:  # the quantizer's or onnxruntime's own failure is the result
                     print(f"{name}-{fmt:<{27 - len(name)}} onnxruntime failed: {(str(error).splitlines() or [type(error).__name__])[0][:120]}")
                     continue

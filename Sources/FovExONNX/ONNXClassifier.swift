@@ -109,7 +109,10 @@ public final class ONNXClassifier: ImageClassifier, PrecisionSelectable {
         if let pairLogits, pairLogits.shape == [2, classes] {
             let first = pairLogits.sliced(axis: 0, 0..<1).scalars, single = probe.scalars
             let scale = max(single.map { abs($0) }.max() ?? 0, 1e-3)
+            // A DynamicQuantizeLinear takes its range from the whole tensor, so that one image's quantization would
+            // depend on the others in its batch: such graphs run image by image, as onnxruntime runs them at batch 1.
             acceptsBatches = zip(first, single).allSatisfy { abs($0 - $1) <= 1e-3 * scale }
+                && !program.steps.contains { $0.node.opType == "DynamicQuantizeLinear" }
         } else {
             acceptsBatches = false
         }

@@ -62,6 +62,7 @@ enum ONNXOperators {
     static func builder(for node: ONNXNode) -> KernelBuilder? {
         if node.domain.isEmpty || node.domain == "ai.onnx" { return builders[node.opType] }
         if node.domain == ONNXAttention.expansionDomain { return ONNXAttention.builders[node.opType] }
+        if node.domain == ONNXQuantization.expansionDomain { return ONNXQuantization.builders[node.opType] }
         return nil
     }
 }

@@ -20,15 +20,36 @@ import FovExTensor
 ///
 /// Per-tensor and per-axis (opset 13) scales; int8 and uint8 (the zero point's stored type, or opset 21's
 /// `output_dtype`; uint8 when neither is given) and int32 biases. Blocked quantization (`block_size`), 4- and 16-bit
-/// and float8 types, dynamic quantization (`DynamicQuantizeLinear`, `ConvInteger`, `MatMulInteger`) and a
-/// `DequantizeLinear` whose scale or zero point differs from the `QuantizeLinear` it reads are refused, naming the node.
+/// and float8 types, and a `DequantizeLinear` whose scale or zero point differs from the `QuantizeLinear` it reads are
+/// refused, naming the node.
+///
+/// Dynamic quantization (onnxruntime's `quantize_dynamic`, the usual way to quantize a transformer): a
+/// `DynamicQuantizeLinear` finds each tensor's uint8 scale and zero point from its own range (over the whole tensor,
+/// as the spec defines it; the classifier then runs such graphs image by image, as onnxruntime does at batch 1), and
+/// `MatMulInteger` / `ConvInteger` multiply the integers less their zero points. Here the first gives the dequantized
+/// values with the straight-through gradient, the scale and the zero point; each integer product is expanded at
+/// load into `IntegerValues` steps of its operands (a dequantized value divided by its scale and rounded, the
+/// gradient passing straight through; stored integers less their zero point, folded at load) and the float
+/// `MatMul` or `Conv` of those, whose float result the graph's own `Cast` and scale products then read.
 enum ONNXQuantization {
+    /// The domain of `IntegerValues`, which no model file names.
+    static let expansionDomain = "fovex.quantization"
+
     /// `nodes` with each operator-oriented quantized op (`QLinearConv`, `QLinearMatMul`, and `QLinearAdd`, `QLinearMul`,
     /// `QLinearGlobalAveragePool`, `QLinearAveragePool`, `QLinearConcat`, `QLinearSigmoid`, `QLinearLeakyRelu` of
     /// the `com.microsoft` domain, and its `QGemm`) replaced by its float op between `DequantizeLinear`s and a `QuantizeLinear`, and
     /// each `DequantizeLinear` that reads a quantized value of another scale or zero point marked for refusal.
     static func expanding(_ nodes: [ONNXNode], initializers: [String: ONNXValue]) -> [ONNXNode] {
-        let expanded = nodes.flatMap { node -> [ONNXNode] in expansion(of: node) ?? [node] }
+        // Where each value's scale is, for the integer products' operands: a QuantizeLinear's input 1, a
+        // DynamicQuantizeLinear's output 1.
+        var scaleOf: [String: String] = [:]
+        for n in nodes where isDefault(n) && n.outputs.count > 0 {
+            if n.opType == "QuantizeLinear" { scaleOf[n.outputs[0]] = input(n, 1) }
+            if n.opType == "DynamicQuantizeLinear", n.outputs.count > 1 { scaleOf[n.outputs[0]] = n.outputs[1] }
+        }
+        let expanded = nodes.flatMap { node -> [ONNXNode] in
+            integerProduct(node, scaleOf: scaleOf) ?? expansion(of: node) ?? [node]
+        }
         // Where each quantized value comes from: its scale and zero point names.
         var quantizedBy: [String: (scale: String, zero: String)] = [:]
         for n in expanded where n.opType == "QuantizeLinear" && isDefault(n) {
@@ -58,6 +79,27 @@ enum ONNXQuantization {
 
     private static func isDefault(_ n: ONNXNode) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
     private static func input(_ n: ONNXNode, _ i: Int) -> String { i < n.inputs.count ? n.inputs[i] : "" }
+
+    /// `MatMulInteger` (A, B, a_zero_point, b_zero_point) or `ConvInteger` (x, w, x_zero_point, w_zero_point) as the
+    /// float product of its operands' integer values, when its first operand is a quantized value whose scale is
+    /// known; nil for any other node (an integer product of anything else is then refused, by the op's name).
+    private static func integerProduct(_ node: ONNXNode, scaleOf: [String: String]) -> [ONNXNode]? {
+        guard isDefault(node), ["MatMulInteger", "ConvInteger"].contains(node.opType), node.outputs.count == 1,
+              let scale = scaleOf[input(node, 0)] else { return nil }
+        let prefix = node.name + "/"
+        let convolution = node.opType == "ConvInteger"
+        // MatMulInteger's b_zero_point runs along B's columns; ConvInteger's w_zero_point along its output channels.
+        let values = [
+            ONNXNode(opType: "IntegerValues", domain: expansionDomain, name: prefix + "a", inputs: [input(node, 0), scale, ""],
+                     outputs: [prefix + "a"], attributes: [:]),
+            ONNXNode(opType: "IntegerValues", domain: expansionDomain, name: prefix + "b", inputs: [input(node, 1), "", input(node, 3)],
+                     outputs: [prefix + "b"], attributes: ["axis": .int(convolution ? 0 : -1)]),
+        ]
+        let product = ONNXNode(opType: convolution ? "Conv" : "MatMul", domain: "", name: prefix + "product",
+                               inputs: [prefix + "a", prefix + "b"], outputs: node.outputs,
+                               attributes: convolution ? node.attributes : [:])
+        return values + [product]
+    }
 
     /// The steps of one operator-oriented quantized op, or nil for any other node.
     private static func expansion(of node: ONNXNode) -> [ONNXNode]? {
@@ -126,6 +168,53 @@ enum ONNXQuantization {
     }
 }
 
+extension ONNXQuantization {
+    static let builders: [String: KernelBuilder] = [
+        // An integer product's operand as floats: stored integers less their zero point (input 2, per tensor or
+        // along `axis`); or a dequantized value divided by its scale (input 1), rounded, with the gradient passing
+        // straight through the rounding.
+        "IntegerValues": { ctx in
+            let zero: IntegerTensor? = try {
+                guard let z = ctx.constant(2) else {
+                    if ctx.node.inputs.count > 2 && !ctx.node.inputs[2].isEmpty { throw UnsupportedUseError("the zero point must be a constant") }
+                    return nil
+                }
+                guard case .integer(let t) = z else { throw UnsupportedUseError("the zero point must be an integer tensor") }
+                return t
+            }()
+            let axis = ctx.node.int("axis", default: 0)
+            return { inputs in
+                switch inputs.first ?? nil {
+                case .integer(let q)?:
+                    guard let zero, zero.count > 1 else {
+                        let z = zero?.values.first ?? 0
+                        return [.float(Tensor(shape: q.shape, scalars: q.values.map { Float($0 - z) }))]
+                    }
+                    let a = axis < 0 ? axis + q.shape.count : axis
+                    guard a >= 0, a < q.shape.count, q.shape[a] == zero.count else {
+                        throw KernelError("\(zero.count) zero points along axis \(axis) of a \(q.shape) tensor")
+                    }
+                    let inner = q.shape[(a + 1)...].reduce(1, *)
+                    return [.float(Tensor(shape: q.shape, scalars: q.values.indices.map { i in
+                        Float(q.values[i] - zero.values[(i / inner) % zero.count])
+                    }))]
+                case .float(let x)?:
+                    guard inputs.count > 1, case .float(let scale)? = inputs[1], scale.count == 1 else {
+                        throw KernelError("IntegerValues needs the operand's scale")
+                    }
+                    let step = scale.scalars[0]
+                    // A range of zeros has scale 0 (DynamicQuantizeLinear): every value is then the zero point.
+                    guard step > 0 else { return [.float(Tensor(zeros: x.shape))] }
+                    let ratio = x / step
+                    let rounded = Tensor(shape: x.shape, scalars: ratio.detached().contiguous().scalars.map { $0.rounded(.toNearestOrEven) })
+                    return [.float(ratio.requiresGradient ? rounded + (ratio - ratio.detached()) : rounded)]
+                case nil: throw KernelError("IntegerValues needs an input")
+                }
+            }
+        },
+    ]
+}
+
 /// A quantization's scale, zero point, axis and integer range, read at load from the node's constant inputs.
 struct QuantizationPlan {
     let scale: [Float]
@@ -133,6 +222,10 @@ struct QuantizationPlan {
     /// The axis the scale runs along; nil for one scale for the whole tensor.
     let axis: Int?
     let range: ClosedRange<Int>
+
+    init(scale: [Float], zeroPoint: [Int], axis: Int?, range: ClosedRange<Int>) {
+        (self.scale, self.zeroPoint, self.axis, self.range) = (scale, zeroPoint, axis, range)
+    }
 
     init(_ ctx: KernelContext) throws {
         let node = ctx.node
@@ -243,6 +336,26 @@ extension ONNXOperators {
                 guard let inRange else { return [.float(values)] }
                 // The value is exactly `values` (x − x is 0); the gradient passes where the rounding did not saturate.
                 return [.float(values + (x - x.detached()) * inRange)]
+            }
+        },
+        // uint8 with the scale and zero point of the tensor's own range (which always includes 0): scale = (max − min)
+        // / 255, zero point = round-half-even(−min / scale) within 0…255. Outputs the dequantized values (with the
+        // straight-through gradient), the scale and the zero point.
+        "DynamicQuantizeLinear": { _ in
+            { inputs in
+                let x = try floatInput(inputs, 0, "DynamicQuantizeLinear")
+                let values = x.detached().contiguous().scalars
+                let low = Swift.min(values.min() ?? 0, 0), high = Swift.max(values.max() ?? 0, 0)
+                guard low.isFinite, high.isFinite else { throw KernelError("DynamicQuantizeLinear: the input is not finite") }
+                let scale = (high - low) / 255
+                let zero = scale > 0 ? Int(Swift.min(Swift.max((-low / scale).rounded(.toNearestOrEven), 0), 255)) : 0
+                var zeroPoint = IntegerTensor(shape: [], values: [zero])
+                zeroPoint.storedRange = 0...255
+                guard scale > 0 else { return [.float(Tensor(zeros: x.shape)), .float(Tensor(scale)), .integer(zeroPoint)] }
+                let plan = QuantizationPlan(scale: [scale], zeroPoint: [zero], axis: nil, range: 0...255)
+                let (dequantized, inRange) = try plan.fakeQuantized(x, withMask: x.requiresGradient)
+                let y = inRange.map { dequantized + (x - x.detached()) * $0 } ?? dequantized
+                return [.float(y), .float(Tensor(scale)), .integer(zeroPoint)]
             }
         },
         "DequantizeLinear": { ctx in

@@ -160,6 +160,25 @@ final class ONNXParityTests: XCTestCase {
         let program = try ONNXProgram(try ONNXModel(contentsOf: ONNXFixtures.url("qop_cnn-opset13.onnx")))
         XCTAssertEqual(program.steps.filter { $0.node.opType == "QuantizeLinear" }.count, 7, "the input and each QLinear op's output")
     }
+    /// The small ViT dynamically quantized by onnxruntime's quantize_dynamic (tools/make_onnx_dynamic_quantization_fixtures.py:
+    /// DynamicQuantizeLinear, MatMulInteger, ConvInteger, uint8 weights with zero points): onnxruntime's logits of each
+    /// image run alone. The graph runs image by image; its input gradient (straight through each rounding) stays
+    /// close to the float model's.
+    func testDynamicallyQuantizedViTOpset13() throws {
+        let reference = try ONNXFixtures.load(ONNXFixtures.url("vit_dynamic.safetensors"))
+        let model = try ONNXClassifier(contentsOf: ONNXFixtures.url("vit_dynamic-opset13.onnx"), preprocessing: ONNXFixtures.raw(size: 32))
+        XCTAssertFalse(model.acceptsBatches, "a DynamicQuantizeLinear's range would span the batch")
+        XCTAssertEqual(Set(model.model.nodes.map(\.opType)).intersection(["DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"]).count, 3)
+        let input = reference["input"]!.requiringGradient()
+        let logits = model.logits(input)
+        XCTAssertLessThanOrEqual(relativeError(logits, reference["logits"]!), 1e-3)
+        let float = try ONNXFixtures.reference("vit")
+        let g = try gradients(of: (logits * float["seed"]!).sum(), withRespectTo: [input])[0]
+        let expected = float["input_gradient"]!
+        let cosine = zip(g.scalars, expected.scalars).reduce(0) { $0 + $1.0 * $1.1 }
+            / (sqrt(g.scalars.reduce(0) { $0 + $1 * $1 }) * sqrt(expected.scalars.reduce(0) { $0 + $1 * $1 }))
+        XCTAssertGreaterThan(cosine, 0.9, "the straight-through gradient follows the float model's")
+    }
     func testOpMixOpset13() throws { try check("opmix", opset: 13, size: 19) }
     func testOpMixOpset17() throws { try check("opmix", opset: 17, size: 19) }
 
