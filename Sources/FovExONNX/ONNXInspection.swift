@@ -78,6 +78,8 @@ public struct ONNXInspection: Encodable {
     /// The Softmax or LogSoftmax that ends the graph, left out so that explanations read the logits before it
     /// (``ONNXClassifier/outputSoftmax``).
     public var outputSoftmax: String?
+    /// The quantization the graph holds (QDQ, operator-oriented or dynamic, ``ONNXQuantization``), or nil.
+    public var quantization: String?
     /// The order of the colour channels the model is fed (``ONNXClassifier/channelOrder``); nil when it does not load.
     public var channelOrder: ONNXInputSettings.ChannelOrder?
     /// The model's free-form key/value metadata (``ONNXModel/metadata``).
@@ -99,6 +101,7 @@ public struct ONNXInspection: Encodable {
         inputs = model.inputs.map { Tensor(name: $0.name, elementType: $0.elementType, shape: $0.shapeDescription) }
         outputs = model.outputs.map { Tensor(name: $0.name, elementType: $0.elementType, shape: $0.shapeDescription) }
         operatorCounts = model.operatorCounts
+        quantization = ONNXQuantization.form(of: model.operatorCounts)
         metadata = model.metadata
         unsupported = []
         camCandidates = []
@@ -150,6 +153,10 @@ public struct ONNXInspection: Encodable {
         if !metadata.isEmpty {
             lines.append("metadata:")
             lines += metadata.sorted { $0.key < $1.key }.map { "  \($0.key) = \($0.value)" }
+        }
+        if let quantization {
+            lines.append("quantized: \(quantization); it runs in float on the dequantized values, and gradients pass each "
+                + "rounding straight through (zero where it saturates)")
         }
         lines.append("ops (\(operatorCounts.values.reduce(0, +)) nodes):")
         lines += operatorCounts.sorted { $0.key < $1.key }.map { "  \($0.key) \($0.value)" }

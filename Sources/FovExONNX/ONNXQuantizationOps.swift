@@ -1,10 +1,10 @@
 import Foundation
 import FovExTensor
 
-/// Quantized ONNX models, in both of onnxruntime's formats: QDQ (`QuantizeLinear` → `DequantizeLinear` pairs around
+/// Quantized ONNX models, in the three forms onnxruntime's quantizer writes: QDQ (`QuantizeLinear` → `DequantizeLinear` pairs around
 /// float ops, as `quantize_static` writes by default, and TensorRT and most deployment tool chains) and the
 /// operator-oriented one (`QLinearConv`, `QLinearMatMul` and the `com.microsoft` `QLinear*` ops, as the ONNX Model
-/// Zoo's int8 classifiers hold them; `QGemm` is a `com.microsoft` op too).
+/// Zoo's int8 classifiers hold them; `QGemm` is a `com.microsoft` op too), and dynamic quantization (below).
 ///
 /// The graph runs in float on the quantized tensors' dequantized values ((q − zero point) · scale, the numbers the
 /// integers stand for). `QuantizeLinear` gives those values directly: clamp(round-half-even(x / scale) + zero point,
@@ -35,10 +35,11 @@ enum ONNXQuantization {
     /// The domain of `IntegerValues`, which no model file names.
     static let expansionDomain = "fovex.quantization"
 
-    /// `nodes` with each operator-oriented quantized op (`QLinearConv`, `QLinearMatMul`, and `QLinearAdd`, `QLinearMul`,
-    /// `QLinearGlobalAveragePool`, `QLinearAveragePool`, `QLinearConcat`, `QLinearSigmoid`, `QLinearLeakyRelu` of
-    /// the `com.microsoft` domain, and its `QGemm`) replaced by its float op between `DequantizeLinear`s and a `QuantizeLinear`, and
-    /// each `DequantizeLinear` that reads a quantized value of another scale or zero point marked for refusal.
+    /// `nodes` with each operator-oriented quantized op (`QLinearConv`, `QLinearMatMul`, and `QGemm`, `QLinearAdd`,
+    /// `QLinearMul`, `QLinearGlobalAveragePool`, `QLinearAveragePool`, `QLinearConcat`, `QLinearSigmoid`,
+    /// `QLinearLeakyRelu` of the `com.microsoft` domain) replaced by its float op between `DequantizeLinear`s and a
+    /// `QuantizeLinear`, each `MatMulInteger` and `ConvInteger` by its float product, and each `DequantizeLinear`
+    /// that reads a quantized value of another scale or zero point marked for refusal.
     static func expanding(_ nodes: [ONNXNode], initializers: [String: ONNXValue]) -> [ONNXNode] {
         // Where each value's scale is, for the integer products' operands: a QuantizeLinear's input 1, a
         // DynamicQuantizeLinear's output 1.
@@ -72,6 +73,18 @@ enum ONNXQuantization {
             marked.attributes[mismatchMark] = .int(1)
             return marked
         }
+    }
+
+    /// The quantization a graph with these op counts holds, in words, or nil when it holds none.
+    static func form(of counts: [String: Int]) -> String? {
+        if counts["DynamicQuantizeLinear"] != nil {
+            return "dynamic (DynamicQuantizeLinear: each image's own uint8 ranges; images run one at a time)"
+        }
+        if counts.keys.contains(where: { $0.hasPrefix("QLinear") || $0.hasPrefix("com.microsoft.QLinear") || $0 == "com.microsoft.QGemm" }) {
+            return "operator-oriented (QLinearConv, QLinearMatMul, com.microsoft QLinear ops)"
+        }
+        if counts["QuantizeLinear"] != nil || counts["DequantizeLinear"] != nil { return "QDQ (QuantizeLinear → DequantizeLinear)" }
+        return nil
     }
 
     /// The attribute that marks a `DequantizeLinear` of a value quantized with another scale or zero point.

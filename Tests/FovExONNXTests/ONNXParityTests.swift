@@ -159,6 +159,12 @@ final class ONNXParityTests: XCTestCase {
         XCTAssertEqual(model.model.nodes.filter { $0.opType.hasPrefix("QLinear") }.count, 6)
         let program = try ONNXProgram(try ONNXModel(contentsOf: ONNXFixtures.url("qop_cnn-opset13.onnx")))
         XCTAssertEqual(program.steps.filter { $0.node.opType == "QuantizeLinear" }.count, 7, "the input and each QLinear op's output")
+        let report = try ONNXInspection(contentsOf: ONNXFixtures.url("qop_cnn-opset13.onnx"))
+        XCTAssertEqual(report.quantization?.hasPrefix("operator-oriented"), true)
+        XCTAssertTrue(report.unsupported.isEmpty && report.text.contains("quantized: operator-oriented"), report.text)
+        XCTAssertEqual(try ONNXInspection(contentsOf: ONNXFixtures.url("qdq_cnn-opset13.onnx")).quantization?.hasPrefix("QDQ"), true)
+        XCTAssertEqual(try ONNXInspection(contentsOf: ONNXFixtures.url("vit_dynamic-opset13.onnx")).quantization?.hasPrefix("dynamic"), true)
+        XCTAssertNil(try ONNXInspection(contentsOf: ONNXFixtures.url("vit-opset13.onnx")).quantization)
     }
     /// The small ViT dynamically quantized by onnxruntime's quantize_dynamic (tools/make_onnx_dynamic_quantization_fixtures.py:
     /// DynamicQuantizeLinear, MatMulInteger, ConvInteger, uint8 weights with zero points): onnxruntime's logits of each
