@@ -299,7 +299,7 @@ struct ResizePlan {
         let named = node.string("mode") ?? "nearest"
         mode = legacy && named == "bilinear" ? "linear" : named
         coordinates = legacy ? "asymmetric" : node.string("coordinate_transformation_mode") ?? "half_pixel"
-        nearest = legacy ? "legacy" : node.string("nearest_mode") ?? "round_prefer_floor"
+        nearest = legacy ? "floor_up_ceil_down" : node.string("nearest_mode") ?? "round_prefer_floor"
         cubicA = node.float("cubic_coeff_a", default: -0.75)
         excludeOutside = node.int("exclude_outside", default: 0) == 1
         if node.opType == "Upsample" && ctx.opset < 9 {
@@ -384,7 +384,7 @@ struct ResizePlan {
             case "floor": i = c.rounded(.down)
             case "ceil": i = c.rounded(.up)
             case "round_prefer_ceil": i = (c + 0.5).rounded(.down)
-            case "legacy": i = scale < 1 ? c.rounded(.up) : c.rounded(.down)
+            case "floor_up_ceil_down": i = scale < 1 ? c.rounded(.up) : c.rounded(.down)
             default: i = c == c.rounded(.down) + 0.5 ? c.rounded(.down) : c.rounded()
             }
             return [(clamp(Int(i)), 1)]

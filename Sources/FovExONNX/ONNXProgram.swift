@@ -50,7 +50,10 @@ final class ONNXProgram {
     /// The opsets this library reads. From 22 to 28 the ops it runs changed only in the element types they allow
     /// (bfloat16, 4- and 8-bit floats), except SpaceToDepth's `mode` (28), Range's `stash_type` (27: its
     /// arithmetic is exact here) and Cast's `round_mode` (24: for 8-bit exponent-only floats, which it refuses);
-    /// opset 23 added Attention (``ONNXAttention``).
+    /// opset 23 added Attention (``ONNXAttention``). Before 11, ops take as attributes what later opsets take as
+    /// inputs (Clip's bounds, Pad's pads, Slice's starts and ends, Split's, Squeeze's, Unsqueeze's and the
+    /// reductions' axes), which each op's builder reads by the opset; Upsample (7–9) and Resize-10 resize with
+    /// asymmetric coordinates (``ResizePlan``).
     static let supportedOpsets = 7...28
 
     /// Compiles `model`'s graph; `fusing: false` runs every node on its own (the reference the fusion tests
