@@ -126,27 +126,18 @@ def write_ops():
              definition=lambda x: lrn_by_the_definition(x, **lrn5))
     write_op("lrn-size4-opset7", "LRN", rng.standard_normal((1, 6, 3, 4)).astype(f32) * 2, ["x"], lrn4, 7, 4,
              definition=lambda x: lrn_by_the_definition(x, **lrn4), runtime=False)
-    # Upsample-7: scales as an attribute; Upsample-9: as an input.
-    write_op("upsample-7-nearest", "Upsample", rng.standard_normal((1, 2, 3, 4)).astype(f32), ["x"],
-             dict(mode="nearest", scales=[1.0, 1.0, 2.0, 3.0]), 7, 4,
-             definition=lambda x: resized_asymmetric(x, [1, 1, 2, 3], "nearest"))
-    write_op("upsample-9-linear", "Upsample", rng.standard_normal((1, 2, 3, 4)).astype(f32),
-             ["x", np.array([1, 1, 2, 1.5], f32)], dict(mode="linear"), 9, 4,
-             definition=lambda x: resized_asymmetric(x, [1, 1, 2, 1.5], "linear"))
-    write_op("upsample-9-nearest-fractional", "Upsample", rng.standard_normal((1, 2, 3, 4)).astype(f32),
-             ["x", np.array([1, 1, 1.5, 2.5], f32)], dict(mode="nearest"), 9, 4,
-             definition=lambda x: resized_asymmetric(x, [1, 1, 1.5, 2.5], "nearest"))
-    # Resize-10: inputs X and scales; downsampling too.
-    write_op("resize-10-nearest-down", "Resize", rng.standard_normal((1, 2, 7, 9)).astype(f32),
-             ["x", np.array([1, 1, 0.6, 0.5], f32)], dict(mode="nearest"), 10, 4,
-             definition=lambda x: resized_asymmetric(x, [1, 1, 0.6, 0.5], "nearest"))
-    write_op("resize-10-linear-up", "Resize", rng.standard_normal((1, 2, 3, 4)).astype(f32),
-             ["x", np.array([1, 1, 1.7, 2], f32)], dict(mode="linear"), 10, 4,
-             definition=lambda x: resized_asymmetric(x, [1, 1, 1.7, 2], "linear"))
-    write_op("resize-10-linear-down", "Resize", rng.standard_normal((1, 2, 8, 6)).astype(f32),
-             ["x", np.array([1, 1, 0.5, 0.75], f32)], dict(mode="linear"), 10, 4,
-             definition=lambda x: resized_asymmetric(x, [1, 1, 0.5, 0.75], "linear"))
-
+    # Upsample-7: scales as an attribute; Upsample-9 and Resize-10: as an input; Resize-10 downsampling too.
+    resizings = [("upsample-7-nearest", "Upsample", (1, 2, 3, 4), [1, 1, 2, 3], "nearest", 7),
+                 ("upsample-9-linear", "Upsample", (1, 2, 3, 4), [1, 1, 2, 1.5], "linear", 9),
+                 ("upsample-9-nearest-fractional", "Upsample", (1, 2, 3, 4), [1, 1, 1.5, 2.5], "nearest", 9),
+                 ("resize-10-nearest-down", "Resize", (1, 2, 7, 9), [1, 1, 0.6, 0.5], "nearest", 10),
+                 ("resize-10-linear-up", "Resize", (1, 2, 3, 4), [1, 1, 1.7, 2], "linear", 10),
+                 ("resize-10-linear-down", "Resize", (1, 2, 8, 6), [1, 1, 0.5, 0.75], "linear", 10)]
+    for name, op, shape, scales, mode, opset in resizings:
+        as_attribute = opset < 9
+        write_op(name, op, rng.standard_normal(shape).astype(f32), ["x"] if as_attribute else ["x", np.array(scales, f32)],
+                 dict(mode=mode, **({"scales": [float(v) for v in scales]} if as_attribute else {})), opset, 4,
+                 definition=lambda x, scales=scales, mode=mode: resized_asymmetric(x, scales, mode))
 
 class SmallAlexNet(nn.Module):
     """AlexNet's layout (convolution, ReLU, LRN, max pooling twice; then three convolutions; two hidden linear

@@ -195,22 +195,14 @@ extension ONNXQuantization {
                 guard case .integer(let t) = z else { throw UnsupportedUseError("the zero point must be an integer tensor") }
                 return t
             }()
-            let axis = ctx.node.int("axis", default: 0)
+            // Less the zero point is dequantizing with a scale of 1, per tensor or along `axis`.
+            let zeros = zero?.values ?? [0]
+            let unscaled = QuantizationPlan(scale: [Float](repeating: 1, count: zeros.count), zeroPoint: zeros,
+                                            axis: zeros.count > 1 ? ctx.node.int("axis", default: 0) : nil, range: 0...0)
             return { inputs in
                 switch inputs.first ?? nil {
                 case .integer(let q)?:
-                    guard let zero, zero.count > 1 else {
-                        let z = zero?.values.first ?? 0
-                        return [.float(Tensor(shape: q.shape, scalars: q.values.map { Float($0 - z) }))]
-                    }
-                    let a = axis < 0 ? axis + q.shape.count : axis
-                    guard a >= 0, a < q.shape.count, q.shape[a] == zero.count else {
-                        throw KernelError("\(zero.count) zero points along axis \(axis) of a \(q.shape) tensor")
-                    }
-                    let inner = q.shape[(a + 1)...].reduce(1, *)
-                    return [.float(Tensor(shape: q.shape, scalars: q.values.indices.map { i in
-                        Float(q.values[i] - zero.values[(i / inner) % zero.count])
-                    }))]
+                    return [.float(try unscaled.dequantized(q))]
                 case .float(let x)?:
                     guard inputs.count > 1, case .float(let scale)? = inputs[1], scale.count == 1 else {
                         throw KernelError("IntegerValues needs the operand's scale")
@@ -278,7 +270,7 @@ struct QuantizationPlan {
         guard let axis else { return (1, 1, count) }
         let a = axis < 0 ? axis + shape.count : axis
         guard a >= 0, a < shape.count, shape[a] == scale.count else {
-            throw KernelError("\(scale.count) scales along axis \(axis) of a \(shape) tensor")
+            throw KernelError("\(scale.count) scales or zero points along axis \(axis) of a \(shape) tensor")
         }
         let inner = shape[(a + 1)...].reduce(1, *)
         return (count / max(inner * scale.count, 1), scale.count, inner)
@@ -293,6 +285,8 @@ struct QuantizationPlan {
         let (outer, channels, inner) = try blocks(of: x.shape)
         let (low, high) = (Float(range.lowerBound), Float(range.upperBound))
         let input = source.basePointer
+        let mask: Tensor? = withMask ? Tensor.uninitialized(x.shape) : nil
+        let flags = mask?.storage.pointer
         let values = Tensor(shape: x.shape) { out in
             var k = 0
             for _ in 0..<outer {
@@ -301,20 +295,7 @@ struct QuantizationPlan {
                     for i in k..<(k + inner) {
                         let q = (input[i] / step).rounded(.toNearestOrEven) + zero
                         out[i] = (Swift.min(Swift.max(q, low), high) - zero) * step
-                    }
-                    k += inner
-                }
-            }
-        }
-        guard withMask else { return (values, nil) }
-        let mask = Tensor(shape: x.shape) { out in
-            var k = 0
-            for _ in 0..<outer {
-                for c in 0..<channels {
-                    let (step, zero) = (scale[c], Float(zeroPoint[c]))
-                    for i in k..<(k + inner) {
-                        let q = (input[i] / step).rounded(.toNearestOrEven) + zero
-                        out[i] = q >= low && q <= high ? 1 : 0
+                        flags?[i] = q >= low && q <= high ? 1 : 0
                     }
                     k += inner
                 }
