@@ -197,6 +197,9 @@ private final class Plan {
         case convolution(input: Int, output: Int, residual: Int?, inPlace: Bool, DNNLPrimitive,
                          weights: (pointer: UnsafeMutableRawPointer, owner: TensorStorage), bias: Tensor?)
         case pooling(input: Int, output: Int, DNNLPrimitive)
+        /// Runs a 3×3 convolution of `input` by Winograd's algorithm into `output`, adding `residual`'s values (in
+        /// place, into the residual's own buffer, when `inPlace`).
+        case winograd(input: Int, output: Int, residual: Int?, inPlace: Bool, WinogradConvolution)
         /// Runs a primitive on `inputs` (in its argument order) into `output`: an element-wise function, a binary
         /// operation, a concatenation.
         case primitive(inputs: [Int32: Int], output: Int, DNNLPrimitive)
@@ -254,6 +257,18 @@ private final class Plan {
         for layer in chain.layers {
             // The layer's output is the value appended last (after any reorder its inputs needed).
             switch layer {
+            case .convolution(let c) where WinogradConvolution.isEnabled
+                && WinogradConvolution.applies(to: c, input: shapes[copies[c.input][0]], blockChannels: blockedActivationChannels):
+                var outShape = shapes[copies[c.input][0]]
+                outShape[1] = c.weight.shape[0]
+                if let r = c.residual, shapes[copies[r][0]] != outShape { return nil }
+                let blocked = memoryDesc(dims: outShape, tag: blockedActivationTag)
+                let src = value(c.input, as: memoryDesc(dims: shapes[copies[c.input][0]], tag: blockedActivationTag))
+                let residual = c.residual.map { value($0, as: blocked) }
+                layouts.append(blocked)
+                shapes.append(outShape)
+                steps.append(.winograd(input: src, output: layouts.count - 1, residual: residual, inPlace: false,
+                                       WinogradConvolution(weight: c.weight, bias: c.bias, activation: c.activation)))
             case .convolution(let c):
                 guard let made = Plan.convolution(c, input: shapes[copies[c.input][0]],
                                                    residual: c.residual.map { shapes[copies[$0][0]] }) else { return nil }
@@ -337,6 +352,9 @@ private final class Plan {
             case .convolution(let input, _, let residual, _, _, _, _):
                 lastUse[input] = k
                 if let residual { lastUse[residual] = k }
+            case .winograd(let input, _, let residual, _, _):
+                lastUse[input] = k
+                if let residual { lastUse[residual] = k }
             case .pooling(let input, _, _): lastUse[input] = k
             case .primitive(let inputs, _, _): for v in inputs.values { lastUse[v] = k }
             }
@@ -349,6 +367,9 @@ private final class Plan {
                residual != input {
                 steps[k] = .convolution(input: input, output: output, residual: residual, inPlace: true, primitive,
                                         weights: weights, bias: bias)
+            }
+            if case let .winograd(input, output, residual?, _, convolution) = step, lastUse[residual] == k, residual != input {
+                steps[k] = .winograd(input: input, output: output, residual: residual, inPlace: true, convolution)
             }
         }
         releases = Array(repeating: [], count: steps.count)
@@ -391,6 +412,23 @@ private final class Plan {
                 ]
                 if let bias { args.append((DNNL_ARG_BIAS, memoryDesc(dims: [bias.count], tag: dnnl_a), UnsafeMutableRawPointer(bias.basePointer))) }
                 withExtendedLifetime(weights.owner) { primitive.execute(args) }
+            case let .winograd(input, output, residual, inPlace, convolution):
+                if let residual, inPlace {
+                    (buffers[output], offsets[output]) = (buffers[residual], offsets[residual])
+                    buffers[residual] = nil
+                } else {
+                    _ = fresh(output)
+                }
+                let shape = shapes[output]
+                let added: UnsafePointer<Float>?
+                if let residual {
+                    added = UnsafePointer(pointer(inPlace ? output : residual).assumingMemoryBound(to: Float.self))
+                } else {
+                    added = nil
+                }
+                convolution.run(input: pointer(input).assumingMemoryBound(to: Float.self),
+                                output: pointer(output).assumingMemoryBound(to: Float.self), residual: added,
+                                batch: shape[0], height: shape[2], width: shape[3], blockChannels: blockedActivationChannels)
             case let .pooling(input, output, primitive):
                 let dst = fresh(output)
                 primitive.execute([(DNNL_ARG_SRC, layouts[input], pointer(input)),
@@ -515,7 +553,7 @@ extension Plan {
 }
 
 /// The channels per block of this CPU's convolution kernels' activation layout: 16 with AVX-512, else 8.
-private let blockedActivationChannels: Int = {
+let blockedActivationChannels: Int = {
     let isa = dnnl_get_effective_cpu_isa().rawValue, avx512 = dnnl_cpu_isa_avx512_core.rawValue
     return isa & avx512 == avx512 ? 16 : 8
 }()

@@ -1,0 +1,300 @@
+import CDNNL
+import Foundation
+
+// Winograd's minimal filtering, F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+// 2016), for the 3×3 convolutions of the forward-only chains (BlockedInference.swift).
+//
+// oneDNN 2.6 has Winograd kernels only for AVX-512; on AVX2 its direct kernels already run at about 90 % of the
+// cores' FMA rate, so the 3×3 layers (a third of ResNet-50's time) could only get faster by doing fewer
+// multiplications. F(2×2, 3×3) computes each 2×2 output tile from a 4×4 input tile with 16 products per channel
+// pair instead of 36: the input tiles and the filters are transformed (additions only, and halvings, exact in
+// binary), multiplied as 16 independent matrix products over the channels, and the products transformed back.
+// The result differs from the direct sum by rounding only (about 1e−6 of the output's magnitude).
+// docs/design/onnx-speed.md, "Winograd 3 × 3 convolutions", has the measurements behind the rules below.
+
+/// A 3×3, stride-1, padding-1 convolution by F(2×2, 3×3), reading and writing the chains' blocked activation
+/// layout (nChw8c or nChw16c), with its bias, an optional residual and activation applied as the tiles are
+/// written back.
+final class WinogradConvolution: @unchecked Sendable {
+    let inputChannels: Int
+    let outputChannels: Int
+    /// U = G·g·Gᵀ of each filter g, as 16 matrices [C, K] (one per position in the 4×4 tile), row-major.
+    private let transformedWeights: TensorStorage
+    private let bias: TensorStorage
+    private let activation: ConvActivation?
+
+    /// Whether the chains use this algorithm unless told otherwise: on CPUs whose blocked layout is eight channels
+    /// wide (AVX2), where it was measured faster; `FOVEX_WINOGRAD=0` turns it off, `=1` on for every CPU.
+    static let isEnabled: Bool = {
+        switch ProcessInfo.processInfo.environment["FOVEX_WINOGRAD"] {
+        case "0": return false
+        case "1": return true
+        default: return blockedActivationChannels == 8
+        }
+    }()
+
+    /// Whether `c` on an input of NCHW `shape` is a convolution this algorithm computes, and one where it was
+    /// measured faster than oneDNN's direct kernel: 3×3, stride 1, no dilation or groups, one pixel of zero
+    /// padding on every side, channel counts that fill whole blocks and are at least 32, and at least 36 tiles
+    /// (an output of 11 × 11 or more). Smaller layers lose to the cost of the transforms, and a 7 × 7 output's 16
+    /// tiles make matrix products too short to amortise reading the transformed filters.
+    static func applies(to c: BlockedConvolution, input shape: [Int], blockChannels: Int) -> Bool {
+        guard c.weight.rank == 4, shape.count == 4, c.weight.shape[2] == 3, c.weight.shape[3] == 3, c.stride == 1,
+              c.dilation == 1, c.groups == 1, c.weight.shape[1] == shape[1] else { return false }
+        if case .reflect = c.padding { return false }
+        let (h, w) = (shape[2], shape[3])
+        let pads = c.padding.zeroPads(height: h, width: w, kernel: (3, 3), stride: 1, dilation: 1)
+        let (channels, outputs) = (shape[1], c.weight.shape[0])
+        return pads == (1, 1, 1, 1) && channels % blockChannels == 0 && outputs % blockChannels == 0
+            && channels >= 32 && outputs >= 32 && ((h + 1) / 2) * ((w + 1) / 2) >= 36
+    }
+
+    /// - Parameters:
+    ///   - weight: [K, C, 3, 3] filters.
+    ///   - bias: [K], or nil.
+    init(weight: Tensor, bias: Tensor?, activation: ConvActivation?) {
+        precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "Winograd needs 3×3 filters")
+        let (k, c) = (weight.shape[0], weight.shape[1])
+        (inputChannels, outputChannels, self.activation) = (c, k, activation)
+        transformedWeights = PackedWeightCache.shared.derived(from: weight, key: "winograd-f2x3") {
+            WinogradConvolution.transform(filters: weight.contiguous(), outputs: k, inputs: c)
+        }
+        let b = TensorStorage(count: k, repeating: 0)
+        if let bias {
+            precondition(bias.count == k, "bias of \(bias.count) for \(k) outputs")
+            let values = bias.contiguous()
+            b.pointer.update(from: values.basePointer, count: k)
+        }
+        self.bias = b
+    }
+
+    /// The 16 [C, K] matrices of transformed filters.
+    private static func transform(filters: Tensor, outputs k: Int, inputs c: Int) -> TensorStorage {
+        let u = TensorStorage(uninitializedCount: 16 * c * k)
+        let g = filters.basePointer
+        for o in 0..<k {
+            for i in 0..<c {
+                let f = g + (o * c + i) * 9
+                // G·g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 of each column; then ·Gᵀ, the same
+                // combination of each resulting row's three entries.
+                func combine(_ a: Float, _ b: Float, _ d: Float) -> (Float, Float, Float, Float) {
+                    (a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
+                }
+                let columns = (0..<3).map { j in combine(f[j], f[3 + j], f[6 + j]) }
+                let rows = [(columns[0].0, columns[1].0, columns[2].0), (columns[0].1, columns[1].1, columns[2].1),
+                            (columns[0].2, columns[1].2, columns[2].2), (columns[0].3, columns[1].3, columns[2].3)]
+                for (r, row) in rows.enumerated() {
+                    let e = combine(row.0, row.1, row.2)
+                    for (s, value) in [e.0, e.1, e.2, e.3].enumerated() { u.pointer[((r * 4 + s) * c + i) * k + o] = value }
+                }
+            }
+        }
+        return u
+    }
+
+    /// The convolution of `input` (N × C × H × W in the blocked layout of `blockChannels` channels) into `output`
+    /// (N × K × H × W, same layout): bias, then `residual` (same shape and layout as the output; it may be the
+    /// output buffer itself), then the activation.
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, height: Int, width: Int, blockChannels: Int) {
+        let geometry = TileGeometry(batch: batch, height: height, width: width, inputChannels: inputChannels,
+                                    outputChannels: outputChannels, blockChannels: blockChannels)
+        let tiles = geometry.tileCount
+        let (c, k) = (inputChannels, outputChannels)
+        let threads = Threading.threadCount
+        DNNLContext.shared.runExclusively {
+            // Whole image at once while its transformed tiles stay within a few MB (ResNet-50's 28 × 28 and 14 × 14
+            // stages): the transforms split by channel blocks, the 16 products one per thread at a time. Larger
+            // inputs go in blocks of tiles, each transformed, multiplied and written back by one thread while its
+            // tiles are in that core's cache (ResNet-50's 56 × 56 stage ran 1.3× faster so).
+            if 64 * tiles * (c + k) <= 4 << 20 {
+                let v = TensorStorage(uninitializedCount: 16 * tiles * c)
+                let m = TensorStorage(uninitializedCount: 16 * tiles * k)
+                let (vp, mp) = (v.pointer, m.pointer)
+                let inChunks = c / 8, outChunks = k / 8
+                parallelFor(Swift.min(threads, inChunks)) { part in
+                    var chunk = part
+                    while chunk < inChunks {
+                        geometry.transformInput(input, chunks: chunk..<chunk + 1, tiles: 0..<tiles, into: vp, rowCount: tiles)
+                        chunk += threads
+                    }
+                }
+                parallelFor(16) { position in
+                    geometry.multiply(position: position, tiles: tiles, v: vp, u: transformedWeights.pointer, m: mp)
+                }
+                parallelFor(Swift.min(threads, outChunks)) { part in
+                    var chunk = part
+                    while chunk < outChunks {
+                        geometry.transformOutput(mp, chunks: chunk..<chunk + 1, tiles: 0..<tiles, rowCount: tiles,
+                                                 bias: bias.pointer, residual: residual, activation: activation, into: output)
+                        chunk += threads
+                    }
+                }
+            } else {
+                let perThread = (tiles + threads - 1) / threads
+                let blockTiles = Swift.min(perThread, Swift.max(64, (512 << 10) / (64 * (c + k))))
+                let blocks = (tiles + blockTiles - 1) / blockTiles
+                parallelFor(Swift.min(threads, blocks)) { part in
+                    let v = TensorStorage(uninitializedCount: 16 * blockTiles * c)
+                    let m = TensorStorage(uninitializedCount: 16 * blockTiles * k)
+                    var block = part
+                    while block < blocks {
+                        let range = block * blockTiles..<Swift.min(tiles, (block + 1) * blockTiles)
+                        geometry.transformInput(input, chunks: 0..<c / 8, tiles: range, into: v.pointer, rowCount: range.count)
+                        for position in 0..<16 {
+                            geometry.multiply(position: position, tiles: range.count, v: v.pointer,
+                                              u: transformedWeights.pointer, m: m.pointer)
+                        }
+                        geometry.transformOutput(m.pointer, chunks: 0..<k / 8, tiles: range, rowCount: range.count,
+                                                 bias: bias.pointer, residual: residual, activation: activation, into: output)
+                        block += threads
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a tile's pixels lie in the blocked layout, and the three stages on ranges of tiles and channels.
+private struct TileGeometry {
+    let batch, height, width, inputChannels, outputChannels, blockChannels: Int
+    let tileRows, tileColumns: Int
+
+    init(batch: Int, height: Int, width: Int, inputChannels: Int, outputChannels: Int, blockChannels: Int) {
+        (self.batch, self.height, self.width) = (batch, height, width)
+        (self.inputChannels, self.outputChannels, self.blockChannels) = (inputChannels, outputChannels, blockChannels)
+        (tileRows, tileColumns) = ((height + 1) / 2, (width + 1) / 2)
+    }
+
+    var tileCount: Int { batch * tileRows * tileColumns }
+
+    /// The offset of image `n`'s eight channels from `channel` (a multiple of 8) at pixel (0, 0), for a value of
+    /// `channels` channels; pixel (y, x) is `(y · width + x) · blockChannels` further.
+    @inline(__always) func base(_ n: Int, channel: Int, channels: Int) -> Int {
+        let block = channel / blockChannels
+        return (n * (channels / blockChannels) + block) * height * width * blockChannels + channel - block * blockChannels
+    }
+
+    /// Bᵀ·d·B of the 4×4 input tiles at `tiles` (starting one pixel above and left of their outputs, zeros outside
+    /// the image), eight channels of `chunks` at a time, into V's 16 matrices of `rowCount` rows (tile − first
+    /// tile) and C columns.
+    func transformInput(_ x: UnsafePointer<Float>, chunks: Range<Int>, tiles: Range<Int>,
+                        into v: UnsafeMutablePointer<Float>, rowCount: Int) {
+        let c = inputChannels
+        let matrix = rowCount * c
+        let (pixel, row) = (blockChannels, width * blockChannels)
+        let perImage = tileRows * tileColumns
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 16) { d in
+            for chunk in chunks {
+                let c0 = chunk * 8
+                var t = tiles.lowerBound
+                while t < tiles.upperBound {
+                    // One run of tiles along a tile row of one image.
+                    let n = t / perImage, r = t % perImage
+                    let (ty, firstColumn) = (r / tileColumns, r % tileColumns)
+                    let runEnd = Swift.min(tiles.upperBound, t + tileColumns - firstColumn)
+                    let image = x + base(n, channel: c0, channels: c)
+                    let y0 = 2 * ty - 1
+                    let rowsInside = y0 >= 0 && y0 + 3 < height
+                    for tile in t..<runEnd {
+                        let x0 = 2 * (firstColumn + tile - t) - 1
+                        let origin = image + y0 * row + x0 * pixel
+                        if rowsInside && x0 >= 0 && x0 + 3 < width {
+                            for i in 0..<4 {
+                                for j in 0..<4 { d[i * 4 + j] = load8(origin + i * row + j * pixel) }
+                            }
+                        } else {
+                            for i in 0..<4 {
+                                let inside = y0 + i >= 0 && y0 + i < height
+                                for j in 0..<4 {
+                                    d[i * 4 + j] = inside && x0 + j >= 0 && x0 + j < width
+                                        ? load8(image + (y0 + i) * row + (x0 + j) * pixel) : .zero
+                                }
+                            }
+                        }
+                        // Bᵀ·d (rows), then ·B (columns): Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+                        for j in 0..<4 {
+                            let (a, b, e, f) = (d[j], d[4 + j], d[8 + j], d[12 + j])
+                            (d[j], d[4 + j], d[8 + j], d[12 + j]) = (a - e, b + e, e - b, b - f)
+                        }
+                        let out = v + (tile - tiles.lowerBound) * c + c0
+                        for i in 0..<4 {
+                            let (a, b, e, f) = (d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3])
+                            store8(a - e, out + (4 * i) * matrix)
+                            store8(b + e, out + (4 * i + 1) * matrix)
+                            store8(e - b, out + (4 * i + 2) * matrix)
+                            store8(b - f, out + (4 * i + 3) * matrix)
+                        }
+                    }
+                    t = runEnd
+                }
+            }
+        }
+    }
+
+    /// M = V·U at one of the 16 tile positions, on the calling thread (oneDNN's GEMM runs single-threaded inside a
+    /// parallel region).
+    func multiply(position: Int, tiles: Int, v: UnsafePointer<Float>, u: UnsafePointer<Float>,
+                  m: UnsafeMutablePointer<Float>) {
+        let (c, k) = (inputChannels, outputChannels)
+        dnnlCheck(dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), Int64(tiles), Int64(k), Int64(c), 1,
+                             v + position * tiles * c, Int64(c), u + position * c * k, Int64(k), 0,
+                             m + position * tiles * k, Int64(k)),
+                  "Winograd product \(tiles)×\(c)·\(c)×\(k)")
+    }
+
+    /// Aᵀ·m·A of the products at `tiles`, plus bias, residual and activation, into the output's 2×2 tiles (those
+    /// inside the image), eight output channels of `chunks` at a time.
+    func transformOutput(_ m: UnsafePointer<Float>, chunks: Range<Int>, tiles: Range<Int>, rowCount: Int,
+                         bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, activation: ConvActivation?,
+                         into y: UnsafeMutablePointer<Float>) {
+        let k = outputChannels
+        let matrix = rowCount * k
+        let (pixel, row) = (blockChannels, width * blockChannels)
+        let perImage = tileRows * tileColumns
+        for chunk in chunks {
+            let c0 = chunk * 8
+            let b = load8(bias + c0)
+            for t in tiles {
+                let n = t / perImage, r = t % perImage
+                let (y0, x0) = (2 * (r / tileColumns), 2 * (r % tileColumns))
+                let p = m + (t - tiles.lowerBound) * k + c0
+                // Aᵀ = [1 1 1 0; 0 1 −1 −1]: rows first (each column j's top and bottom sums), then columns.
+                let (t0, b0) = rowSums(p, matrix)
+                let (t1, b1) = rowSums(p + matrix, matrix)
+                let (t2, b2) = rowSums(p + 2 * matrix, matrix)
+                let (t3, b3) = rowSums(p + 3 * matrix, matrix)
+                let origin = base(n, channel: c0, channels: k) + y0 * row + x0 * pixel
+                for i in 0..<2 where y0 + i < height {
+                    let (a, bb, e, f) = i == 0 ? (t0, t1, t2, t3) : (b0, b1, b2, b3)
+                    for j in 0..<2 where x0 + j < width {
+                        let o = origin + i * row + j * pixel
+                        var value = (j == 0 ? a + bb + e : bb - e - f) + b
+                        if let residual { value += load8(residual + o) }
+                        switch activation {
+                        case .relu?: value = value.replacing(with: 0, where: value .< 0)
+                        case .relu6?: value = value.replacing(with: 0, where: value .< 0).replacing(with: 6, where: value .> 6)
+                        case nil: break
+                        }
+                        store8(value, y + o)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Column j's Aᵀ rows: m[0][j] + m[1][j] + m[2][j] and m[1][j] − m[2][j] − m[3][j], with `p` at m[0][j] and
+    /// rows `4 · matrix` apart.
+    @inline(__always) private func rowSums(_ p: UnsafePointer<Float>, _ matrix: Int) -> (SIMD8<Float>, SIMD8<Float>) {
+        let (a, b, e, f) = (load8(p), load8(p + 4 * matrix), load8(p + 8 * matrix), load8(p + 12 * matrix))
+        return (a + b + e, b - e - f)
+    }
+}
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
