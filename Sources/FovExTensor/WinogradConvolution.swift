@@ -104,31 +104,24 @@ final class WinogradConvolution: @unchecked Sendable {
         let threads = Threading.threadCount
         DNNLContext.shared.runExclusively {
             // Whole image at once while its transformed tiles stay within a few MB (ResNet-50's 28 × 28 and 14 × 14
-            // stages): the transforms split by channel blocks, the 16 products one per thread at a time. Larger
-            // inputs go in blocks of tiles, each transformed, multiplied and written back by one thread while its
-            // tiles are in that core's cache (ResNet-50's 56 × 56 stage ran 1.3× faster so).
+            // stages): each thread transforms a share of the tiles, then the 16 products run one per thread at a
+            // time. Larger inputs go in blocks of tiles, each transformed, multiplied and written back by one thread
+            // while its tiles are in that core's cache (ResNet-50's 56 × 56 stage ran 1.3× faster so).
             if 64 * tiles * (c + k) <= 4 << 20 {
                 let v = TensorStorage(uninitializedCount: 16 * tiles * c)
                 let m = TensorStorage(uninitializedCount: 16 * tiles * k)
                 let (vp, mp) = (v.pointer, m.pointer)
-                let inChunks = c / 8, outChunks = k / 8
-                parallelFor(Swift.min(threads, inChunks)) { part in
-                    var chunk = part
-                    while chunk < inChunks {
-                        geometry.transformInput(input, chunks: chunk..<chunk + 1, tiles: 0..<tiles, into: vp, rowCount: tiles)
-                        chunk += threads
-                    }
+                let parts = Swift.min(threads, tiles)
+                func share(_ part: Int) -> Range<Int> { part * tiles / parts..<(part + 1) * tiles / parts }
+                parallelFor(parts) { part in
+                    geometry.transformInput(input, tiles: share(part), into: vp, firstRow: 0, rowCount: tiles, channelsOuter: false)
                 }
                 parallelFor(16) { position in
                     geometry.multiply(position: position, tiles: tiles, v: vp, u: transformedWeights.pointer, m: mp)
                 }
-                parallelFor(Swift.min(threads, outChunks)) { part in
-                    var chunk = part
-                    while chunk < outChunks {
-                        geometry.transformOutput(mp, chunks: chunk..<chunk + 1, tiles: 0..<tiles, rowCount: tiles,
-                                                 bias: bias.pointer, residual: residual, activation: activation, into: output)
-                        chunk += threads
-                    }
+                parallelFor(parts) { part in
+                    geometry.transformOutput(mp, tiles: share(part), firstRow: 0, rowCount: tiles, bias: bias.pointer,
+                                             residual: residual, activation: activation, into: output)
                 }
             } else {
                 let perThread = (tiles + threads - 1) / threads
@@ -140,12 +133,13 @@ final class WinogradConvolution: @unchecked Sendable {
                     var block = part
                     while block < blocks {
                         let range = block * blockTiles..<Swift.min(tiles, (block + 1) * blockTiles)
-                        geometry.transformInput(input, chunks: 0..<c / 8, tiles: range, into: v.pointer, rowCount: range.count)
+                        geometry.transformInput(input, tiles: range, into: v.pointer, firstRow: range.lowerBound,
+                                                rowCount: range.count, channelsOuter: true)
                         for position in 0..<16 {
                             geometry.multiply(position: position, tiles: range.count, v: v.pointer,
                                               u: transformedWeights.pointer, m: m.pointer)
                         }
-                        geometry.transformOutput(m.pointer, chunks: 0..<k / 8, tiles: range, rowCount: range.count,
+                        geometry.transformOutput(m.pointer, tiles: range, firstRow: range.lowerBound, rowCount: range.count,
                                                  bias: bias.pointer, residual: residual, activation: activation, into: output)
                         block += threads
                     }
@@ -168,66 +162,62 @@ private struct TileGeometry {
 
     var tileCount: Int { batch * tileRows * tileColumns }
 
-    /// The offset of image `n`'s eight channels from `channel` (a multiple of 8) at pixel (0, 0), for a value of
-    /// `channels` channels; pixel (y, x) is `(y · width + x) · blockChannels` further.
-    @inline(__always) func base(_ n: Int, channel: Int, channels: Int) -> Int {
+    /// The offset of the eight channels from `channel` (a multiple of 8) at pixel (0, 0) of the first image, for a
+    /// value of `channels` channels; image n is `n · channels · height · width` further, pixel (y, x)
+    /// `(y · width + x) · blockChannels`.
+    @inline(__always) func channelOffset(_ channel: Int) -> Int {
         let block = channel / blockChannels
-        return (n * (channels / blockChannels) + block) * height * width * blockChannels + channel - block * blockChannels
+        return block * height * width * blockChannels + channel - block * blockChannels
     }
 
     /// Bᵀ·d·B of the 4×4 input tiles at `tiles` (starting one pixel above and left of their outputs, zeros outside
-    /// the image), eight channels of `chunks` at a time, into V's 16 matrices of `rowCount` rows (tile − first
-    /// tile) and C columns.
-    func transformInput(_ x: UnsafePointer<Float>, chunks: Range<Int>, tiles: Range<Int>,
-                        into v: UnsafeMutablePointer<Float>, rowCount: Int) {
+    /// the image), all channels, into row `tile − firstRow` of V's 16 matrices of `rowCount` rows and C columns.
+    /// With `channelsOuter`, eight channels of every tile at a time, reading the input plane by plane (the order for
+    /// a block of tiles whose V stays in cache); else every channel of a tile at a time, writing V's rows whole.
+    func transformInput(_ x: UnsafePointer<Float>, tiles: Range<Int>, into v: UnsafeMutablePointer<Float>,
+                        firstRow: Int, rowCount: Int, channelsOuter: Bool) {
         let c = inputChannels
         let matrix = rowCount * c
         let (pixel, row) = (blockChannels, width * blockChannels)
         let perImage = tileRows * tileColumns
+        let chunkOffsets = stride(from: 0, to: c, by: 8).map(channelOffset)
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 16) { d in
-            for chunk in chunks {
-                let c0 = chunk * 8
-                var t = tiles.lowerBound
-                while t < tiles.upperBound {
-                    // One run of tiles along a tile row of one image.
-                    let n = t / perImage, r = t % perImage
-                    let (ty, firstColumn) = (r / tileColumns, r % tileColumns)
-                    let runEnd = Swift.min(tiles.upperBound, t + tileColumns - firstColumn)
-                    let image = x + base(n, channel: c0, channels: c)
-                    let y0 = 2 * ty - 1
-                    let rowsInside = y0 >= 0 && y0 + 3 < height
-                    for tile in t..<runEnd {
-                        let x0 = 2 * (firstColumn + tile - t) - 1
-                        let origin = image + y0 * row + x0 * pixel
-                        if rowsInside && x0 >= 0 && x0 + 3 < width {
-                            for i in 0..<4 {
-                                for j in 0..<4 { d[i * 4 + j] = load8(origin + i * row + j * pixel) }
-                            }
-                        } else {
-                            for i in 0..<4 {
-                                let inside = y0 + i >= 0 && y0 + i < height
-                                for j in 0..<4 {
-                                    d[i * 4 + j] = inside && x0 + j >= 0 && x0 + j < width
-                                        ? load8(image + (y0 + i) * row + (x0 + j) * pixel) : .zero
-                                }
-                            }
-                        }
-                        // Bᵀ·d (rows), then ·B (columns): Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+            @inline(__always) func transform(tile t: Int, chunk: Int) {
+                let n = t / perImage, r = t % perImage
+                let (y0, x0) = (2 * (r / tileColumns) - 1, 2 * (r % tileColumns) - 1)
+                let plane = x + n * c * height * width + chunkOffsets[chunk]
+                if y0 >= 0 && y0 + 3 < height && x0 >= 0 && x0 + 3 < width {
+                    let origin = plane + y0 * row + x0 * pixel
+                    for i in 0..<4 {
+                        for j in 0..<4 { d[i * 4 + j] = load8(origin + i * row + j * pixel) }
+                    }
+                } else {
+                    for i in 0..<4 {
+                        let rowInside = y0 + i >= 0 && y0 + i < height
                         for j in 0..<4 {
-                            let (a, b, e, f) = (d[j], d[4 + j], d[8 + j], d[12 + j])
-                            (d[j], d[4 + j], d[8 + j], d[12 + j]) = (a - e, b + e, e - b, b - f)
-                        }
-                        let out = v + (tile - tiles.lowerBound) * c + c0
-                        for i in 0..<4 {
-                            let (a, b, e, f) = (d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3])
-                            store8(a - e, out + (4 * i) * matrix)
-                            store8(b + e, out + (4 * i + 1) * matrix)
-                            store8(e - b, out + (4 * i + 2) * matrix)
-                            store8(b - f, out + (4 * i + 3) * matrix)
+                            d[i * 4 + j] = rowInside && x0 + j >= 0 && x0 + j < width
+                                ? load8(plane + (y0 + i) * row + (x0 + j) * pixel) : .zero
                         }
                     }
-                    t = runEnd
                 }
+                // Bᵀ·d (rows), then ·B (columns): Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+                for j in 0..<4 {
+                    let (a, b, e, f) = (d[j], d[4 + j], d[8 + j], d[12 + j])
+                    (d[j], d[4 + j], d[8 + j], d[12 + j]) = (a - e, b + e, e - b, b - f)
+                }
+                let o = v + (t - firstRow) * c + chunk * 8
+                for i in 0..<4 {
+                    let (a, b, e, f) = (d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3])
+                    store8(a - e, o + (4 * i) * matrix)
+                    store8(b + e, o + (4 * i + 1) * matrix)
+                    store8(e - b, o + (4 * i + 2) * matrix)
+                    store8(b - f, o + (4 * i + 3) * matrix)
+                }
+            }
+            if channelsOuter {
+                for chunk in chunkOffsets.indices { for t in tiles { transform(tile: t, chunk: chunk) } }
+            } else {
+                for t in tiles { for chunk in chunkOffsets.indices { transform(tile: t, chunk: chunk) } }
             }
         }
     }
@@ -243,32 +233,35 @@ private struct TileGeometry {
                   "Winograd product \(tiles)×\(c)·\(c)×\(k)")
     }
 
-    /// Aᵀ·m·A of the products at `tiles`, plus bias, residual and activation, into the output's 2×2 tiles (those
-    /// inside the image), eight output channels of `chunks` at a time.
-    func transformOutput(_ m: UnsafePointer<Float>, chunks: Range<Int>, tiles: Range<Int>, rowCount: Int,
+    /// Aᵀ·m·A of the products at `tiles` (row `tile − firstRow` of M's 16 matrices of `rowCount` rows and K
+    /// columns), plus bias, residual and activation, into the output's 2×2 tiles (those inside the image). Tiles
+    /// outer and channels inner, so that M's rows are read whole.
+    func transformOutput(_ m: UnsafePointer<Float>, tiles: Range<Int>, firstRow: Int, rowCount: Int,
                          bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, activation: ConvActivation?,
                          into y: UnsafeMutablePointer<Float>) {
         let k = outputChannels
         let matrix = rowCount * k
         let (pixel, row) = (blockChannels, width * blockChannels)
         let perImage = tileRows * tileColumns
-        for chunk in chunks {
-            let c0 = chunk * 8
-            let b = load8(bias + c0)
-            for t in tiles {
-                let n = t / perImage, r = t % perImage
-                let (y0, x0) = (2 * (r / tileColumns), 2 * (r % tileColumns))
-                let p = m + (t - tiles.lowerBound) * k + c0
+        let chunkOffsets = stride(from: 0, to: k, by: 8).map(channelOffset)
+        for t in tiles {
+            let n = t / perImage, r = t % perImage
+            let (y0, x0) = (2 * (r / tileColumns), 2 * (r % tileColumns))
+            let (rows, columns) = (Swift.min(2, height - y0), Swift.min(2, width - x0))
+            let origin = n * k * height * width + y0 * row + x0 * pixel
+            let products = m + (t - firstRow) * k
+            for (chunk, chunkOffset) in chunkOffsets.enumerated() {
+                let p = products + chunk * 8
+                let b = load8(bias + chunk * 8)
                 // Aᵀ = [1 1 1 0; 0 1 −1 −1]: rows first (each column j's top and bottom sums), then columns.
                 let (t0, b0) = rowSums(p, matrix)
                 let (t1, b1) = rowSums(p + matrix, matrix)
                 let (t2, b2) = rowSums(p + 2 * matrix, matrix)
                 let (t3, b3) = rowSums(p + 3 * matrix, matrix)
-                let origin = base(n, channel: c0, channels: k) + y0 * row + x0 * pixel
-                for i in 0..<2 where y0 + i < height {
+                for i in 0..<rows {
                     let (a, bb, e, f) = i == 0 ? (t0, t1, t2, t3) : (b0, b1, b2, b3)
-                    for j in 0..<2 where x0 + j < width {
-                        let o = origin + i * row + j * pixel
+                    for j in 0..<columns {
+                        let o = origin + chunkOffset + i * row + j * pixel
                         var value = (j == 0 ? a + bb + e : bb - e - f) + b
                         if let residual { value += load8(residual + o) }
                         switch activation {
