@@ -428,7 +428,8 @@ private final class Plan {
                 }
                 convolution.run(input: pointer(input).assumingMemoryBound(to: Float.self),
                                 output: pointer(output).assumingMemoryBound(to: Float.self), residual: added,
-                                batch: shape[0], height: shape[2], width: shape[3], blockChannels: blockedActivationChannels)
+                                batch: shape[0], height: shape[2], width: shape[3], inputBlock: blockedActivationChannels,
+                                outputBlock: blockedActivationChannels)
             case let .pooling(input, output, primitive):
                 let dst = fresh(output)
                 primitive.execute([(DNNL_ARG_SRC, layouts[input], pointer(input)),

@@ -148,6 +148,11 @@ extension Tensor {
                                           activation: activation, inPlace: inPlace, key: shapeKey(precision), precision: precision,
                                           backwardPrecision: backwardPrecision)
         }
+        if precision == .fp32 && backwardPrecision == .fp32 && WinogradConvolution.isEnabled
+            && WinogradConvolution.applies(channels: c, outputs: o, height: h, width: w, kernel: (kh, kw), stride: stride,
+                                           dilation: dilation, groups: groups, pads: (pt, pb, pl, pr), multiple: 8) {
+            return winogradConv2d(weight: weight, bias: bias, residual: residual, activation: activation)
+        }
         // The kernels for one operand precision, and their cache key. In bf16-backward the forward primitive of
         // the bf16 kernels is created but never run.
         func kernels(_ precision: Precision) -> (ConvKernels, String) {
@@ -215,6 +220,26 @@ extension Tensor {
         return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc, strategy: strategy)
     }
 
+    /// A 3×3, stride-1, padding-1 convolution by Winograd's F(2×2, 3×3) on channels-last tensors, its input
+    /// gradient by the same algorithm with the rotated, transposed filters (``WinogradConvolution``). The output is
+    /// always a fresh tensor: the residual is read, never written over.
+    fileprivate func winogradConv2d(weight: Tensor, bias: Tensor?, residual: Tensor?, activation: ConvActivation?) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let o = weight.shape[0]
+        let x = channelsLast()
+        let wc = weight.contiguous()
+        let outShape = [n, o, h, w]
+        let out = Tensor(shape: outShape, strides: Tensor.channelsLastStrides(outShape),
+                         storage: TensorStorage(uninitializedCount: outShape.reduce(1, *)))
+        let shortcut = residual.map { r in withoutGradients { r.channelsLast() } }
+        withExtendedLifetime(shortcut) {
+            WinogradConvolution(weight: wc, bias: bias, activation: activation)
+                .run(input: x.basePointer, output: out.storage.pointer, residual: shortcut?.basePointer, batch: n, height: h,
+                     width: w, inputBlock: c, outputBlock: o)
+        }
+        return out.recordedConvolution(input: x, residual: residual, activation: activation, weight: wc, strategy: .winograd)
+    }
+
     /// Records `self`, a convolution's output computed from the channels-last `input` (and `residual`), with
     /// the backward pass `strategy` computes the input gradient by.
     fileprivate func recordedConvolution(input x: Tensor, residual: Tensor?, activation: ConvActivation?, weight wc: Tensor,
@@ -266,6 +291,8 @@ private enum ConvInputGradient {
     case flippedKernel(FlippedKernelBackward)
     /// oneDNN's backward-data primitive, created with the forward one.
     case backwardData(ConvKernels, ConvGeometry, key: String)
+    /// A convolution run by Winograd's algorithm: the same algorithm on the rotated, transposed filters.
+    case winograd
 
     /// The strategy for a convolution run by oneDNN's convolution primitive (strided 1×1 convolutions take
     /// ``stridedPointwise(_:_:)``, chosen where they run).
@@ -300,6 +327,7 @@ private enum ConvInputGradient {
         case .spaceToDepth: return false
         case .flippedKernel(let f): return f.precision == .bf16
         case let .backwardData(k, _, _): return k.precision == .bf16 && !k.plainBackward
+        case .winograd: return false
         }
     }
 
@@ -318,6 +346,17 @@ private enum ConvInputGradient {
             return withExtendedLifetime(operand.owner) { f.inputGradient(of: operand.pointer, weight: weight) }
         case let .backwardData(k, g, key): return backwardDataInputGradient(gradient, weight: weight, kernels: k, geometry: g,
                                                                             key: key)
+        case .winograd:
+            guard case .fp32(let fp32) = gradient else { preconditionFailure("Winograd's backward reads an fp32 gradient") }
+            let g = fp32.channelsLast()
+            let (n, k, h, w) = (g.shape[0], g.shape[1], g.shape[2], g.shape[3])
+            let c = weight.shape[1]
+            let inputShape = [n, c, h, w]
+            let dx = TensorStorage(uninitializedCount: inputShape.reduce(1, *))
+            WinogradConvolution(weight: weight, bias: nil, activation: nil, transposed: true)
+                .run(input: g.basePointer, output: dx.pointer, residual: nil, batch: n, height: h, width: w, inputBlock: k,
+                     outputBlock: c)
+            return Tensor(shape: inputShape, strides: Tensor.channelsLastStrides(inputShape), storage: dx)
         }
     }
 }

@@ -23,8 +23,9 @@ final class WinogradConvolution: @unchecked Sendable {
     private let bias: TensorStorage
     private let activation: ConvActivation?
 
-    /// Whether the chains use this algorithm unless told otherwise: on CPUs whose blocked layout is eight channels
-    /// wide (AVX2), where it was measured faster; `FOVEX_WINOGRAD=0` turns it off, `=1` on for every CPU.
+    /// Whether the chains and the fp32 differentiable convolutions use this algorithm unless told otherwise: on CPUs
+    /// whose blocked layout is eight channels wide (AVX2), where it was measured faster; `FOVEX_WINOGRAD=0` turns it
+    /// off, `=1` on for every CPU.
     static let isEnabled: Bool = {
         switch ProcessInfo.processInfo.environment["FOVEX_WINOGRAD"] {
         case "0": return false
@@ -33,72 +34,88 @@ final class WinogradConvolution: @unchecked Sendable {
         }
     }()
 
-    /// Whether `c` on an input of NCHW `shape` is a convolution this algorithm computes, and one where it was
-    /// measured faster than oneDNN's direct kernel: 3×3, stride 1, no dilation or groups, one pixel of zero
-    /// padding on every side, channel counts that fill whole blocks and are at least 32, and at least 36 tiles
-    /// (an output of 11 × 11 or more). Smaller layers lose to the cost of the transforms, and a 7 × 7 output's 16
-    /// tiles make matrix products too short to amortise reading the transformed filters.
+    /// Whether a convolution of `channels` → `outputs` channels on an H × W input is one this algorithm computes,
+    /// and one where it was measured faster than oneDNN's direct kernel: 3×3, stride 1, no dilation or groups, one
+    /// pixel of zero padding on every side, channel counts that are multiples of `multiple` and at least 32, and at
+    /// least 36 tiles (an output of 11 × 11 or more). Smaller layers lose to the cost of the transforms, and a 7 × 7
+    /// output's 16 tiles make matrix products too short to amortise reading the transformed filters.
+    static func applies(channels: Int, outputs: Int, height h: Int, width w: Int, kernel: (Int, Int), stride: Int,
+                        dilation: Int, groups: Int, pads: (Int, Int, Int, Int), multiple: Int) -> Bool {
+        kernel == (3, 3) && stride == 1 && dilation == 1 && groups == 1 && pads == (1, 1, 1, 1)
+            && channels % multiple == 0 && outputs % multiple == 0 && channels >= 32 && outputs >= 32
+            && ((h + 1) / 2) * ((w + 1) / 2) >= 36
+    }
+
+    /// Whether a chain's convolution `c` on an input of NCHW `shape` is one this algorithm takes (``applies(channels:outputs:height:width:kernel:stride:dilation:groups:pads:multiple:)``),
+    /// in a blocked layout of `blockChannels` channels.
     static func applies(to c: BlockedConvolution, input shape: [Int], blockChannels: Int) -> Bool {
-        guard c.weight.rank == 4, shape.count == 4, c.weight.shape[2] == 3, c.weight.shape[3] == 3, c.stride == 1,
-              c.dilation == 1, c.groups == 1, c.weight.shape[1] == shape[1] else { return false }
+        guard c.weight.rank == 4, shape.count == 4, c.weight.shape[1] == shape[1] else { return false }
         if case .reflect = c.padding { return false }
-        let (h, w) = (shape[2], shape[3])
-        let pads = c.padding.zeroPads(height: h, width: w, kernel: (3, 3), stride: 1, dilation: 1)
-        let (channels, outputs) = (shape[1], c.weight.shape[0])
-        return pads == (1, 1, 1, 1) && channels % blockChannels == 0 && outputs % blockChannels == 0
-            && channels >= 32 && outputs >= 32 && ((h + 1) / 2) * ((w + 1) / 2) >= 36
+        let kernel = (c.weight.shape[2], c.weight.shape[3])
+        let pads = c.padding.zeroPads(height: shape[2], width: shape[3], kernel: kernel, stride: c.stride, dilation: c.dilation)
+        return applies(channels: shape[1], outputs: c.weight.shape[0], height: shape[2], width: shape[3], kernel: kernel,
+                       stride: c.stride, dilation: c.dilation, groups: c.groups, pads: pads, multiple: blockChannels)
     }
 
     /// - Parameters:
     ///   - weight: [K, C, 3, 3] filters.
     ///   - bias: [K], or nil.
-    init(weight: Tensor, bias: Tensor?, activation: ConvActivation?) {
+    ///   - transposed: convolve with the filters rotated by 180° and their two channel axes swapped, a C ← K
+    ///     convolution: the input gradient of the K ← C one (a stride-1 convolution's backward-data product is the
+    ///     forward convolution of the output gradient with these filters).
+    init(weight: Tensor, bias: Tensor?, activation: ConvActivation?, transposed: Bool = false) {
         precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "Winograd needs 3×3 filters")
         let (k, c) = (weight.shape[0], weight.shape[1])
-        (inputChannels, outputChannels, self.activation) = (c, k, activation)
-        transformedWeights = PackedWeightCache.shared.derived(from: weight, key: "winograd-f2x3") {
-            WinogradConvolution.transform(filters: weight.contiguous(), outputs: k, inputs: c)
+        (inputChannels, outputChannels, self.activation) = transposed ? (k, c, activation) : (c, k, activation)
+        transformedWeights = PackedWeightCache.shared.derived(from: weight, key: transposed ? "winograd-f2x3-transposed" : "winograd-f2x3") {
+            WinogradConvolution.transform(filters: weight.contiguous(), outputs: k, inputs: c, transposed: transposed)
         }
-        let b = TensorStorage(count: k, repeating: 0)
+        let b = TensorStorage(count: outputChannels, repeating: 0)
         if let bias {
-            precondition(bias.count == k, "bias of \(bias.count) for \(k) outputs")
+            precondition(bias.count == outputChannels, "bias of \(bias.count) for \(outputChannels) outputs")
             let values = bias.contiguous()
-            b.pointer.update(from: values.basePointer, count: k)
+            b.pointer.update(from: values.basePointer, count: outputChannels)
         }
         self.bias = b
     }
 
-    /// The 16 [C, K] matrices of transformed filters.
-    private static func transform(filters: Tensor, outputs k: Int, inputs c: Int) -> TensorStorage {
+    /// The 16 [C, K] matrices of transformed filters of OIHW `filters` ([K, C, 3, 3]); `transposed`, the 16
+    /// [K, C] matrices of the rotated filters with their channel axes swapped.
+    private static func transform(filters: Tensor, outputs k: Int, inputs c: Int, transposed: Bool) -> TensorStorage {
         let u = TensorStorage(uninitializedCount: 16 * c * k)
         let g = filters.basePointer
+        // G·g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 of each column; then ·Gᵀ, the same combination of
+        // each resulting row's three entries.
+        func combine(_ a: Float, _ b: Float, _ d: Float) -> (Float, Float, Float, Float) {
+            (a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
+        }
         for o in 0..<k {
             for i in 0..<c {
                 let f = g + (o * c + i) * 9
-                // G·g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 of each column; then ·Gᵀ, the same
-                // combination of each resulting row's three entries.
-                func combine(_ a: Float, _ b: Float, _ d: Float) -> (Float, Float, Float, Float) {
-                    (a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
-                }
-                let columns = (0..<3).map { j in combine(f[j], f[3 + j], f[6 + j]) }
+                // The rotated filter's tap (r, s) is the filter's (2 − r, 2 − s).
+                let tap: (Int, Int) -> Float = transposed ? { r, s in f[(2 - r) * 3 + 2 - s] } : { r, s in f[r * 3 + s] }
+                let columns = (0..<3).map { j in combine(tap(0, j), tap(1, j), tap(2, j)) }
                 let rows = [(columns[0].0, columns[1].0, columns[2].0), (columns[0].1, columns[1].1, columns[2].1),
                             (columns[0].2, columns[1].2, columns[2].2), (columns[0].3, columns[1].3, columns[2].3)]
                 for (r, row) in rows.enumerated() {
                     let e = combine(row.0, row.1, row.2)
-                    for (s, value) in [e.0, e.1, e.2, e.3].enumerated() { u.pointer[((r * 4 + s) * c + i) * k + o] = value }
+                    for (s, value) in [e.0, e.1, e.2, e.3].enumerated() {
+                        u.pointer[transposed ? ((r * 4 + s) * k + o) * c + i : ((r * 4 + s) * c + i) * k + o] = value
+                    }
                 }
             }
         }
         return u
     }
 
-    /// The convolution of `input` (N × C × H × W in the blocked layout of `blockChannels` channels) into `output`
-    /// (N × K × H × W, same layout): bias, then `residual` (same shape and layout as the output; it may be the
-    /// output buffer itself), then the activation.
+    /// The convolution of `input` (N × C × H × W in a blocked layout of `inputBlock` channels) into `output`
+    /// (N × K × H × W, blocks of `outputBlock` channels): bias, then `residual` (same shape and layout as the
+    /// output; it may be the output buffer itself), then the activation. Blocks as wide as all the channels are the
+    /// channels-last layout (NHWC).
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
-             batch: Int, height: Int, width: Int, blockChannels: Int) {
+             batch: Int, height: Int, width: Int, inputBlock: Int, outputBlock: Int) {
         let geometry = TileGeometry(batch: batch, height: height, width: width, inputChannels: inputChannels,
-                                    outputChannels: outputChannels, blockChannels: blockChannels)
+                                    outputChannels: outputChannels, inputBlock: inputBlock, outputBlock: outputBlock)
         let tiles = geometry.tileCount
         let (c, k) = (inputChannels, outputChannels)
         let threads = Threading.threadCount
@@ -134,7 +151,7 @@ final class WinogradConvolution: @unchecked Sendable {
                     while block < blocks {
                         let range = block * blockTiles..<Swift.min(tiles, (block + 1) * blockTiles)
                         geometry.transformInput(input, tiles: range, into: v.pointer, firstRow: range.lowerBound,
-                                                rowCount: range.count, channelsOuter: true)
+                                                rowCount: range.count, channelsOuter: inputBlock < c)
                         for position in 0..<16 {
                             geometry.multiply(position: position, tiles: range.count, v: v.pointer,
                                               u: transformedWeights.pointer, m: m.pointer)
@@ -151,23 +168,24 @@ final class WinogradConvolution: @unchecked Sendable {
 
 /// Where a tile's pixels lie in the blocked layout, and the three stages on ranges of tiles and channels.
 private struct TileGeometry {
-    let batch, height, width, inputChannels, outputChannels, blockChannels: Int
+    let batch, height, width, inputChannels, outputChannels, inputBlock, outputBlock: Int
     let tileRows, tileColumns: Int
 
-    init(batch: Int, height: Int, width: Int, inputChannels: Int, outputChannels: Int, blockChannels: Int) {
+    init(batch: Int, height: Int, width: Int, inputChannels: Int, outputChannels: Int, inputBlock: Int, outputBlock: Int) {
         (self.batch, self.height, self.width) = (batch, height, width)
-        (self.inputChannels, self.outputChannels, self.blockChannels) = (inputChannels, outputChannels, blockChannels)
+        (self.inputChannels, self.outputChannels) = (inputChannels, outputChannels)
+        (self.inputBlock, self.outputBlock) = (inputBlock, outputBlock)
         (tileRows, tileColumns) = ((height + 1) / 2, (width + 1) / 2)
     }
 
     var tileCount: Int { batch * tileRows * tileColumns }
 
     /// The offset of the eight channels from `channel` (a multiple of 8) at pixel (0, 0) of the first image, for a
-    /// value of `channels` channels; image n is `n · channels · height · width` further, pixel (y, x)
-    /// `(y · width + x) · blockChannels`.
-    @inline(__always) func channelOffset(_ channel: Int) -> Int {
-        let block = channel / blockChannels
-        return block * height * width * blockChannels + channel - block * blockChannels
+    /// value laid out in blocks of `block` channels; image n is `n · channels · height · width` further, pixel
+    /// (y, x) `(y · width + x) · block`.
+    func channelOffset(_ channel: Int, block: Int) -> Int {
+        let index = channel / block
+        return index * height * width * block + channel - index * block
     }
 
     /// Bᵀ·d·B of the 4×4 input tiles at `tiles` (starting one pixel above and left of their outputs, zeros outside
@@ -178,9 +196,9 @@ private struct TileGeometry {
                         firstRow: Int, rowCount: Int, channelsOuter: Bool) {
         let c = inputChannels
         let matrix = rowCount * c
-        let (pixel, row) = (blockChannels, width * blockChannels)
+        let (pixel, row) = (inputBlock, width * inputBlock)
         let perImage = tileRows * tileColumns
-        let chunkOffsets = stride(from: 0, to: c, by: 8).map(channelOffset)
+        let chunkOffsets = stride(from: 0, to: c, by: 8).map { channelOffset($0, block: inputBlock) }
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 16) { d in
             @inline(__always) func transform(tile t: Int, chunk: Int) {
                 let n = t / perImage, r = t % perImage
@@ -241,9 +259,9 @@ private struct TileGeometry {
                          into y: UnsafeMutablePointer<Float>) {
         let k = outputChannels
         let matrix = rowCount * k
-        let (pixel, row) = (blockChannels, width * blockChannels)
+        let (pixel, row) = (outputBlock, width * outputBlock)
         let perImage = tileRows * tileColumns
-        let chunkOffsets = stride(from: 0, to: k, by: 8).map(channelOffset)
+        let chunkOffsets = stride(from: 0, to: k, by: 8).map { channelOffset($0, block: outputBlock) }
         for t in tiles {
             let n = t / perImage, r = t % perImage
             let (y0, x0) = (2 * (r / tileColumns), 2 * (r % tileColumns))

@@ -34,7 +34,7 @@ final class WinogradConvolutionTests: XCTestCase {
         let output = inPlace ? added! : TensorStorage(count: outShape.reduce(1, *), repeating: .nan)
         WinogradConvolution(weight: w, bias: bias, activation: activation)
             .run(input: input.pointer, output: output.pointer, residual: added.map { UnsafePointer($0.pointer) },
-                 batch: n, height: h, width: width, blockChannels: block)
+                 batch: n, height: h, width: width, inputBlock: block, outputBlock: block)
         return unblocked(output, shape: outShape, block: block)
     }
 
@@ -68,6 +68,74 @@ final class WinogradConvolutionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The convolution in Float64, NCHW, one pixel of zero padding: y[n, o, y, x] = Σ w[o, c, i, j] ·
+    /// x[n, c, y + i − 1, x + j − 1]; `transposed`, with the filters rotated and their channel axes swapped.
+    private func reference(_ x: [Double], _ w: [Float], n: Int, c: Int, k: Int, h: Int, width: Int,
+                           transposed: Bool = false) -> [Double] {
+        let (inputs, outputs) = transposed ? (k, c) : (c, k)
+        var y = [Double](repeating: 0, count: n * outputs * h * width)
+        for b in 0..<n {
+            for o in 0..<outputs {
+                for i in 0..<inputs {
+                    for r in 0..<3 {
+                        for s in 0..<3 {
+                            let tap = transposed ? Double(w[(i * c + o) * 9 + (2 - r) * 3 + 2 - s]) : Double(w[(o * c + i) * 9 + r * 3 + s])
+                            for py in 0..<h where py + r - 1 >= 0 && py + r - 1 < h {
+                                for px in 0..<width where px + s - 1 >= 0 && px + s - 1 < width {
+                                    y[((b * outputs + o) * h + py) * width + px] +=
+                                        tap * x[((b * inputs + i) * h + py + r - 1) * width + px + s - 1]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Channels-last tensors (blocks as wide as all the channels) and the transposed filters, the input gradient's
+    /// form, against Float64 sums.
+    func testChannelsLastAndTransposedFilters() {
+        let (n, c, k, h, w) = (2, 16, 24, 9, 10)
+        let weights = randomNormal([k, c, 3, 3], seed: 60, scale: 0.2)
+        for transposed in [false, true] {
+            let (inputs, outputs) = transposed ? (k, c) : (c, k)
+            let x = randomNormal([n, inputs, h, w], seed: 61)
+            let input = x.channelsLast()
+            let out = TensorStorage(count: n * outputs * h * w, repeating: .nan)
+            WinogradConvolution(weight: weights, bias: nil, activation: nil, transposed: transposed)
+                .run(input: input.basePointer, output: out.pointer, residual: nil, batch: n, height: h, width: w,
+                     inputBlock: inputs, outputBlock: outputs)
+            let shape = [n, outputs, h, w]
+            let y = Tensor(shape: shape, strides: Tensor.channelsLastStrides(shape), storage: out)
+            assertClose(y, reference(doubles(x), weights.scalars, n: n, c: c, k: k, h: h, width: w, transposed: transposed),
+                        shape: shape, tolerance: 2e-6, "transposed: \(transposed)")
+        }
+    }
+
+    /// The differentiable convolution on a shape the algorithm takes (on AVX2 it runs there; elsewhere the direct
+    /// kernels do): output and input gradient of Σ conv(x) · seed against Float64 sums, with a residual and ReLU
+    /// (whose gradient masks the seed where the output is zero).
+    func testDifferentiableConvolution() throws {
+        let (n, c, k, h, w) = (2, 32, 40, 12, 13)
+        let x = randomNormal([n, c, h, w], seed: 70).requiringGradient()
+        let weights = randomNormal([k, c, 3, 3], seed: 71, scale: 1 / Float(9 * c).squareRoot())
+        let bias = randomNormal([k], seed: 72)
+        let residual = randomNormal([n, k, h, w], seed: 73).requiringGradient()
+        let seed = randomNormal([n, k, h, w], seed: 74)
+        let y = x.conv2d(weight: weights, bias: bias, stride: 1, padding: .symmetric(1), residual: residual, activation: .relu)
+        var expected = reference(doubles(x), weights.scalars, n: n, c: c, k: k, h: h, width: w)
+        let (b, r) = (doubles(bias), doubles(residual))
+        for i in expected.indices { expected[i] = max(0, expected[i] + b[(i / (h * w)) % k] + r[i]) }
+        assertClose(y, expected, shape: [n, k, h, w], tolerance: 2e-6)
+        let grads = try gradients(of: (y * seed).sum(), withRespectTo: [x, residual])
+        let masked = zip(doubles(seed), expected).map { $1 > 0 ? $0 : 0 }
+        assertClose(grads[1], masked, shape: [n, k, h, w], tolerance: 1e-6)
+        let dx = reference(masked, weights.scalars, n: n, c: c, k: k, h: h, width: w, transposed: true)
+        assertClose(grads[0], dx, shape: [n, c, h, w], tolerance: 2e-6)
     }
 
     /// All-ones filters sum each pixel's 3×3 neighbourhood inside the image: on x[y, x] = 10·y + x over a 3 × 4
