@@ -86,8 +86,9 @@ let plainBackwardMaxChannels = 4
 
 extension Tensor {
     /// 2-D convolution (cross-correlation) of an NCHW tensor with OIHW weights (`I = C / groups`),
-    /// as PyTorch's `conv2d`. Runs on oneDNN in channels-last layout and returns a channels-last
-    /// tensor. Differentiable with respect to the input and `residual`; weights and bias are constants.
+    /// as PyTorch's `conv2d`. Runs on oneDNN in channels-last layout (on AVX2 CPUs, 3×3 stride-1 layers in fp32 by Winograd's
+    /// F(2×2, 3×3) instead) and returns a channels-last tensor. Differentiable with
+    /// respect to the input and `residual`; weights and bias are constants.
     /// Computes in ``Precision/current`` (see ``Precision``); output and gradients are fp32 either way.
     ///
     /// - Parameters:
