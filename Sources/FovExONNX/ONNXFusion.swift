@@ -85,8 +85,8 @@ private struct ChainMatcher {
                 throw KernelError("MatMul: input \(x.shape) does not fit \(w.shape)")
             }
             // A bias of higher rank than the product broadcasts it to more axes: add it unfused then.
-            if biasRank > x.rank { return [.float(x.linear(weight: weight) + b)] }
-            return [.float(x.linear(weight: weight, bias: bias))]
+            if biasRank > x.rank { return [.float(x.linear(weight: weight, packing: .whereFaster) + b)] }
+            return [.float(x.linear(weight: weight, bias: bias, packing: .whereFaster))]
         }
         return FusedChain(step: ONNXStep(node: mm, inputs: [mm.inputs[0]], outputs: [add.outputs[0]], kernel: kernel),
                           position: j, chain: [j])

@@ -22,7 +22,7 @@ extension ONNXOperators {
                     guard x.rank == 2, x.shape[1] == weight.shape[1] else {
                         throw KernelError("Gemm: input \(x.shape) does not fit weights \(weight.shape)")
                     }
-                    return [.float(x.linear(weight: weight, bias: bias))]
+                    return [.float(x.linear(weight: weight, bias: bias, packing: .whereFaster))]
                 }
             }
             return { inputs in
@@ -50,7 +50,7 @@ extension ONNXOperators {
                     guard x.rank >= 2, x.shape.last == weight.shape[1] else {
                         throw KernelError("MatMul: input \(x.shape) does not fit \(w.shape)")
                     }
-                    return [.float(x.linear(weight: weight))]
+                    return [.float(x.linear(weight: weight, packing: .whereFaster))]
                 }
             }
             return { inputs in

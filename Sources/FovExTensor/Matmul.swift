@@ -101,16 +101,18 @@ extension Tensor {
 
     /// A fully connected layer: `self · weightᵀ + bias` with PyTorch's `[out, in]` weight layout.
     /// The weight is a constant. `weight` may be a transposed view of an `[in, out]` matrix (ONNX's layout):
-    /// it is read as it is, never copied.
+    /// it is read as it is, never copied, unless `packing` asks for a packed copy for the forward product.
     ///
     /// In fp32 the forward and backward products both read the weight in its own layout (oneDNN copies the
     /// blocks it needs as it goes; the backward product of a row-major weight runs on its GEMM routine, which
     /// is faster there than its matmul primitive), so a model holds each weight once, as PyTorch does: a packed
-    /// copy for the forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB) for a
-    /// speed-up measured within noise at batch 1 (docs/results/memory.md). In bf16 the operand must be converted anyway:
-    /// the forward and backward products each read a bf16 copy packed on first use (half the weight's size each).
+    /// copy for the forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB)
+    /// (docs/results/memory.md). ``LinearWeightPacking/whereFaster`` makes that trade where it pays: on CPUs
+    /// without AVX-512 the forward product on a copy packed once is 14–25 % faster. In bf16 the operand must be
+    /// converted anyway: the forward and backward products each read a bf16 copy packed on first use (half the
+    /// weight's size each), whatever `packing` says.
     /// Differentiable with respect to `self`.
-    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    public func linear(weight: Tensor, bias: Tensor? = nil, packing: LinearWeightPacking = .none) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],
                      "linear: input \(shape) does not match weight \(weight.shape)")
         precondition(weight.node == nil && bias?.node == nil, "linear weights are constants")
@@ -122,7 +124,10 @@ extension Tensor {
         let (precision, backwardPrecision) = Precision.current.productPrecisions
         let pack = precision == .bf16
         let y = withoutGradients {
-            runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: pack, precision: precision)
+            if !pack && packing == .whereFaster && PackedGEMM.applies(rows: x.shape[0], weight: w) {
+                return PackedGEMM.product(x, weight: w, bias: bias)
+            }
+            return runMatmul(x, wT, outShape: [x.shape[0], outF], bias: bias, packWeights: pack, precision: precision)
         }
         return y.recorded(from: [x]) { g in
             let gc = g.contiguous()
