@@ -184,6 +184,7 @@ extension Tensor {
 }
 
 @inline(__always) private func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+    if !log && n >= 16 { softmaxRowWithOverlappingTail(src, dst, n); return }
     // The row's maximum, sixteen lanes at a time (a NaN makes the whole row NaN either way).
     var lanes = Vec(repeating: -.infinity)
     var i = 0
@@ -208,6 +209,37 @@ extension Tensor {
         while i + 16 <= n { storeVec(loadVec(dst + i) * inv, dst + i); i += 16 }
         while i < n { dst[i] *= inv[0]; i += 1 }
     }
+}
+
+/// Softmax of a row of at least 16 values, whose tail is the row's last 16 values read as one vector (overlapping
+/// the vector before it) instead of lane by lane: on ViT-B/16's attention rows (197 values, twelve vectors and five
+/// more) the scalar tail took ≈ half of each layer's softmax.
+@inline(__always) private func softmaxRowWithOverlappingTail(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                                          _ n: Int) {
+    let last = n - 16
+    // The maximum: the overlapping tail counts its lanes twice, which a maximum ignores (a NaN makes the row NaN
+    // through the exponentials below either way).
+    var lanes = loadVec(src + last)
+    var i = 0
+    while i + 16 <= n { lanes = vmax(lanes, loadVec(src + i)); i += 16 }
+    let mv = Vec(repeating: lanes.max())
+    var acc = Vec(repeating: 0)
+    i = 0
+    while i + 16 <= n { let e = vexp(loadVec(src + i) - mv); storeVec(e, dst + i); acc += e; i += 16 }
+    if i < n {
+        // Lanes before index 16 − (n − i) were summed already; they are rewritten with the same values.
+        var e = vexp(loadVec(src + last) - mv)
+        storeVec(e, dst + last)
+        let index = Vec(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        e.replace(with: 0, where: index .< Vec(repeating: Float(16 - (n - i))))
+        acc += e
+    }
+    let inv = Vec(repeating: 1 / acc.sum())
+    // The tail's unscaled values are read before the full vectors are scaled, and written last.
+    let tail = loadVec(dst + last)
+    i = 0
+    while i + 16 <= n { storeVec(loadVec(dst + i) * inv, dst + i); i += 16 }
+    storeVec(tail * inv, dst + last)
 }
 
 /// One row of softmax's input gradient: dx = y ⊙ (g − Σ g⊙y).
