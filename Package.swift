@@ -6,9 +6,11 @@ import PackageDescription
 // stdlib SIMD paths and the transcendental kernels run 1.5–2× faster than portable code, and 1.5× faster again
 // with AVX-512 than with AVX2 (docs/design/conventions.md). The binary then runs only on CPUs like the one that
 // built it. Without it the package has no unsafe flags, so a plain `swift build` works on any architecture and
-// another package can depend on this one by version (SwiftPM refuses unsafe flags there).
+// another package can depend on this one by version (SwiftPM refuses unsafe flags there). A native build also
+// defines FOVEX_FMA: the transcendental kernels' polynomials use fused multiply-adds, which the Makefile's CPU check
+// (AVX2 and FMA) guarantees; a portable x86-64 build keeps separate products and sums.
 let native = Context.environment["FOVEX_NATIVE"] == "1"
-let fast: [SwiftSetting] = native ? [.unsafeFlags(["-target-cpu", "native"])] : []
+let fast: [SwiftSetting] = native ? [.unsafeFlags(["-target-cpu", "native"]), .define("FOVEX_FMA")] : []
 
 let package = Package(
     name: "FovEx",
