@@ -108,9 +108,9 @@ extension Tensor {
     /// is faster there than its matmul primitive), so a model holds each weight once, as PyTorch does: a packed
     /// copy for the forward product would hold a ViT-B/16's 86 M linear weights a second time (344 MB)
     /// (docs/results/memory.md). ``LinearWeightPacking/whereFaster`` makes that trade where it pays: on CPUs
-    /// without AVX-512 the forward product on a copy packed once is 14–25 % faster. In bf16 the operand must be
-    /// converted anyway: the forward and backward products each read a bf16 copy packed on first use (half the
-    /// weight's size each), whatever `packing` says.
+    /// without AVX-512 the forward product on a copy packed once is 9–23 % faster from 32 rows (the ONNX models
+    /// ask for it). In bf16 the operand must be converted anyway: the forward and backward products each read a
+    /// bf16 copy packed on first use (half the weight's size each), whatever `packing` says.
     /// Differentiable with respect to `self`.
     public func linear(weight: Tensor, bias: Tensor? = nil, packing: LinearWeightPacking = .none) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],

@@ -7,10 +7,10 @@ public enum LinearWeightPacking: Sendable {
     case none
     /// A copy of the weight packed once for oneDNN's GEMM kernels, on CPUs where that is faster: where oneDNN's
     /// matmul has no kernel of its own for the weight's layout and runs its GEMM driver, which repacks the whole
-    /// weight at every call (CPUs without AVX-512). There, ViT-B/16's products at 197 rows ran 14–15 % faster and
-    /// those at 16–64 rows 16–25 % faster (2-core Zen 3, docs/results/onnx-bench.md). The copy (about the weight's
-    /// size) is held beside the weight, which the backward product still reads, so it costs memory; products of
-    /// fewer than 16 rows, and other CPUs, read the weight as it is.
+    /// weight at every call (CPUs without AVX-512). There ViT-B/16's four products ran 9–13 % faster at 197 rows
+    /// and 13–23 % faster at 50 (2-core Zen 3; `tools/onednn/packed_gemm.cpp`, docs/design/onnx-speed.md). The copy
+    /// (about the weight's size) is held beside the weight, which the backward product still reads, so it costs
+    /// memory; products of fewer than 32 rows, and other CPUs, read the weight as it is.
     case whereFaster
 }
 
@@ -80,8 +80,8 @@ enum PackedGEMM {
     }
 
     /// Products of fewer rows read the weight as it is: at one to eight rows the packed routine was up to 2× slower
-    /// than the matmul primitive, from 16 rows faster (2-core Zen 3).
-    static let minimumRows = 16
+    /// than the matmul primitive, at 16 rows within 10 % either way, from 32 rows faster (2-core Zen 3).
+    static let minimumRows = 32
 
     /// How `weight` ([N, K]) is read as the column-major N × K operand: "T" for a row-major [N, K] matrix (column-major
     /// K × N), "N" for a transposed view of a row-major [K, N] one; with its leading dimension. Nil for other layouts.
