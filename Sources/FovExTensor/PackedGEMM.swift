@@ -54,6 +54,9 @@ enum PackedGEMM {
                         compute: unsafeBitCast(compute, to: ComputeFunction.self))
     }()
 
+    /// A routine's `dnnl_status_t` result (a C enum, returned as a 32-bit integer).
+    private static func status(_ code: Int32) -> dnnl_status_t { dnnl_status_t(rawValue: UInt32(bitPattern: code)) }
+
     /// Whether the linked oneDNN exports the packed GEMM routines.
     static var isAvailable: Bool { routines != nil }
 
@@ -108,11 +111,11 @@ enum PackedGEMM {
             var bytes = 0
             var storage: TensorStorage!
             DNNLContext.shared.runExclusively {
-                dnnlCheck(dnnl_status_t(UInt32(r.size("A", trans, "N", &m64, &n64, &k64, &lda, &ldb, &bytes, nil))),
+                dnnlCheck(status(r.size("A", trans, "N", &m64, &n64, &k64, &lda, &ldb, &bytes, nil)),
                           "sgemm_pack_get_size \(n)×\(k)")
                 storage = TensorStorage(uninitializedCount: (bytes + 3) / 4)
-                dnnlCheck(dnnl_status_t(UInt32(r.pack("A", trans, "N", &m64, &n64, &k64, &lda, &ldb, weight.basePointer,
-                                                      storage.pointer))), "sgemm_pack \(n)×\(k)")
+                dnnlCheck(status(r.pack("A", trans, "N", &m64, &n64, &k64, &lda, &ldb, weight.basePointer,
+                                                      storage.pointer)), "sgemm_pack \(n)×\(k)")
             }
             return storage
         }
@@ -140,8 +143,8 @@ enum PackedGEMM {
                                               Int64(x.strides[0]), Int64(n))
         withExtendedLifetime((x, packedWeight, bias)) {
             DNNLContext.shared.runExclusively {
-                dnnlCheck(dnnl_status_t(UInt32(r.compute("P", "N", &m64, &n64, &k64, packedWeight.pointer, &lda,
-                                                         x.basePointer, &ldb, &beta, y, &ldc))),
+                dnnlCheck(status(r.compute("P", "N", &m64, &n64, &k64, packedWeight.pointer, &lda,
+                                                         x.basePointer, &ldb, &beta, y, &ldc)),
                           "sgemm_compute \(m)×\(k)·\(k)×\(n)")
             }
         }

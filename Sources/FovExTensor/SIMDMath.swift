@@ -18,7 +18,7 @@ typealias VecBits = SIMD16<UInt32>
 /// a·b + c: one fused multiply-add (a single rounding) where the build targets a CPU that has it (`FOVEX_FMA`,
 /// defined by Package.swift for native x86-64 builds, which the Makefile makes only on CPUs with FMA; always on
 /// arm64). Swift never contracts `a * b + c` itself, so the polynomials below were a multiply and an add per
-/// step; fused, GELU's forward pass on ViT-B/16's MLP activations ran faster (docs/results/onnx-bench.md). A
+/// step; fused, GELU's forward pass on ViT-B/16's MLP activations ran 1.2× faster (docs/design/conventions.md). A
 /// portable x86-64 build keeps the two operations: there the fused form would be a library call per lane.
 @_transparent func vfma(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
 #if FOVEX_FMA || arch(arm64)
