@@ -70,10 +70,19 @@ func matmulPrimitive(src: dnnl_memory_desc_t, weightsDims: [Int], type: dnnl_dat
                      dst: dnnl_memory_desc_t, attr: dnnl_primitive_attr_t? = nil, name: String) -> DNNLPrimitive {
     let preferred = matmulPrimitive(src: src, weights: memoryDesc(dims: weightsDims, tag: dnnl_format_tag_any, type: type),
                                     bias: bias, dst: dst, attr: attr, name: name)
-    var (chosen, rowMajor) = (preferred.queryMD(dnnl_query_weights_md), memoryDesc(dims: weightsDims, tag: dnnl_ab, type: type))
-    guard dnnl_memory_desc_equal(&chosen, &rowMajor) != 0 else { return preferred }
+    guard preferred.asksForRowMajorWeights(weightsDims, type: type) else { return preferred }
     return matmulPrimitive(src: src, weights: memoryDesc(dims: weightsDims, tag: dnnl_ba, type: type), bias: bias, dst: dst,
                            attr: attr, name: name)
+}
+
+extension DNNLPrimitive {
+    /// Whether this matmul primitive, created with weights of layout `format_tag_any`, chose plain row-major weights
+    /// of dims `weightsDims`: its GEMM-based kernel, which oneDNN runs where it has no brgemm kernel (CPUs without
+    /// AVX-512).
+    func asksForRowMajorWeights(_ weightsDims: [Int], type: dnnl_data_type_t = dnnl_f32) -> Bool {
+        var (chosen, rowMajor) = (queryMD(dnnl_query_weights_md), memoryDesc(dims: weightsDims, tag: dnnl_ab, type: type))
+        return dnnl_memory_desc_equal(&chosen, &rowMajor) != 0
+    }
 }
 
 /// A matrix product `src` · `weights` (+ bias) → `dst` with exactly these layouts (`weights` may say

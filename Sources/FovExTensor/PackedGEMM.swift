@@ -78,8 +78,7 @@ enum PackedGEMM {
         let prim = matmulPrimitive(src: memoryDesc(dims: [m, k], tag: dnnl_ab),
                                    weights: memoryDesc(dims: [k, n], tag: dnnl_format_tag_any), bias: nil,
                                    dst: memoryDesc(dims: [m, n], tag: dnnl_ab), name: "packed-gemm probe")
-        var (chosen, plain) = (prim.queryMD(dnnl_query_weights_md), memoryDesc(dims: [k, n], tag: dnnl_ab))
-        return dnnl_memory_desc_equal(&chosen, &plain) != 0
+        return prim.asksForRowMajorWeights([k, n])
     }
 
     /// Products of fewer rows read the weight as it is: at one to eight rows the packed routine was up to 2× slower

@@ -26,12 +26,7 @@ dnnl_status_t sgemm_compute(const char *transa, const char *transb, const dnnl_d
         const dnnl_dim_t *K, const float *A, const dnnl_dim_t *lda, const float *B, const dnnl_dim_t *ldb,
         const float *beta, float *C, const dnnl_dim_t *ldc);
 }}}
-using namespace dnnl;
-using tag = memory::format_tag;
-using dt = memory::data_type;
-static engine eng(engine::kind::cpu, 0);
-static stream strm(eng);
-static double now() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+#include "harness.hpp"
 struct Variant { std::string name; std::function<void()> run; std::vector<double> ms; };
 static std::vector<Variant> variants;
 static float *filled(size_t n, int seed) {

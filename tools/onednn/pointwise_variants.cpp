@@ -12,9 +12,7 @@
 #include <vector>
 #include <functional>
 #include <algorithm>
-using namespace dnnl; using tag = memory::format_tag; using dt = memory::data_type;
-static engine eng(engine::kind::cpu, 0); static stream strm(eng);
-static double now() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+#include "harness.hpp"
 struct V { const char* name; std::function<void()> f; std::vector<double> ts; };
 std::vector<V> vs;
 std::vector<std::vector<float>*> keep;

@@ -17,12 +17,7 @@
 #include <algorithm>
 #include <string>
 #include <map>
-using namespace dnnl;
-using tag = memory::format_tag;
-using dt = memory::data_type;
-static engine eng(engine::kind::cpu, 0);
-static stream strm(eng);
-static double now() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+#include "harness.hpp"
 
 struct Layer { int ic, oc, k, s, p; bool relu, residual; int h; };
 struct Act { memory::desc md; memory mem; };
